@@ -1,0 +1,168 @@
+/**
+ * Delivers ingest batches to the server exactly once: each batch carries an idempotency
+ * key (sha256 of its body); a batch the server cannot take now (unreachable, 5xx, 429)
+ * is spooled to disk and replayed oldest first; a batch the server refuses (4xx) is
+ * not retried, because sending it again cannot succeed.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ingestPaths, type IngestKind, type IngestResult } from './wire.ts';
+
+export interface SenderOptions {
+  server: string;
+  token: string;
+  /** Where undeliverable batches wait; without it a failed batch throws. */
+  spoolDir?: string;
+  /** Oldest spooled batches are dropped (and counted) beyond this many bytes. */
+  maxSpoolBytes?: number;
+  timeoutMs?: number;
+  fetchImpl?: typeof fetch;
+}
+
+export type SendOutcome =
+  | { status: 'sent'; result: IngestResult }
+  | { status: 'spooled'; reason: string }
+  | { status: 'refused'; httpStatus: number; message: string };
+
+/** A batch the server answered with 4xx: sending it again cannot help. */
+export class BatchRefusedError extends Error {
+  constructor(readonly httpStatus: number, message: string) {
+    super(message);
+  }
+}
+
+/** Transient failure: the server could not be reached or answered 5xx/429. */
+class TransientError extends Error {}
+
+export interface Sender {
+  send(kind: IngestKind, batch: unknown): Promise<SendOutcome>;
+  /** Replays spooled batches oldest first; stops at the first transient failure. */
+  flush(): Promise<{ replayed: number; remaining: number }>;
+  spooledCount(): number;
+  droppedCount(): number;
+}
+
+/** Creates a sender for one server and token. */
+export function createSender(options: SenderOptions): Sender {
+  const doFetch = options.fetchImpl ?? fetch;
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const maxSpoolBytes = options.maxSpoolBytes ?? 512 * 1024 * 1024;
+  let dropped = 0;
+  let seq = 0;
+  if (options.spoolDir) mkdirSync(options.spoolDir, { recursive: true });
+
+  async function post(kind: IngestKind, body: string, key: string): Promise<IngestResult> {
+    let response: Response;
+    try {
+      response = await doFetch(new URL(ingestPaths[kind], options.server), {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${options.token}`,
+          'content-type': 'application/json',
+          'idempotency-key': key,
+        },
+        body,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (error) {
+      throw new TransientError(`cannot reach ${options.server}: ${(error as Error).message}`);
+    }
+    const text = await response.text();
+    if (response.status === 202 || response.status === 200) return JSON.parse(text) as IngestResult;
+    const message = describeError(text) ?? `HTTP ${response.status}`;
+    if (response.status >= 500 || response.status === 429 || response.status === 408) {
+      throw new TransientError(`server answered ${response.status}: ${message}`);
+    }
+    throw new BatchRefusedError(response.status, message);
+  }
+
+  function spoolFiles(): string[] {
+    if (!options.spoolDir) return [];
+    return readdirSync(options.spoolDir).filter((f) => f.endsWith('.json')).sort();
+  }
+
+  function spool(kind: IngestKind, body: string, key: string): void {
+    const dir = options.spoolDir!;
+    // Names sort by time, then by sequence within one millisecond, so replay keeps order.
+    const name = `${Date.now().toString().padStart(15, '0')}-${(seq++).toString().padStart(6, '0')}-${kind}-${key.slice(0, 16)}.json`;
+    const tmp = join(dir, `.${name}.tmp`);
+    writeFileSync(tmp, body);
+    renameSync(tmp, join(dir, name));
+    enforceLimit(dir);
+  }
+
+  function enforceLimit(dir: string): void {
+    const files = spoolFiles();
+    let total = files.reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
+    for (const f of files) {
+      if (total <= maxSpoolBytes) break;
+      total -= statSync(join(dir, f)).size;
+      unlinkSync(join(dir, f));
+      dropped++;
+    }
+  }
+
+  return {
+    async send(kind, batch) {
+      const body = JSON.stringify(batch);
+      const key = createHash('sha256').update(kind).update('\n').update(body).digest('hex');
+      // Older spooled batches go first, so the server sees samples in order.
+      if (spoolFiles().length > 0) {
+        const { remaining } = await this.flush();
+        if (remaining > 0) {
+          spool(kind, body, key);
+          return { status: 'spooled', reason: 'older batches are still waiting' };
+        }
+      }
+      try {
+        return { status: 'sent', result: await post(kind, body, key) };
+      } catch (error) {
+        if (error instanceof BatchRefusedError) {
+          return { status: 'refused', httpStatus: error.httpStatus, message: error.message };
+        }
+        if (!options.spoolDir) throw error;
+        spool(kind, body, key);
+        return { status: 'spooled', reason: (error as Error).message };
+      }
+    },
+
+    async flush() {
+      const dir = options.spoolDir;
+      if (!dir) return { replayed: 0, remaining: 0 };
+      const files = spoolFiles();
+      let replayed = 0;
+      for (const file of files) {
+        const kind = file.split('-')[2] as IngestKind;
+        const path = join(dir, file);
+        const body = readFileSync(path, 'utf8');
+        const key = createHash('sha256').update(kind).update('\n').update(body).digest('hex');
+        try {
+          await post(kind, body, key);
+        } catch (error) {
+          if (error instanceof BatchRefusedError) {
+            // Keep the evidence next to the spool rather than retrying forever.
+            renameSync(path, `${path}.refused`);
+            continue;
+          }
+          return { replayed, remaining: files.length - replayed };
+        }
+        unlinkSync(path);
+        replayed++;
+      }
+      return { replayed, remaining: spoolFiles().length };
+    },
+
+    spooledCount: () => spoolFiles().length,
+    droppedCount: () => dropped,
+  };
+}
+
+function describeError(text: string): string | null {
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: string } };
+    return parsed.error?.message ?? null;
+  } catch {
+    return text ? text.slice(0, 200) : null;
+  }
+}

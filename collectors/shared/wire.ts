@@ -1,0 +1,133 @@
+/**
+ * Ingest wire format v1 (CONTRACTS.md §2): the zod schemas that the server validates
+ * against and the types collectors build. Collectors and server share only this file.
+ */
+import { z } from 'zod';
+
+/** Earliest and latest instants the server accepts for a sample, relative to now. */
+export const MAX_PAST_MS = 400 * 24 * 3600 * 1000;
+export const MAX_FUTURE_MS = 10 * 60 * 1000;
+
+const isoUtc = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/, 'must be an ISO 8601 UTC time ending in Z')
+  .refine((s) => Number.isFinite(Date.parse(s)), 'is not a valid date');
+
+const name = z.string().min(1).max(200);
+const nonNegative = z.number().finite().nonnegative();
+const nullableNumber = z.number().finite().nullable();
+
+export const gpuProcessSchema = z.object({
+  pid: z.number().int().nonnegative(),
+  usedMemMiB: nonNegative.nullable(),
+  jobId: z.string().min(1).max(64).nullable().optional(),
+});
+
+/** One MIG slice of a GPU (CONTRACTS §2.1, `migDevices`). */
+export const migDeviceSchema = z.object({
+  gpuInstanceId: z.number().int().nonnegative(),
+  computeInstanceId: z.number().int().nonnegative().nullable(),
+  memUsedMiB: nonNegative.nullable(),
+  memTotalMiB: nonNegative.nullable(),
+  processes: z.array(gpuProcessSchema).max(1024).default([]),
+});
+
+export const gpuSampleSchema = z.object({
+  ts: isoUtc,
+  gpuUuid: z.string().min(1).max(128),
+  gpuIndex: z.number().int().nonnegative().max(1023),
+  model: z.string().max(200).nullable(),
+  utilPct: z.number().finite().min(0).max(100).nullable(),
+  memUsedMiB: nonNegative.nullable(),
+  memTotalMiB: nonNegative.nullable(),
+  powerW: z.number().finite().min(0).max(100_000).nullable(),
+  powerLimitW: nonNegative.nullable(),
+  tempC: nullableNumber,
+  processes: z.array(gpuProcessSchema).max(4096).default([]),
+  jobIds: z.array(z.string().min(1).max(64)).max(256).default([]),
+  migDevices: z.array(migDeviceSchema).max(64).optional(),
+});
+
+export const gpuBatchSchema = z.object({
+  schema: z.literal(1),
+  cluster: name,
+  node: name,
+  samples: z.array(gpuSampleSchema).max(100_000),
+});
+
+export const jobStateSchema = z.enum([
+  'PENDING', 'RUNNING', 'SUSPENDED', 'COMPLETED', 'CANCELLED', 'FAILED', 'TIMEOUT',
+  'NODE_FAIL', 'PREEMPTED', 'BOOT_FAIL', 'DEADLINE', 'OUT_OF_MEMORY', 'REQUEUED',
+  'RESIZING', 'REVOKED', 'SPECIAL_EXIT', 'COMPLETING', 'CONFIGURING', 'STOPPED',
+]);
+
+export const jobSchema = z.object({
+  jobId: z.string().min(1).max(64),
+  arrayJobId: z.string().max(64).nullable().default(null),
+  name: z.string().max(1024).nullable().default(null),
+  user: z.string().min(1).max(200),
+  account: z.string().min(1).max(200),
+  partition: z.string().max(200).nullable().default(null),
+  qos: z.string().max(200).nullable().default(null),
+  state: jobStateSchema,
+  submitTime: isoUtc,
+  eligibleTime: isoUtc.nullable().default(null),
+  startTime: isoUtc.nullable(),
+  endTime: isoUtc.nullable(),
+  gpus: z.number().int().nonnegative().max(100_000),
+  gpuType: z.string().max(100).nullable().default(null),
+  cpus: z.number().int().nonnegative().nullable().default(null),
+  nodes: z.array(name).max(100_000).default([]),
+  exitCode: z.number().int().nullable().default(null),
+});
+
+export const jobsBatchSchema = z.object({
+  schema: z.literal(1),
+  cluster: name,
+  jobs: z.array(jobSchema).max(100_000),
+});
+
+export const facilityQuantities = [
+  'itPowerW', 'facilityPowerW', 'coolingPowerW', 'heatRemovedW', 'heatReusedW',
+  'supplyTempC', 'returnTempC', 'flowLpm', 'waterL', 'gridCo2GPerKWh',
+  'itEnergyKWh', 'facilityEnergyKWh', 'heatReusedKWh',
+] as const;
+export const facilityQuantitySchema = z.enum(facilityQuantities);
+
+export const facilityReadingSchema = z.object({
+  ts: isoUtc,
+  meter: name,
+  quantity: facilityQuantitySchema,
+  value: z.number().finite(),
+});
+
+export const facilityBatchSchema = z.object({
+  schema: z.literal(1),
+  site: name,
+  readings: z.array(facilityReadingSchema).max(100_000),
+});
+
+export type GpuProcess = z.infer<typeof gpuProcessSchema>;
+export type MigDevice = z.infer<typeof migDeviceSchema>;
+export type GpuSample = z.input<typeof gpuSampleSchema>;
+export type GpuBatch = z.input<typeof gpuBatchSchema>;
+export type JobState = z.infer<typeof jobStateSchema>;
+export type JobRecord = z.input<typeof jobSchema>;
+export type JobsBatch = z.input<typeof jobsBatchSchema>;
+export type FacilityQuantity = z.infer<typeof facilityQuantitySchema>;
+export type FacilityReading = z.infer<typeof facilityReadingSchema>;
+export type FacilityBatch = z.input<typeof facilityBatchSchema>;
+
+/** Ingest endpoints by batch kind, relative to the server URL. */
+export const ingestPaths = {
+  gpu: '/api/v1/ingest/gpu',
+  jobs: '/api/v1/ingest/jobs',
+  facility: '/api/v1/ingest/facility',
+} as const;
+export type IngestKind = keyof typeof ingestPaths;
+
+/** The server's answer to an accepted batch. */
+export interface IngestResult {
+  accepted: number;
+  duplicates: number;
+}

@@ -1,0 +1,280 @@
+/**
+ * HeatLedger's data model. Times are epoch milliseconds (`…Ts`), energies watt-hours
+ * (`…Wh`) or seconds of coverage (`…S`); units live in column names.
+ *
+ * Raw tables (gpu_samples, facility_readings) are kept for the retention window; the
+ * rollups (job_hour, gpu_hour, project_day, facility_interval) are folded on ingest and
+ * are what dashboards read.
+ */
+import { sql } from 'drizzle-orm';
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+/** A site: one building with its meters, cooling loops and heat delivery. */
+export const sites = sqliteTable('sites', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  /** Whether the heat pump that boosts delivered heat is on the site (its electricity is then in E_DC). */
+  heatPumpOnSite: integer('heat_pump_on_site', { mode: 'boolean' }).notNull().default(true),
+});
+
+/** A scheduler's cluster (Slurm ClusterName); job ids are unique within one. */
+export const clusters = sqliteTable('clusters', {
+  id: text('id').primaryKey(),
+  siteId: text('site_id').references(() => sites.id),
+});
+
+export const nodes = sqliteTable(
+  'nodes',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    cluster: text('cluster').notNull(),
+    name: text('name').notNull(),
+    firstSeenTs: integer('first_seen_ts').notNull(),
+  },
+  (t) => [uniqueIndex('nodes_cluster_name').on(t.cluster, t.name)],
+);
+
+export const gpus = sqliteTable(
+  'gpus',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    uuid: text('uuid').notNull(),
+    nodeId: integer('node_id').notNull().references(() => nodes.id),
+    gpuIndex: integer('gpu_index').notNull(),
+    model: text('model'),
+    memTotalMiB: real('mem_total_mib'),
+    powerLimitW: real('power_limit_w'),
+    firstSeenTs: integer('first_seen_ts').notNull(),
+  },
+  (t) => [uniqueIndex('gpus_uuid').on(t.uuid)],
+);
+
+/** A project is a Slurm account; `parent` builds allocation trees (issue 6). */
+export const projects = sqliteTable('projects', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  name: text('name').notNull().unique(),
+  title: text('title'),
+  parentId: integer('parent_id'),
+  createdTs: integer('created_ts').notNull(),
+});
+
+export const users = sqliteTable('users', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  username: text('username').notNull().unique(),
+  role: text('role', { enum: ['researcher', 'pi', 'committee', 'facility', 'admin'] }).notNull(),
+  /** scrypt$N$r$p$salt$hash (base64); null for scheduler users who never log in. */
+  passwordHash: text('password_hash'),
+  createdTs: integer('created_ts').notNull(),
+});
+
+export const projectMembers = sqliteTable(
+  'project_members',
+  {
+    projectId: integer('project_id').notNull().references(() => projects.id),
+    userId: integer('user_id').notNull().references(() => users.id),
+    isPi: integer('is_pi', { mode: 'boolean' }).notNull().default(false),
+  },
+  (t) => [primaryKey({ columns: [t.projectId, t.userId] })],
+);
+
+export const allocations = sqliteTable(
+  'allocations',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    projectId: integer('project_id').notNull().references(() => projects.id),
+    parentId: integer('parent_id'),
+    resource: text('resource', { enum: ['gpu_hours', 'energy_kwh'] }).notNull().default('gpu_hours'),
+    amount: real('amount').notNull(),
+    periodStartTs: integer('period_start_ts').notNull(),
+    periodEndTs: integer('period_end_ts').notNull(),
+    createdTs: integer('created_ts').notNull(),
+  },
+  (t) => [index('allocations_project').on(t.projectId)],
+);
+
+export const apiTokens = sqliteTable('api_tokens', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  name: text('name').notNull(),
+  scope: text('scope', { enum: ['ingest', 'read', 'admin'] }).notNull(),
+  /** sha256 of the token (tokens are 32 random bytes, so a fast hash is enough). */
+  tokenHash: text('token_hash').notNull().unique(),
+  createdTs: integer('created_ts').notNull(),
+  revokedTs: integer('revoked_ts'),
+});
+
+export const sessions = sqliteTable('sessions', {
+  /** sha256 of the cookie value. */
+  idHash: text('id_hash').primaryKey(),
+  userId: integer('user_id').notNull().references(() => users.id),
+  createdTs: integer('created_ts').notNull(),
+  expiresTs: integer('expires_ts').notNull(),
+});
+
+/**
+ * Scheduler jobs, one row per job id; a newer record replaces the older one.
+ * `recordHash` lets a re-sent identical record count as a duplicate.
+ */
+export const jobs = sqliteTable(
+  'jobs',
+  {
+    cluster: text('cluster').notNull(),
+    jobId: text('job_id').notNull(),
+    arrayJobId: text('array_job_id'),
+    name: text('name'),
+    user: text('user').notNull(),
+    account: text('account').notNull(),
+    partition: text('partition'),
+    qos: text('qos'),
+    state: text('state').notNull(),
+    submitTs: integer('submit_ts').notNull(),
+    eligibleTs: integer('eligible_ts'),
+    startTs: integer('start_ts'),
+    endTs: integer('end_ts'),
+    gpus: integer('gpus').notNull(),
+    gpuType: text('gpu_type'),
+    cpus: integer('cpus'),
+    /** JSON array of node names. */
+    nodes: text('nodes').notNull().default('[]'),
+    exitCode: integer('exit_code'),
+    recordHash: text('record_hash').notNull(),
+    updatedTs: integer('updated_ts').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.cluster, t.jobId] }),
+    index('jobs_start').on(t.startTs),
+    index('jobs_end').on(t.endTs),
+    index('jobs_account').on(t.account),
+    index('jobs_state').on(t.state),
+  ],
+);
+
+/**
+ * Raw GPU samples. The migration declares this table WITHOUT ROWID (drizzle cannot):
+ * the (ts, gpu_id) key is then the table itself, which keeps inserts at about 500k rows/s
+ * and makes a re-sent sample a no-op under INSERT OR IGNORE. test/integration/schema.test.ts
+ * checks that the migration still says so.
+ */
+export const gpuSamples = sqliteTable(
+  'gpu_samples',
+  {
+    ts: integer('ts').notNull(),
+    gpuId: integer('gpu_id').notNull(),
+    utilPct: real('util_pct'),
+    memUsedMiB: real('mem_used_mib'),
+    powerW: real('power_w'),
+    tempC: real('temp_c'),
+    /** JSON array of job ids, null when no job runs on the GPU. */
+    jobIds: text('job_ids'),
+  },
+  (t) => [primaryKey({ columns: [t.ts, t.gpuId] })],
+);
+
+/** The newest sample per GPU: the left end of the next power segment to integrate. */
+export const gpuCursor = sqliteTable('gpu_cursor', {
+  gpuId: integer('gpu_id').primaryKey(),
+  ts: integer('ts').notNull(),
+  utilPct: real('util_pct'),
+  powerW: real('power_w'),
+  jobIds: text('job_ids'),
+});
+
+/** Energy and utilisation per GPU and hour (machine-wide GPU energy, busy and idle). */
+export const gpuHour = sqliteTable(
+  'gpu_hour',
+  {
+    hourTs: integer('hour_ts').notNull(),
+    gpuId: integer('gpu_id').notNull(),
+    energyWh: real('energy_wh').notNull().default(0),
+    coveredS: real('covered_s').notNull().default(0),
+    utilPctS: real('util_pct_s').notNull().default(0),
+    jobS: real('job_s').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.hourTs, t.gpuId] })],
+);
+
+/**
+ * Measured GPU energy per job and hour: each GPU's integrated power shared equally
+ * among the jobs on that GPU. `idleGpuS` counts GPU-seconds below the idle threshold.
+ */
+export const jobHour = sqliteTable(
+  'job_hour',
+  {
+    hourTs: integer('hour_ts').notNull(),
+    cluster: text('cluster').notNull(),
+    jobId: text('job_id').notNull(),
+    energyWh: real('energy_wh').notNull().default(0),
+    gpuS: real('gpu_s').notNull().default(0),
+    utilPctS: real('util_pct_s').notNull().default(0),
+    idleGpuS: real('idle_gpu_s').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.hourTs, t.cluster, t.jobId] }), index('job_hour_job').on(t.cluster, t.jobId)],
+);
+
+/**
+ * Allocated GPU-seconds of ended jobs per project (account) and UTC day, kept exact by
+ * subtracting a job's old contribution and adding its new one whenever its record changes.
+ */
+export const projectDay = sqliteTable(
+  'project_day',
+  {
+    dayTs: integer('day_ts').notNull(),
+    cluster: text('cluster').notNull(),
+    account: text('account').notNull(),
+    gpuS: real('gpu_s').notNull().default(0),
+    jobsEnded: integer('jobs_ended').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.dayTs, t.cluster, t.account] })],
+);
+
+/** Raw facility readings (meters, cooling units, grid intensity); WITHOUT ROWID like gpu_samples. */
+export const facilityReadings = sqliteTable(
+  'facility_readings',
+  {
+    ts: integer('ts').notNull(),
+    site: text('site').notNull(),
+    meter: text('meter').notNull(),
+    quantity: text('quantity').notNull(),
+    value: real('value').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.site, t.meter, t.quantity, t.ts] })],
+);
+
+/** Newest reading per (site, meter, quantity): the left end of the next segment. */
+export const facilityCursor = sqliteTable(
+  'facility_cursor',
+  {
+    site: text('site').notNull(),
+    meter: text('meter').notNull(),
+    quantity: text('quantity').notNull(),
+    ts: integer('ts').notNull(),
+    value: real('value').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.site, t.meter, t.quantity] })],
+);
+
+/**
+ * Facility quantities per 5-minute interval and meter: for powers the integrated energy
+ * (`sumWh`), for counters the increase, for temperatures/flows/intensities the time-weighted
+ * sum (`sumS` = value × seconds) so that means are `sumS / coveredS`.
+ */
+export const facilityInterval = sqliteTable(
+  'facility_interval',
+  {
+    intervalTs: integer('interval_ts').notNull(),
+    site: text('site').notNull(),
+    meter: text('meter').notNull(),
+    quantity: text('quantity').notNull(),
+    sumWh: real('sum_wh').notNull().default(0),
+    sumS: real('sum_s').notNull().default(0),
+    coveredS: real('covered_s').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.intervalTs, t.site, t.quantity, t.meter] })],
+);
+
+/** Batches seen by idempotency key, so a replayed spool file is recognised whole. */
+export const ingestBatches = sqliteTable('ingest_batches', {
+  key: text('key').primaryKey(),
+  kind: text('kind').notNull(),
+  accepted: integer('accepted').notNull(),
+  receivedTs: integer('received_ts').notNull().default(sql`(unixepoch() * 1000)`),
+});

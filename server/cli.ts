@@ -1,0 +1,55 @@
+/**
+ * `heatledger` command line (CONTRACTS.md §1). Each command returns an exit code; a
+ * command that meets input it cannot use prints one clear line on stderr, never only a
+ * stack trace.
+ */
+import { pathToFileURL } from 'node:url';
+
+export class UsageError extends Error {}
+
+const usage = `usage: heatledger <command>
+  serve [--port N] [--db PATH] [--demo]
+  token create --name NAME --scope ingest|read|admin [--db PATH]
+  user add --name NAME --role researcher|pi|committee|facility|admin [--project P]... [--db PATH]
+  collect gpu|slurm|facility ...   (heatledger collect <kind> --help)`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./commands/serve.command.ts')).serveCommand,
+  token: async () => (await import('./commands/token.command.ts')).tokenCommand,
+  user: async () => (await import('./commands/user.command.ts')).userCommand,
+  collect: async () => async (argv) => {
+    const kind = argv[0];
+    if (kind === 'gpu') return (await import('../collectors/gpu/gpu.cli.ts')).gpuCli(argv.slice(1));
+    if (kind === 'slurm') return (await import('../collectors/slurm/slurm.cli.ts')).slurmCli(argv.slice(1));
+    if (kind === 'facility') return (await import('../collectors/facility/facility.cli.ts')).facilityCli(argv.slice(1));
+    throw new UsageError(`collect: unknown collector '${kind ?? ''}' (gpu, slurm or facility)`);
+  },
+};
+
+/** Runs one command line and returns its exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    process.stdout.write(`${usage}\n`);
+    return name ? 0 : 2;
+  }
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`heatledger: unknown command '${name}'\n${usage}\n`);
+    return 2;
+  }
+  try {
+    return await (await load())(rest);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`heatledger ${name}: ${message}\n`);
+    if (process.env.HEATLEDGER_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    return error instanceof UsageError ? 2 : 1;
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  process.exitCode = await main(process.argv.slice(2));
+}
