@@ -37,6 +37,8 @@ class TransientError extends Error {}
 
 export interface Sender {
   send(kind: IngestKind, batch: unknown): Promise<SendOutcome>;
+  /** Spools a batch without contacting the server (while a caller backs off). */
+  enqueue(kind: IngestKind, batch: unknown): Promise<void>;
   /** Replays spooled batches oldest first; stops at the first transient failure. */
   flush(): Promise<{ replayed: number; remaining: number }>;
   spooledCount(): number;
@@ -50,7 +52,22 @@ export function createSender(options: SenderOptions): Sender {
   const maxSpoolBytes = options.maxSpoolBytes ?? 512 * 1024 * 1024;
   let dropped = 0;
   let seq = 0;
-  if (options.spoolDir) mkdirSync(options.spoolDir, { recursive: true });
+  let lastStampMs = 0;
+  if (options.spoolDir) {
+    mkdirSync(options.spoolDir, { recursive: true });
+    // Continue after the newest batch a previous run left, so a clock stepped backwards
+    // cannot sort new batches before old ones.
+    const newest = spoolFiles().at(-1);
+    lastStampMs = newest ? Number(newest.split('-')[0]) || 0 : 0;
+  }
+  // send and flush share the spool; one at a time keeps replay order and avoids posting
+  // a batch twice when a flush on shutdown meets a send in flight.
+  let queue: Promise<unknown> = Promise.resolve();
+  function serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = queue.then(task, task);
+    queue = run.catch(() => undefined);
+    return run;
+  }
 
   async function post(kind: IngestKind, body: string, key: string): Promise<IngestResult> {
     let response: Response;
@@ -68,8 +85,20 @@ export function createSender(options: SenderOptions): Sender {
     } catch (error) {
       throw new TransientError(`cannot reach ${options.server}: ${(error as Error).message}`);
     }
-    const text = await response.text();
-    if (response.status === 202 || response.status === 200) return JSON.parse(text) as IngestResult;
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      throw new TransientError(`connection to ${options.server} broke: ${(error as Error).message}`);
+    }
+    if (response.status === 202 || response.status === 200) {
+      try {
+        return JSON.parse(text) as IngestResult;
+      } catch {
+        // Unsure whether it was stored: sending again is safe, the idempotency key dedups.
+        throw new TransientError(`server answered ${response.status} with a body that is not JSON`);
+      }
+    }
     const message = describeError(text) ?? `HTTP ${response.status}`;
     if (response.status >= 500 || response.status === 429 || response.status === 408) {
       throw new TransientError(`server answered ${response.status}: ${message}`);
@@ -85,7 +114,8 @@ export function createSender(options: SenderOptions): Sender {
   function spool(kind: IngestKind, body: string, key: string): void {
     const dir = options.spoolDir!;
     // Names sort by time, then by sequence within one millisecond, so replay keeps order.
-    const name = `${Date.now().toString().padStart(15, '0')}-${(seq++).toString().padStart(6, '0')}-${kind}-${key.slice(0, 16)}.json`;
+    lastStampMs = Math.max(Date.now(), lastStampMs);
+    const name = `${lastStampMs.toString().padStart(15, '0')}-${(seq++).toString().padStart(6, '0')}-${kind}-${key.slice(0, 16)}.json`;
     const tmp = join(dir, `.${name}.tmp`);
     writeFileSync(tmp, body);
     renameSync(tmp, join(dir, name));
@@ -103,55 +133,73 @@ export function createSender(options: SenderOptions): Sender {
     }
   }
 
-  return {
-    async send(kind, batch) {
-      const body = JSON.stringify(batch);
-      const key = createHash('sha256').update(kind).update('\n').update(body).digest('hex');
-      // Older spooled batches go first, so the server sees samples in order.
-      if (spoolFiles().length > 0) {
-        const { remaining } = await this.flush();
-        if (remaining > 0) {
-          spool(kind, body, key);
-          return { status: 'spooled', reason: 'older batches are still waiting' };
-        }
+  function keyOf(kind: IngestKind, body: string): string {
+    return createHash('sha256').update(kind).update('\n').update(body).digest('hex');
+  }
+
+  async function flushNow(): Promise<{ replayed: number; remaining: number }> {
+    const dir = options.spoolDir;
+    if (!dir) return { replayed: 0, remaining: 0 };
+    let replayed = 0;
+    for (const file of spoolFiles()) {
+      const kind = file.split('-')[2] as IngestKind;
+      const path = join(dir, file);
+      let body: string;
+      try {
+        body = readFileSync(path, 'utf8');
+      } catch {
+        continue; // dropped by the size bound meanwhile
       }
       try {
-        return { status: 'sent', result: await post(kind, body, key) };
+        await post(kind, body, keyOf(kind, body));
       } catch (error) {
         if (error instanceof BatchRefusedError) {
-          return { status: 'refused', httpStatus: error.httpStatus, message: error.message };
+          // Keep the evidence next to the spool rather than retrying forever.
+          renameSync(path, `${path}.refused`);
+          continue;
         }
-        if (!options.spoolDir) throw error;
-        spool(kind, body, key);
-        return { status: 'spooled', reason: (error as Error).message };
+        return { replayed, remaining: spoolFiles().length };
       }
-    },
+      unlinkSync(path);
+      replayed++;
+    }
+    return { replayed, remaining: spoolFiles().length };
+  }
 
-    async flush() {
-      const dir = options.spoolDir;
-      if (!dir) return { replayed: 0, remaining: 0 };
-      const files = spoolFiles();
-      let replayed = 0;
-      for (const file of files) {
-        const kind = file.split('-')[2] as IngestKind;
-        const path = join(dir, file);
-        const body = readFileSync(path, 'utf8');
-        const key = createHash('sha256').update(kind).update('\n').update(body).digest('hex');
-        try {
-          await post(kind, body, key);
-        } catch (error) {
-          if (error instanceof BatchRefusedError) {
-            // Keep the evidence next to the spool rather than retrying forever.
-            renameSync(path, `${path}.refused`);
-            continue;
-          }
-          return { replayed, remaining: files.length - replayed };
-        }
-        unlinkSync(path);
-        replayed++;
+  async function sendNow(kind: IngestKind, batch: unknown): Promise<SendOutcome> {
+    const body = JSON.stringify(batch);
+    const key = keyOf(kind, body);
+    // Older spooled batches go first, so the server sees samples in order.
+    if (spoolFiles().length > 0) {
+      const { remaining } = await flushNow();
+      if (remaining > 0) {
+        spool(kind, body, key);
+        return { status: 'spooled', reason: 'older batches are still waiting' };
       }
-      return { replayed, remaining: spoolFiles().length };
-    },
+    }
+    try {
+      return { status: 'sent', result: await post(kind, body, key) };
+    } catch (error) {
+      if (error instanceof BatchRefusedError) {
+        return { status: 'refused', httpStatus: error.httpStatus, message: error.message };
+      }
+      if (!options.spoolDir) throw error;
+      spool(kind, body, key);
+      return { status: 'spooled', reason: (error as Error).message };
+    }
+  }
+
+  return {
+    send: (kind, batch) => serial(() => sendNow(kind, batch)),
+
+    enqueue: (kind, batch) =>
+      serial(async () => {
+        if (!options.spoolDir) throw new Error('enqueue needs a spool directory');
+        const body = JSON.stringify(batch);
+        spool(kind, body, keyOf(kind, body));
+      }),
+
+    flush: () => serial(flushNow),
 
     spooledCount: () => spoolFiles().length,
     droppedCount: () => dropped,

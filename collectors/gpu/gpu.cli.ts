@@ -1,0 +1,157 @@
+/**
+ * `heatledger collect gpu` (CONTRACTS.md §1): `--once --stdout` prints one GPU batch;
+ * `--server URL --token T` samples every `--interval` seconds and sends, spooling while
+ * the server is away, until SIGTERM/SIGINT.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir, hostname } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { UsageError } from '../../server/cli.ts';
+import { createSender } from '../shared/sender.ts';
+import { gpuBatchSchema, type GpuBatch } from '../shared/wire.ts';
+import { runCollectorLoop } from './loop.ts';
+import { gpuBatch, sampleGpus } from './sample.ts';
+
+const help = `usage: heatledger collect gpu --once --stdout [--cluster C] [--node N] [--proc-root DIR]
+       heatledger collect gpu --server URL (--token T | --token-file FILE) [--interval 10]
+                              [--spool-dir DIR] [--max-spool-mb 512] [--once]
+  --cluster C           cluster name in the batch (default: default)
+  --node N              node name in the batch (default: this host's short name, as Slurm uses)
+  --proc-root DIR       where to read /proc/<pid>/cgroup and environ (default: /proc)
+  --nvidia-smi-timeout S  stop a hung nvidia-smi after S seconds (default: 30)
+  --spool-dir DIR       batches wait here while the server is away
+                        (default: /var/spool/heatledger/gpu as root, else ~/.local/state/heatledger/gpu-spool)
+  --max-spool-mb N      oldest spooled batches are dropped beyond N MiB (default: 512)
+  --max-backoff S       longest pause between delivery attempts (default: 300)
+`;
+
+const options = {
+  once: { type: 'boolean' },
+  stdout: { type: 'boolean' },
+  server: { type: 'string' },
+  token: { type: 'string' },
+  'token-file': { type: 'string' },
+  interval: { type: 'string' },
+  cluster: { type: 'string' },
+  node: { type: 'string' },
+  'spool-dir': { type: 'string' },
+  'max-spool-mb': { type: 'string' },
+  'max-backoff': { type: 'string' },
+  'proc-root': { type: 'string' },
+  'nvidia-smi-timeout': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function positive(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`collect gpu: --${name} must be a positive number, not '${raw}'`);
+  return value;
+}
+
+function defaultSpoolDir(): string {
+  // A system service owns /var/spool; a person trying it out does not.
+  return process.getuid?.() === 0 ? '/var/spool/heatledger/gpu' : join(homedir(), '.local/state/heatledger/gpu-spool');
+}
+
+function readToken(values: { token?: string; 'token-file'?: string }): string {
+  if (values.token && values['token-file']) throw new UsageError('collect gpu: give --token or --token-file, not both');
+  if (values['token-file']) {
+    try {
+      const token = readFileSync(values['token-file'], 'utf8').trim();
+      if (token) return token;
+    } catch (error) {
+      throw new UsageError(`collect gpu: cannot read --token-file ${values['token-file']}: ${(error as Error).message}`);
+    }
+    throw new UsageError(`collect gpu: --token-file ${values['token-file']} is empty`);
+  }
+  if (values.token) return values.token;
+  throw new UsageError('collect gpu: --server needs --token or --token-file');
+}
+
+function checked(batch: GpuBatch): GpuBatch {
+  // The server refuses a whole batch for one bad field; catching it here names the field.
+  const result = gpuBatchSchema.safeParse(batch);
+  if (result.success) return batch;
+  const issue = result.error.issues[0];
+  throw new Error(`collect gpu: built an invalid batch at ${issue?.path.join('.') ?? '?'}: ${issue?.message ?? 'unknown'}`);
+}
+
+/** Runs `heatledger collect gpu …` and returns the exit code. */
+export async function gpuCli(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+  } catch (error) {
+    throw new UsageError(`collect gpu: ${(error as Error).message}\n${help}`);
+  }
+  const values = parsed.values;
+  if (values.help) {
+    process.stdout.write(help);
+    return 0;
+  }
+  const cluster = values.cluster ?? 'default';
+  // Slurm names nodes by short hostname; the jobs batch must meet the GPU batch there.
+  const node = values.node ?? hostname().split('.')[0];
+  const procRoot = values['proc-root'] ?? '/proc';
+  const timeoutMs = positive('nvidia-smi-timeout', values['nvidia-smi-timeout'], 30) * 1000;
+  const sampleBatch = async () => checked(gpuBatch(cluster, node, await sampleGpus({ procRoot, timeoutMs })));
+
+  if (values.stdout) {
+    if (!values.once) throw new UsageError(`collect gpu: --stdout needs --once\n${help}`);
+    if (values.server) throw new UsageError('collect gpu: --stdout prints the batch; leave out --server');
+    process.stdout.write(`${JSON.stringify(await sampleBatch())}\n`);
+    return 0;
+  }
+  if (!values.server) throw new UsageError(`collect gpu: give --once --stdout, or --server URL --token T\n${help}`);
+  let server: URL;
+  try {
+    server = new URL(values.server);
+  } catch {
+    throw new UsageError(`collect gpu: --server '${values.server}' is not a URL`);
+  }
+  if (server.protocol !== 'http:' && server.protocol !== 'https:') {
+    throw new UsageError(`collect gpu: --server must be http:// or https://, not ${server.protocol}`);
+  }
+  const intervalMs = positive('interval', values.interval, 10) * 1000;
+  const maxBackoffMs = positive('max-backoff', values['max-backoff'], 300) * 1000;
+  const sender = createSender({
+    server: server.href,
+    token: readToken(values),
+    spoolDir: values['spool-dir'] ?? defaultSpoolDir(),
+    maxSpoolBytes: positive('max-spool-mb', values['max-spool-mb'], 512) * 1024 * 1024,
+    // Short enough that a last flush on SIGTERM ends inside systemd's stop timeout.
+    timeoutMs: Math.min(15_000, Math.max(2_000, intervalMs)),
+  });
+
+  if (values.once) {
+    const outcome = await sender.send('gpu', await sampleBatch());
+    if (outcome.status === 'sent') return 0;
+    if (outcome.status === 'refused') {
+      process.stderr.write(`heatledger collect gpu: server refused the batch (HTTP ${outcome.httpStatus}): ${outcome.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`heatledger collect gpu: batch spooled, not delivered: ${outcome.reason}\n`);
+    return 75; // EX_TEMPFAIL: try again later
+  }
+
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  try {
+    await runCollectorLoop({
+      sample: sampleBatch,
+      sender,
+      intervalMs,
+      maxBackoffMs,
+      signal: controller.signal,
+      log: (line) => process.stderr.write(`heatledger collect gpu: ${line}\n`),
+    });
+  } finally {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+  }
+  return 0;
+}
