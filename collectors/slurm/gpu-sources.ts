@@ -61,7 +61,8 @@ export function gpusFromGresDetail(detail: unknown): GpuCount | null {
     // A node's entry lists several gres ("gpu:a100:2(IDX:0-1),shard:0"); commas also
     // separate index ranges inside the parentheses, so match rather than split.
     for (const m of String(node).matchAll(/(?:^|,)gpu(?::([^:(,]+))?(?::(\d+))?(?:\(IDX:([^)]*)\))?/gi)) {
-      let [, type, count] = m;
+      let type: string | undefined = m[1];
+      let count: string | undefined = m[2];
       const idx = m[3];
       // "gpu:4(IDX..)": the single field is a count, not a type.
       if (count === undefined && type !== undefined && /^\d+$/.test(type)) {
@@ -97,7 +98,8 @@ export function gpusFromTresPer(value: string | null | undefined, multiplier = 1
   for (const item of value.split(',')) {
     const m = /^(?:gres[/:])?gpu(?::([^:=]+))?(?:[:=](\d+))?$/i.exec(item.trim());
     if (!m) continue;
-    let [, type, count] = m;
+    let type: string | undefined = m[1];
+    let count: string | undefined = m[2];
     if (count === undefined && type !== undefined && /^\d+$/.test(type)) {
       count = type;
       type = undefined;

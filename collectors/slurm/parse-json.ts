@@ -51,7 +51,7 @@ export function parseSlurmJson(text: string): ParsedJobs {
   try {
     doc = JSON.parse(text);
   } catch (error) {
-    throw new Error(`not valid JSON (${(error as Error).message})`);
+    throw new Error(`not valid JSON (${(error as Error).message})`, { cause: error });
   }
   const root = obj(doc);
   if (!Array.isArray(root.jobs)) {
@@ -61,6 +61,8 @@ export function parseSlurmJson(text: string): ParsedJobs {
   const warn: Warn = (m) => warnings.push(m);
   for (const e of Array.isArray(root.errors) ? root.errors : []) {
     const err = obj(e);
+    // An empty answer comes with the "error" "Nothing found"; that is not a problem.
+    if (/nothing found/i.test(`${str(err.description) ?? ''} ${str(err.error) ?? ''}`)) continue;
     warn(`Slurm reported an error: ${str(err.description) ?? str(err.error) ?? JSON.stringify(e)}`);
   }
   const meta = obj(root.meta);

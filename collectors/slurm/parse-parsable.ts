@@ -66,7 +66,7 @@ export function parseSacctParsable(text: string, options: ParsableOptions = {}):
       try {
         return parseSacctTime(value, timeZone);
       } catch (error) {
-        throw new Error(`line ${i + firstRow}: ${name} ${(error as Error).message}`);
+        throw new Error(`line ${i + firstRow}: ${name} ${(error as Error).message}`, { cause: error });
       }
     };
     const array = /^(\d+)_(\d+|\[.*\])$/.exec(rawId);

@@ -1,0 +1,299 @@
+/**
+ * `heatledger collect slurm` (CONTRACTS §1): prints the jobs batch once (from the local
+ * Slurm or a saved file) or polls sacct/squeue and sends batches to the server.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { UsageError } from '../../server/cli.ts';
+import { createSender, type Sender } from '../shared/sender.ts';
+import type { JobsBatch } from '../shared/wire.ts';
+import type { FinishedJob } from './job-draft.ts';
+import { parseSlurmOutput } from './parse-input.ts';
+import { readLocalSlurm, type RunCommand } from './slurm-source.ts';
+
+const help = `usage: heatledger collect slurm
+  --once --stdout [--since ISO]            read the local sacct/squeue once and print the jobs batch
+  --from-file PATH --stdout                 the same from saved sacct/squeue/slurmrestd JSON or sacct -P text
+  --server URL --token T [--interval 60]    poll and send (--spool-dir DIR, --state-file PATH, --overlap-min 10)
+common: --cluster NAME (when the data names none), --account-map FILE (JSON {"slurm-account": "project"}),
+        --tz ZONE (zone of sacct -P times without offset, default UTC), --sacct-timeout S (default 120)`;
+
+/** Largest batch sent at once; the wire allows 100,000 but smaller bodies retry cheaper. */
+const CHUNK_JOBS = 5_000;
+const MAX_BACKOFF_S = 900;
+
+/** Entry point of `heatledger collect slurm …`; returns the exit code. */
+export async function slurmCli(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        once: { type: 'boolean' },
+        stdout: { type: 'boolean' },
+        since: { type: 'string' },
+        'from-file': { type: 'string' },
+        server: { type: 'string' },
+        token: { type: 'string' },
+        interval: { type: 'string' },
+        'spool-dir': { type: 'string' },
+        'state-file': { type: 'string' },
+        'overlap-min': { type: 'string' },
+        cluster: { type: 'string' },
+        'account-map': { type: 'string' },
+        tz: { type: 'string' },
+        'sacct-timeout': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(`collect slurm: ${(error as Error).message}\n${help}`, { cause: error });
+  }
+  const o = parsed.values;
+  if (o.help) {
+    process.stdout.write(`${help}\n`);
+    return 0;
+  }
+  const accountMap = o['account-map'] ? readAccountMap(o['account-map']) : {};
+  const fallbackCluster = o.cluster ?? 'default';
+  const timeoutMs = positive(o['sacct-timeout'] ?? '120', '--sacct-timeout') * 1000;
+  const since = o.since ? parseIso(o.since, '--since') : null;
+
+  if (o['from-file'] !== undefined) {
+    if (!o.stdout && !o.server) throw new UsageError('collect slurm: --from-file needs --stdout or --server');
+    const path = o['from-file'];
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (error) {
+      process.stderr.write(`collect slurm: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}\n`);
+      return 1;
+    }
+    let jobs: FinishedJob[];
+    try {
+      const result = parseSlurmOutput(text, { timeZone: o.tz });
+      warnAll(result.warnings, path);
+      jobs = result.jobs;
+    } catch (error) {
+      process.stderr.write(`collect slurm: ${path} ${(error as Error).message}\n`);
+      return 1;
+    }
+    const batches = toBatches(jobs, fallbackCluster, accountMap);
+    if (o.stdout) return printBatches(batches);
+    return (await sendBatches(makeSender(o), batches)) ? 0 : 1;
+  }
+
+  if (o.once) {
+    if (!o.stdout) throw new UsageError('collect slurm: --once needs --stdout (or use --server to send)');
+    try {
+      const result = await readLocalSlurm({ since: since ?? new Date(Date.now() - 24 * 3600_000), timeoutMs });
+      warnAll(result.warnings, 'slurm');
+      return printBatches(toBatches(result.jobs, fallbackCluster, accountMap));
+    } catch (error) {
+      process.stderr.write(`collect slurm: ${(error as Error).message}\n`);
+      return 1;
+    }
+  }
+
+  if (o.server) {
+    const spoolDir = o['spool-dir'] ?? join('data', 'spool', 'slurm');
+    const poller = createPoller({
+      sender: makeSender({ ...o, 'spool-dir': spoolDir }),
+      stateFile: o['state-file'] ?? join('data', 'slurm-collector.state'),
+      overlapMs: positive(o['overlap-min'] ?? '10', '--overlap-min') * 60_000,
+      initialSince: since,
+      cluster: fallbackCluster,
+      accountMap,
+      timeoutMs,
+    });
+    const intervalS = positive(o.interval ?? '60', '--interval');
+    await pollForever(poller, intervalS);
+    return 0;
+  }
+  throw new UsageError(`collect slurm: say what to do\n${help}`);
+}
+
+function makeSender(o: { server?: string; token?: string; 'spool-dir'?: string }): Sender {
+  if (!o.server || !o.token) throw new UsageError('collect slurm: --server needs --token');
+  return createSender({ server: o.server, token: o.token, spoolDir: o['spool-dir'] });
+}
+
+function positive(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`collect slurm: ${flag} must be a positive number, not '${text}'`);
+  return n;
+}
+
+function parseIso(text: string, flag: string): Date {
+  const ms = Date.parse(text);
+  if (!Number.isFinite(ms)) throw new UsageError(`collect slurm: ${flag} '${text}' is not an ISO time`);
+  return new Date(ms);
+}
+
+/** Reads the account → project mapping; a bad file stops the collector with its name. */
+export function readAccountMap(path: string): Record<string, string> {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`collect slurm: --account-map ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    throw new UsageError(`collect slurm: --account-map ${path}: expected a JSON object {"slurm-account": "project"}`);
+  }
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== 'string' || v.trim() === '') {
+      throw new UsageError(`collect slurm: --account-map ${path}: the project for '${k}' must be a non-empty string`);
+    }
+  }
+  return value as Record<string, string>;
+}
+
+function warnAll(warnings: string[], source: string): void {
+  for (const w of warnings) process.stderr.write(`collect slurm: ${source}: ${w}\n`);
+}
+
+/** Groups records into one jobs batch per cluster, renaming accounts by the map. */
+export function toBatches(jobs: FinishedJob[], fallbackCluster: string, accountMap: Record<string, string>): JobsBatch[] {
+  const byCluster = new Map<string, JobsBatch>();
+  for (const { cluster, job } of jobs) {
+    const name = cluster ?? fallbackCluster;
+    let batch = byCluster.get(name);
+    if (!batch) byCluster.set(name, (batch = { schema: 1, cluster: name, jobs: [] }));
+    batch.jobs.push({ ...job, account: accountMap[job.account] ?? job.account });
+  }
+  if (byCluster.size === 0) return [{ schema: 1, cluster: fallbackCluster, jobs: [] }];
+  return [...byCluster.values()];
+}
+
+function printBatches(batches: JobsBatch[]): number {
+  // One batch per line: a file that mixes clusters gives one line per cluster.
+  for (const batch of batches) process.stdout.write(`${JSON.stringify(batch)}\n`);
+  return 0;
+}
+
+/** Sends batches in chunks; false when the server refused one (sending again cannot help). */
+async function sendBatches(sender: Sender, batches: JobsBatch[], log = defaultLog): Promise<boolean> {
+  let ok = true;
+  for (const batch of batches) {
+    for (let i = 0; i < batch.jobs.length; i += CHUNK_JOBS) {
+      const chunk = { ...batch, jobs: batch.jobs.slice(i, i + CHUNK_JOBS) };
+      const outcome = await sender.send('jobs', chunk);
+      if (outcome.status === 'sent') {
+        log(`sent ${chunk.jobs.length} jobs of ${chunk.cluster} (${outcome.result.accepted} accepted, ${outcome.result.duplicates} duplicates)`);
+      } else if (outcome.status === 'spooled') {
+        log(`spooled ${chunk.jobs.length} jobs of ${chunk.cluster}: ${outcome.reason}`);
+      } else {
+        log(`server refused ${chunk.jobs.length} jobs of ${chunk.cluster} (HTTP ${outcome.httpStatus}): ${outcome.message}`);
+        ok = false;
+      }
+    }
+  }
+  return ok;
+}
+
+function defaultLog(message: string): void {
+  process.stderr.write(`${new Date().toISOString()} collect slurm: ${message}\n`);
+}
+
+export interface PollerOptions {
+  sender: Sender;
+  stateFile: string;
+  overlapMs: number;
+  initialSince: Date | null;
+  cluster: string;
+  accountMap: Record<string, string>;
+  timeoutMs: number;
+  run?: RunCommand;
+  now?: () => Date;
+  log?: (message: string) => void;
+}
+
+export interface Poller {
+  /** One poll; true when Slurm was read (whatever the server did with it). */
+  pollOnce(): Promise<boolean>;
+  watermark(): Date;
+}
+
+/**
+ * Polls from a watermark kept in a state file: each poll asks sacct for jobs since the
+ * last poll minus an overlap, because records reach slurmdbd late; the server replaces
+ * a job it has seen, so the overlap costs duplicates, never double counting.
+ */
+export function createPoller(options: PollerOptions): Poller {
+  const now = options.now ?? (() => new Date());
+  const log = options.log ?? defaultLog;
+  let mark = loadWatermark(options.stateFile) ?? options.initialSince ?? new Date(now().getTime() - 24 * 3600_000);
+  return {
+    watermark: () => mark,
+    async pollOnce() {
+      const started = now();
+      const since = new Date(mark.getTime() - options.overlapMs);
+      const result = await readLocalSlurm({ since, run: options.run, timeoutMs: options.timeoutMs });
+      for (const w of result.warnings) log(w);
+      await sendBatches(options.sender, toBatches(result.jobs, options.cluster, options.accountMap), log);
+      // Sent or spooled batches are safe on disk; a refused one would be refused again.
+      mark = started;
+      saveWatermark(options.stateFile, mark);
+      return true;
+    },
+  };
+}
+
+function loadWatermark(path: string): Date | null {
+  if (!existsSync(path)) return null;
+  try {
+    const state = JSON.parse(readFileSync(path, 'utf8')) as { watermark?: string };
+    const ms = Date.parse(state.watermark ?? '');
+    if (Number.isFinite(ms)) return new Date(ms);
+  } catch {
+    // A corrupt state file costs one wider first poll, not a stop.
+  }
+  defaultLog(`state file ${path} is unreadable; starting from --since or 24 h ago`);
+  return null;
+}
+
+function saveWatermark(path: string, mark: Date): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify({ watermark: mark.toISOString() })}\n`);
+  renameSync(tmp, path);
+}
+
+/** Next wait after `failures` consecutive failed polls: the interval, doubled each time, capped. */
+export function backoffS(intervalS: number, failures: number): number {
+  return failures === 0 ? intervalS : Math.min(MAX_BACKOFF_S, intervalS * 2 ** Math.min(failures, 10));
+}
+
+async function pollForever(poller: Poller, intervalS: number): Promise<void> {
+  let stop = false;
+  let wake: (() => void) | null = null;
+  const onSignal = () => {
+    stop = true;
+    wake?.();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let failures = 0;
+  while (!stop) {
+    try {
+      await poller.pollOnce();
+      failures = 0;
+    } catch (error) {
+      failures++;
+      defaultLog(`${(error as Error).message}; retrying in ${backoffS(intervalS, failures)} s (failure ${failures})`);
+    }
+    if (stop) break;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, backoffS(intervalS, failures) * 1000);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+}
