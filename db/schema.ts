@@ -253,19 +253,24 @@ export const facilityCursor = sqliteTable(
 );
 
 /**
- * Facility quantities per 5-minute interval and meter: for powers the integrated energy
- * (`sumWh`), for counters the increase, for temperatures/flows/intensities the time-weighted
- * sum (`sumS` = value × seconds) so that means are `sumS / coveredS`.
+ * Facility quantities per 5-minute interval, site, quantity and meter:
+ * - powers (`…W`): `integralWh`, the trapezoid integral (gaps over the bound not bridged);
+ * - counters (`…KWh`, `waterL`): `increase`, the counter's rise spread evenly over the time
+ *   between readings (a fall is a reset and adds nothing);
+ * - levels (temperatures, flow, grid intensity): `valueS`, value × seconds, so the mean is
+ *   `valueS / coveredS`.
+ * `coveredS` is the time the interval had readings on both sides.
  */
 export const facilityInterval = sqliteTable(
   'facility_interval',
   {
     intervalTs: integer('interval_ts').notNull(),
     site: text('site').notNull(),
-    meter: text('meter').notNull(),
     quantity: text('quantity').notNull(),
-    sumWh: real('sum_wh').notNull().default(0),
-    sumS: real('sum_s').notNull().default(0),
+    meter: text('meter').notNull(),
+    integralWh: real('integral_wh').notNull().default(0),
+    increase: real('increase').notNull().default(0),
+    valueS: real('value_s').notNull().default(0),
     coveredS: real('covered_s').notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.intervalTs, t.site, t.quantity, t.meter] })],

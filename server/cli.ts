@@ -23,7 +23,6 @@ const commands: Record<string, () => Promise<Command>> = {
     const kind = argv[0];
     if (kind === 'gpu') return (await import('../collectors/gpu/gpu.cli.ts')).gpuCli(argv.slice(1));
     if (kind === 'slurm') return (await import('../collectors/slurm/slurm.cli.ts')).slurmCli(argv.slice(1));
-    if (kind === 'facility') return (await import('../collectors/facility/facility.cli.ts')).facilityCli(argv.slice(1));
     throw new UsageError(`collect: unknown collector '${kind ?? ''}' (gpu, slurm or facility)`);
   },
 };

@@ -41,10 +41,11 @@ CREATE TABLE `facility_cursor` (
 CREATE TABLE `facility_interval` (
 	`interval_ts` integer NOT NULL,
 	`site` text NOT NULL,
-	`meter` text NOT NULL,
 	`quantity` text NOT NULL,
-	`sum_wh` real DEFAULT 0 NOT NULL,
-	`sum_s` real DEFAULT 0 NOT NULL,
+	`meter` text NOT NULL,
+	`integral_wh` real DEFAULT 0 NOT NULL,
+	`increase` real DEFAULT 0 NOT NULL,
+	`value_s` real DEFAULT 0 NOT NULL,
 	`covered_s` real DEFAULT 0 NOT NULL,
 	PRIMARY KEY(`interval_ts`, `site`, `quantity`, `meter`)
 ) WITHOUT ROWID;

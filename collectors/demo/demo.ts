@@ -1,0 +1,175 @@
+/**
+ * Runs the simulated facility against a HeatLedger server through the real ingest API:
+ * first a history (default 30 days, sampled every 5 minutes), then live samples every
+ * 10 seconds. Progress is kept in a state file so a restarted demo replays its history
+ * silently and sends only what the server has not seen.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createSender, type Sender } from '../shared/sender.ts';
+import type { GpuBatch, JobRecord } from '../shared/wire.ts';
+import { FacilityModel } from './facility-model.ts';
+import { Simulator } from './simulator.ts';
+
+export const DEMO_CLUSTER = 'bitten';
+export const DEMO_SITE = 'bitten';
+
+export interface DemoOptions {
+  server: string;
+  token: string;
+  statePath: string;
+  historyDays?: number;
+  historyStepMs?: number;
+  liveStepMs?: number;
+  now?: () => number;
+  log?: (line: string) => void;
+}
+
+interface DemoState {
+  seed: number;
+  startTs: number;
+  sentUntilTs: number;
+}
+
+export interface DemoStats {
+  gpuSamples: number;
+  facilityReadings: number;
+  jobRecords: number;
+  requests: number;
+  elapsedMs: number;
+}
+
+export interface DemoHandle {
+  /** Resolves when the history has been sent. */
+  history: Promise<DemoStats>;
+  stop(): Promise<void>;
+}
+
+const HOUR_MS = 3_600_000;
+
+/** Starts the demo; it runs until stopped. */
+export function startDemo(options: DemoOptions): DemoHandle {
+  const now = options.now ?? Date.now;
+  const log = options.log ?? (() => {});
+  const historyStepMs = options.historyStepMs ?? 300_000;
+  const liveStepMs = options.liveStepMs ?? 10_000;
+  const sender = createSender({ server: options.server, token: options.token });
+  const facility = new FacilityModel();
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+  let liveTick: Promise<void> = Promise.resolve();
+
+  const state = loadState(options.statePath, now(), options.historyDays ?? 30);
+  const sim = new Simulator(state.seed, state.startTs);
+  const stats: DemoStats = { gpuSamples: 0, facilityReadings: 0, jobRecords: 0, requests: 0, elapsedMs: 0 };
+
+  async function tick(ts: number, gpu: Map<number, GpuBatch>, readings: ReturnType<FacilityModel['readings']>[]) {
+    sim.advanceTo(ts);
+    const samples = sim.samples();
+    for (const { node, samples: s } of samples) {
+      const batch = gpu.get(node) ?? { schema: 1, cluster: DEMO_CLUSTER, node: sim.nodeName(node), samples: [] };
+      batch.samples.push(...s);
+      gpu.set(node, batch);
+    }
+    readings.push(facility.readings({ ts, gpuPowerW: sim.snapshot(samples).gpuPowerW, nodes: sim.nodeCount }));
+  }
+
+  async function flush(gpu: Map<number, GpuBatch>, readings: ReturnType<FacilityModel['readings']>[], jobs: JobRecord[]) {
+    if (jobs.length > 0) {
+      await deliver(sender, 'jobs', { schema: 1, cluster: DEMO_CLUSTER, jobs });
+      stats.jobRecords += jobs.length;
+      stats.requests++;
+    }
+    for (const batch of gpu.values()) {
+      await deliver(sender, 'gpu', batch);
+      stats.gpuSamples += batch.samples.length;
+      stats.requests++;
+    }
+    const flat = readings.flat();
+    if (flat.length > 0) {
+      await deliver(sender, 'facility', { schema: 1, site: DEMO_SITE, readings: flat });
+      stats.facilityReadings += flat.length;
+      stats.requests++;
+    }
+  }
+
+  async function runHistory(): Promise<DemoStats> {
+    const started = Date.now();
+    // Replay silently what an earlier run already sent.
+    if (state.sentUntilTs > state.startTs) {
+      for (let t = state.startTs; t <= state.sentUntilTs; t += historyStepMs) sim.advanceTo(t);
+      sim.advanceTo(state.sentUntilTs);
+      sim.takeChangedJobs();
+    }
+    let t = state.sentUntilTs > state.startTs ? state.sentUntilTs + historyStepMs : state.startTs;
+    const end = Math.floor(now() / historyStepMs) * historyStepMs;
+    while (t <= end && !stopped) {
+      const chunkEnd = Math.min(end, t + 12 * HOUR_MS);
+      const gpu = new Map<number, GpuBatch>();
+      const readings: ReturnType<FacilityModel['readings']>[] = [];
+      for (; t <= chunkEnd; t += historyStepMs) await tick(t, gpu, readings);
+      await flush(gpu, readings, sim.takeChangedJobs());
+      state.sentUntilTs = t - historyStepMs;
+      saveState(options.statePath, state);
+    }
+    stats.elapsedMs = Date.now() - started;
+    return { ...stats };
+  }
+
+  async function live(): Promise<void> {
+    if (stopped) return;
+    const ts = now();
+    if (ts > state.sentUntilTs) {
+      const gpu = new Map<number, GpuBatch>();
+      const readings: ReturnType<FacilityModel['readings']>[] = [];
+      await tick(ts, gpu, readings);
+      await flush(gpu, readings, sim.takeChangedJobs());
+      state.sentUntilTs = ts;
+      saveState(options.statePath, state);
+    }
+  }
+
+  const history = runHistory().then((s) => {
+    log(
+      `demo: history sent: ${s.gpuSamples} GPU samples, ${s.jobRecords} job records, ${s.facilityReadings} facility readings ` +
+        `in ${(s.elapsedMs / 1000).toFixed(1)} s (${Math.round(s.gpuSamples / Math.max(0.001, s.elapsedMs / 1000))} GPU samples/s)`,
+    );
+    const loop = () => {
+      if (stopped) return;
+      liveTick = live()
+        .catch((error: Error) => log(`demo: live tick failed: ${error.message}`))
+        .finally(() => {
+          if (!stopped) timer = setTimeout(loop, liveStepMs);
+        });
+    };
+    loop();
+    return s;
+  });
+
+  return {
+    history,
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await history.catch(() => undefined);
+      await liveTick;
+    },
+  };
+}
+
+async function deliver(sender: Sender, kind: 'gpu' | 'jobs' | 'facility', batch: unknown): Promise<void> {
+  const outcome = await sender.send(kind, batch);
+  if (outcome.status === 'refused') throw new Error(`the server refused a demo ${kind} batch: ${outcome.message}`);
+}
+
+function loadState(path: string, nowTs: number, historyDays: number): DemoState {
+  if (existsSync(path)) {
+    const s = JSON.parse(readFileSync(path, 'utf8')) as DemoState;
+    // Too old to catch up sensibly: the demo starts a fresh history window.
+    if (nowTs - s.sentUntilTs < historyDays * 24 * HOUR_MS) return s;
+  }
+  return { seed: 20261128, startTs: Math.floor((nowTs - historyDays * 24 * HOUR_MS) / HOUR_MS) * HOUR_MS, sentUntilTs: 0 };
+}
+
+function saveState(path: string, state: DemoState): void {
+  writeFileSync(path, JSON.stringify(state));
+}

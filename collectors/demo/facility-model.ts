@@ -1,0 +1,81 @@
+/**
+ * The demo's building: IT load from the simulated GPUs, a direct-liquid-cooling loop whose
+ * heat a site-owned heat pump lifts into district heating, dry coolers for the rest,
+ * distribution losses, and the DK1 grid's carbon intensity with a daily cycle.
+ *
+ * Physics kept consistent so the KPIs are checkable: heat removed = 69.1 W per L/min per K
+ * × flow × (return − supply); a heat pump with COP c delivers Q_in·c/(c−1) for Q_in taken
+ * from the loop and draws Q_in/(c−1) of electricity.
+ */
+import type { FacilityReading } from '../shared/wire.ts';
+import { hashUnit } from './random.ts';
+
+const HOUR_MS = 3_600_000;
+export const WATER_W_PER_LPM_K = 69.1;
+const SITE_OPENED_TS = Date.UTC(2026, 0, 1);
+
+export interface FacilityModelInput {
+  ts: number;
+  gpuPowerW: number;
+  nodes: number;
+}
+
+/** The building's readings at one instant. */
+export class FacilityModel {
+  readonly flowLpm = 135;
+  readonly supplyTempC = 32;
+  readonly heatPumpCop = 3.8;
+
+  /** Readings for one tick. */
+  readings({ ts, gpuPowerW, nodes }: FacilityModelInput): FacilityReading[] {
+    const hour = (ts / HOUR_MS + 1) % 24;
+    const day = Math.floor(ts / (24 * HOUR_MS));
+    const outdoorC = 4 + 4 * Math.sin(((hour - 9) / 24) * 2 * Math.PI) + (hashUnit(day, 11) - 0.5) * 6;
+
+    const itPowerW = gpuPowerW + nodes * 420 + 6000;
+    const liquidHeatW = itPowerW * 0.86;
+    const airHeatW = itPowerW - liquidHeatW;
+
+    // District heating wants more on cold nights; the heat pump takes what is wanted.
+    const demandShare = Math.min(1, Math.max(0.35, 0.75 + (6 - outdoorC) * 0.04 + 0.1 * Math.cos(((hour - 3) / 24) * 2 * Math.PI)));
+    const heatFromLoopW = liquidHeatW * demandShare;
+    const heatPumpW = heatFromLoopW / (this.heatPumpCop - 1);
+    const heatReusedW = heatFromLoopW + heatPumpW;
+
+    const pumpsW = itPowerW * 0.012;
+    const dryCoolerW = (liquidHeatW - heatFromLoopW) * (0.02 + Math.max(0, outdoorC - 5) * 0.002);
+    const crahW = airHeatW / 5.5;
+    const coolingPowerW = pumpsW + dryCoolerW + crahW;
+    const lossesW = itPowerW * 0.035 + 3000;
+    const facilityPowerW = itPowerW + coolingPowerW + heatPumpW + lossesW;
+
+    const flowLpm = this.flowLpm * (1 + (hashUnit(ts, 21) - 0.5) * 0.01);
+    const deltaK = liquidHeatW / (WATER_W_PER_LPM_K * flowLpm);
+
+    // Make-up water for the closed loop: a steady 4 L/h, as a meter counting since the site opened.
+    const waterL = ((ts - SITE_OPENED_TS) / HOUR_MS) * 4;
+
+    // DK1: cleaner on windy days and at night, dirtier at the evening peak.
+    const co2 = 95 + 55 * Math.sin(((hour - 12) / 24) * 2 * Math.PI) + (hashUnit(day, 31) - 0.5) * 120 + (hashUnit(ts, 32) - 0.5) * 10;
+
+    const iso = new Date(ts).toISOString();
+    const r = (meter: string, quantity: FacilityReading['quantity'], value: number): FacilityReading => ({
+      ts: iso,
+      meter,
+      quantity,
+      value: Math.round(value * 100) / 100,
+    });
+    return [
+      r('it-pdu', 'itPowerW', itPowerW),
+      r('site-main', 'facilityPowerW', facilityPowerW),
+      r('cooling', 'coolingPowerW', coolingPowerW),
+      r('cdu-1', 'heatRemovedW', liquidHeatW),
+      r('cdu-1', 'flowLpm', flowLpm),
+      r('cdu-1', 'supplyTempC', this.supplyTempC),
+      r('cdu-1', 'returnTempC', this.supplyTempC + deltaK),
+      r('dh-meter', 'heatReusedW', heatReusedW),
+      r('site-water', 'waterL', waterL),
+      r('grid-dk1', 'gridCo2GPerKWh', Math.max(30, co2)),
+    ];
+  }
+}

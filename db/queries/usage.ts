@@ -1,0 +1,106 @@
+/**
+ * GPU-hours and energy by project, user, partition or day (the `/api/v1/usage` query).
+ *
+ * - gpuHours: allocated GPUs × running time clipped to [from, to) (as sreport and XDMoD
+ *   charge), from job records; a running job counts up to `now`.
+ * - energyKWh: measured GPU energy of the jobs' GPUs, from the per-job-hour rollup. It is
+ *   resolved to whole hours: an hour counts when it starts inside the window, so the
+ *   figure is exact for hour-aligned windows.
+ * - measuredGpuHours / idleGpuHours: GPU time with samples, and the part of it below the
+ *   idle utilisation threshold.
+ */
+import type { Database } from 'better-sqlite3';
+
+export type UsageGroup = 'project' | 'user' | 'partition' | 'day';
+
+export interface UsageFilter {
+  fromTs: number;
+  toTs: number;
+  nowTs: number;
+  groupBy: UsageGroup;
+  /** Only these accounts (null: all). */
+  accounts: string[] | null;
+  /** Only these users (null: all). */
+  users: string[] | null;
+}
+
+export interface UsageRow {
+  key: string;
+  gpuHours: number;
+  energyKWh: number;
+  measuredGpuHours: number;
+  idleGpuHours: number;
+  jobs: number;
+}
+
+const keyColumn: Record<Exclude<UsageGroup, 'day'>, string> = {
+  project: 'j.account',
+  user: 'j.user',
+  partition: "COALESCE(j.partition, '(none)')",
+};
+
+const DAY_MS = 86_400_000;
+
+/** Runs the usage query; rows sorted by GPU-hours, largest first. */
+export function usageByKey(sqlite: Database, f: UsageFilter): UsageRow[] {
+  const where: string[] = [];
+  const params: Record<string, unknown> = { from: f.fromTs, to: f.toTs, now: f.nowTs };
+  if (f.accounts) {
+    where.push(`j.account IN (SELECT value FROM json_each(@accounts))`);
+    params.accounts = JSON.stringify(f.accounts);
+  }
+  if (f.users) {
+    where.push(`j.user IN (SELECT value FROM json_each(@users))`);
+    params.users = JSON.stringify(f.users);
+  }
+  const extra = where.length ? `AND ${where.join(' AND ')}` : '';
+  const rows = new Map<string, UsageRow>();
+  const row = (key: string) => {
+    let r = rows.get(key);
+    if (!r) rows.set(key, (r = { key, gpuHours: 0, energyKWh: 0, measuredGpuHours: 0, idleGpuHours: 0, jobs: 0 }));
+    return r;
+  };
+
+  // Jobs that ran inside the window: start < to and (still running or ended after from).
+  const running = `j.start_ts IS NOT NULL AND j.start_ts < @to AND COALESCE(j.end_ts, @now) > @from ${extra}`;
+  if (f.groupBy === 'day') {
+    const jobs = sqlite
+      .prepare(`SELECT j.start_ts AS s, COALESCE(j.end_ts, @now) AS e, j.gpus AS g FROM jobs j WHERE ${running}`)
+      .all(params) as Array<{ s: number; e: number; g: number }>;
+    for (const job of jobs) {
+      const s = Math.max(job.s, f.fromTs);
+      const e = Math.min(job.e, f.toTs);
+      for (let day = Math.floor(s / DAY_MS) * DAY_MS; day < e; day += DAY_MS) {
+        const overlap = Math.min(e, day + DAY_MS) - Math.max(s, day);
+        if (overlap <= 0) continue;
+        const r = row(new Date(day).toISOString().slice(0, 10));
+        r.gpuHours += (job.g * overlap) / 3_600_000;
+        r.jobs++;
+      }
+    }
+  } else {
+    const key = keyColumn[f.groupBy];
+    const agg = sqlite
+      .prepare(
+        `SELECT ${key} AS key, COUNT(*) AS jobs,
+           SUM(j.gpus * (MIN(COALESCE(j.end_ts, @now), @to) - MAX(j.start_ts, @from))) / 3600000.0 AS gpuHours
+         FROM jobs j WHERE ${running} GROUP BY 1`,
+      )
+      .all(params) as Array<{ key: string; jobs: number; gpuHours: number }>;
+    for (const a of agg) Object.assign(row(a.key), { jobs: a.jobs, gpuHours: Math.max(0, a.gpuHours) });
+  }
+
+  const energyKey = f.groupBy === 'day' ? "strftime('%Y-%m-%d', h.hour_ts / 1000, 'unixepoch')" : keyColumn[f.groupBy];
+  const energy = sqlite
+    .prepare(
+      `SELECT ${energyKey} AS key, SUM(h.energy_wh) / 1000.0 AS energyKWh, SUM(h.gpu_s) / 3600.0 AS measured,
+         SUM(h.idle_gpu_s) / 3600.0 AS idle
+       FROM job_hour h JOIN jobs j ON j.cluster = h.cluster AND j.job_id = h.job_id
+       WHERE h.hour_ts >= @from AND h.hour_ts < @to ${extra} GROUP BY 1`,
+    )
+    .all(params) as Array<{ key: string; energyKWh: number; measured: number; idle: number }>;
+  for (const e of energy) Object.assign(row(e.key), { energyKWh: e.energyKWh, measuredGpuHours: e.measured, idleGpuHours: e.idle });
+
+  const out = [...rows.values()];
+  return f.groupBy === 'day' ? out.sort((a, b) => a.key.localeCompare(b.key)) : out.sort((a, b) => b.gpuHours - a.gpuHours || a.key.localeCompare(b.key));
+}

@@ -1,0 +1,86 @@
+/**
+ * The HeatLedger HTTP application. `createApp` builds it over a database and a
+ * configuration and starts nothing; `server/main.ts` listens.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { serveStatic } from '@hono/node-server/serve-static';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import type { Db } from '../db/client.ts';
+import { identify, type AppEnv } from './auth/middleware.ts';
+import type { Config } from './config.ts';
+import { DomainError, statusByCode } from './errors.ts';
+import { authRoutes } from './routes/auth.routes.ts';
+import { ingestRoutes } from './routes/ingest.routes.ts';
+import { usageRoutes } from './routes/usage.routes.ts';
+import { createIngestService, type IngestService } from './services/ingest.service.ts';
+
+export interface AppDeps {
+  db: Db;
+  config: Config;
+  /** The clock; tests pass a fixed one. */
+  now?: () => number;
+  /** Demo sign-in accounts offered on the login page (demo mode only). */
+  demoAccounts?: Array<{ username: string; role: string; password: string }>;
+}
+
+function errorBody(code: string, message: string, details?: unknown) {
+  return { error: details === undefined ? { code, message } : { code, message, details } };
+}
+
+/** Builds the app: API routes, error mapping, and the built web app at `/`. */
+export function createApp({ db, config, now, demoAccounts = [] }: AppDeps) {
+  const sqlite = db.$client;
+  const ingest: IngestService = createIngestService({ sqlite, config, now });
+
+  const api = new Hono<AppEnv>()
+    .use(
+      '/api/*',
+      bodyLimit({
+        maxSize: config.maxBodyBytes,
+        onError: () => {
+          throw new DomainError('TOO_LARGE', `request body larger than ${config.maxBodyBytes} bytes`);
+        },
+      }),
+    )
+    .use('/api/*', identify(db))
+    .get('/api/health', (c) => c.json({ status: 'ok' as const }, 200))
+    .get('/api/v1/demo-accounts', (c) => c.json({ accounts: demoAccounts.map(({ username, role, password }) => ({ username, role, password })) }, 200))
+    .route('/api/v1/auth', authRoutes({ db, config }))
+    .route('/api/v1/ingest', ingestRoutes(ingest))
+    .route('/api/v1/usage', usageRoutes({ sqlite, now }));
+
+  api.notFound((c) => c.json(errorBody('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`), 404));
+  api.onError((error, c) => {
+    if (error instanceof DomainError) return c.json(errorBody(error.code, error.message, error.details), statusByCode[error.code]);
+    if (error instanceof HTTPException) {
+      const status = error.status;
+      const code = status === 413 ? 'TOO_LARGE' : status === 401 ? 'UNAUTHORIZED' : status === 403 ? 'FORBIDDEN' : status === 404 ? 'NOT_FOUND' : 'VALIDATION';
+      return c.json(errorBody(code, error.message || 'bad request'), status);
+    }
+    if (isDiskError(error)) {
+      return c.json(errorBody('UNAVAILABLE', `the database cannot be written: ${error.message}`), 503);
+    }
+    console.error('unexpected error', c.req.method, c.req.path, error);
+    return c.json(errorBody('INTERNAL', 'internal error'), 500);
+  });
+
+  const indexPath = join(config.webDir, 'index.html');
+  if (existsSync(indexPath)) {
+    const indexHtml = readFileSync(indexPath, 'utf8');
+    api.use('/assets/*', serveStatic({ root: config.webDir }));
+    api.get('/favicon.svg', serveStatic({ root: config.webDir }));
+    // The dashboard is a single-page app: every other non-API path serves its shell.
+    api.get('*', (c) => (c.req.path.startsWith('/api/') ? c.json(errorBody('NOT_FOUND', `no route for GET ${c.req.path}`), 404) : c.html(indexHtml)));
+  }
+  return api;
+}
+
+function isDiskError(error: unknown): error is Error & { code: string } {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && ['SQLITE_READONLY', 'SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_BUSY'].some((c) => code.startsWith(c));
+}
+
+export type AppType = ReturnType<typeof createApp>;

@@ -1,0 +1,12 @@
+/** Flag parsing shared by the administrative commands. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from '../cli.ts';
+
+/** parseArgs that reports unknown or malformed flags as a UsageError. */
+export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}

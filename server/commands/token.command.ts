@@ -1,0 +1,24 @@
+/** `heatledger token create --name NAME --scope ingest|read|admin [--db PATH]`: prints the token, one line. */
+import { openDatabase } from '../../db/client.ts';
+import { UsageError } from '../cli.ts';
+import { loadConfig } from '../config.ts';
+import { createToken, type TokenScope } from '../services/auth.service.ts';
+import { parseFlags } from './args.ts';
+
+const scopes: TokenScope[] = ['ingest', 'read', 'admin'];
+
+/** Runs `token create`. */
+export async function tokenCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(argv, { name: { type: 'string' }, scope: { type: 'string' }, db: { type: 'string' } });
+  if (positionals[0] !== 'create') throw new UsageError('usage: heatledger token create --name NAME --scope ingest|read|admin [--db PATH]');
+  if (!values.name) throw new UsageError('token create: --name is required');
+  if (!scopes.includes(values.scope as TokenScope)) throw new UsageError('token create: --scope must be ingest, read or admin');
+  const config = loadConfig(process.env, values.db ? { dbPath: values.db } : {});
+  const db = openDatabase(config.dbPath);
+  try {
+    process.stdout.write(`${createToken(db, values.name, values.scope as TokenScope)}\n`);
+  } finally {
+    db.$client.close();
+  }
+  return 0;
+}

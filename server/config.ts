@@ -1,0 +1,71 @@
+/**
+ * Server configuration, parsed once from the environment with zod. A bad value stops
+ * start-up with a message naming the variable. Nothing else reads process.env.
+ */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+const flag = z.enum(['0', '1', 'true', 'false', '']).transform((v) => v === '1' || v === 'true');
+
+const envSchema = z.object({
+  HEATLEDGER_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HEATLEDGER_HOST: z.string().default('0.0.0.0'),
+  HEATLEDGER_DB: z.string().min(1).default('./data/heatledger.db'),
+  HEATLEDGER_DEMO: flag.default(false),
+  /** Largest accepted request body. */
+  HEATLEDGER_MAX_BODY_BYTES: z.coerce.number().int().positive().default(16 * 1024 * 1024),
+  /** A GPU below this utilisation counts as idle (DESIGN.md: default 5 %). */
+  HEATLEDGER_IDLE_UTIL_PCT: z.coerce.number().min(0).max(100).default(5),
+  /** Power samples further apart than this are not bridged when integrating energy. */
+  HEATLEDGER_MAX_GAP_S: z.coerce.number().positive().default(300),
+  HEATLEDGER_RETENTION_DAYS: z.coerce.number().positive().default(14),
+  HEATLEDGER_WEB_DIR: z.string().default('web/dist'),
+  HEATLEDGER_SESSION_HOURS: z.coerce.number().positive().default(12),
+  HEATLEDGER_DEBUG: flag.default(false),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  dbPath: string;
+  demo: boolean;
+  maxBodyBytes: number;
+  idleUtilPct: number;
+  maxGapS: number;
+  retentionDays: number;
+  webDir: string;
+  sessionHours: number;
+  debug: boolean;
+}
+
+/** Thrown when configuration is invalid; its message names the variable. */
+export class ConfigError extends Error {}
+
+/** Parses the configuration from `env` (process.env by default), applying `overrides` last. */
+export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`invalid configuration: ${issue.path.join('.')}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  return {
+    port: e.HEATLEDGER_PORT,
+    host: e.HEATLEDGER_HOST,
+    dbPath: e.HEATLEDGER_DB,
+    demo: e.HEATLEDGER_DEMO,
+    maxBodyBytes: e.HEATLEDGER_MAX_BODY_BYTES,
+    idleUtilPct: e.HEATLEDGER_IDLE_UTIL_PCT,
+    maxGapS: e.HEATLEDGER_MAX_GAP_S,
+    retentionDays: e.HEATLEDGER_RETENTION_DAYS,
+    webDir: resolve(e.HEATLEDGER_WEB_DIR),
+    sessionHours: e.HEATLEDGER_SESSION_HOURS,
+    debug: e.HEATLEDGER_DEBUG,
+    ...overrides,
+  };
+}
+
+/** Defaults for tests and embedding: the environment is not consulted. */
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return loadConfig({}, { dbPath: ':memory:', ...overrides });
+}

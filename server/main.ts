@@ -1,0 +1,71 @@
+/** Starts HeatLedger: opens and migrates the database, listens, and optionally runs the demo facility. */
+import { existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { startDemo, type DemoHandle } from '../collectors/demo/demo.ts';
+import { openDatabase } from '../db/client.ts';
+import { createApp } from './app.ts';
+import type { Config } from './config.ts';
+import { addUser, createToken, revokeTokensNamed, type Role } from './services/auth.service.ts';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  demo: DemoHandle | null;
+  close(): Promise<void>;
+}
+
+/** The demo's one-click accounts (a public demo password, shown on the login page). */
+export const demoAccounts: Array<{ username: string; role: Role; password: string; projects: string[] }> = [
+  { username: 'demo-admin', role: 'admin', password: 'heatledger-demo', projects: [] },
+  { username: 'demo-committee', role: 'committee', password: 'heatledger-demo', projects: [] },
+  { username: 'demo-facility', role: 'facility', password: 'heatledger-demo', projects: [] },
+  { username: 'demo-pi', role: 'pi', password: 'heatledger-demo', projects: ['dtu-llm'] },
+  { username: 'demo-researcher', role: 'researcher', password: 'heatledger-demo', projects: ['au-genomics'] },
+];
+
+/** Opens the database, serves the app and (with `config.demo`) starts the simulated facility. */
+export async function startServer(config: Config, log: (line: string) => void = console.log): Promise<RunningServer> {
+  const fresh = config.dbPath === ':memory:' || !existsSync(config.dbPath);
+  const db = openDatabase(config.dbPath);
+  const app = createApp({ db, config, demoAccounts: config.demo ? demoAccounts : [] });
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
+  log(`HeatLedger listening on http://localhost:${port} (database ${config.dbPath})`);
+
+  let demo: DemoHandle | null = null;
+  if (config.demo) {
+    for (const account of demoAccounts) {
+      try {
+        addUser(db, { username: account.username, role: account.role, password: account.password, projects: account.projects });
+      } catch {
+        // Already there from an earlier start.
+      }
+    }
+    revokeTokensNamed(db, 'demo-facility');
+    const token = createToken(db, 'demo-facility', 'ingest');
+    const statePath = config.dbPath === ':memory:' ? join(tmpdir(), `heatledger-demo-${process.pid}.json`) : `${config.dbPath}.demo.json`;
+    if (fresh) rmSync(statePath, { force: true });
+    demo = startDemo({ server: url, token, statePath, log });
+    demo.history.catch((error: Error) => log(`demo: history failed: ${error.message}`));
+    log('demo: simulated facility started (32 nodes x 4 H200); sign in at the dashboard as demo-admin / heatledger-demo');
+  }
+
+  return {
+    url,
+    port,
+    demo,
+    async close() {
+      await demo?.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      db.$client.close();
+    },
+  };
+}

@@ -1,0 +1,208 @@
+/**
+ * GPU sample ingest: stores raw samples and folds them into the per-GPU-hour and
+ * per-job-hour rollups in the same transaction, so a batch is all-or-nothing and its
+ * effect is visible as soon as it is acknowledged.
+ *
+ * Exactness under retries and late samples: a sample whose (ts, gpu) is already stored
+ * adds nothing. A new sample newer than the GPU's cursor adds the segment from the cursor
+ * to it. A new sample older than the cursor (late) lies between two stored samples p and
+ * n: the segment p→n is subtracted and p→s, s→n are added, so the rollups equal what an
+ * in-order arrival would have produced.
+ */
+import type { Database, Statement } from 'better-sqlite3';
+import type { GpuBatchParsed } from './ingest-types.ts';
+import { integrateGpuSegment, type GpuPoint } from './integrate.ts';
+import type { IngestContext } from './ingest-context.ts';
+
+interface RollupDelta {
+  energyWh: number;
+  seconds: number;
+  utilPctS: number;
+  other: number;
+}
+
+/** Prepared statements and caches for GPU ingest, built once per database. */
+export class GpuIngestor {
+  private readonly nodeIds = new Map<string, number>();
+  private readonly gpuIds = new Map<string, { id: number; nodeId: number; gpuIndex: number; model: string | null }>();
+  private readonly cursors = new Map<number, GpuPoint | null>();
+  private readonly st: Record<string, Statement>;
+
+  constructor(private readonly ctx: IngestContext) {
+    const db: Database = ctx.sqlite;
+    this.st = {
+      nodeGet: db.prepare('SELECT id FROM nodes WHERE cluster = ? AND name = ?'),
+      nodeIns: db.prepare('INSERT INTO nodes (cluster, name, first_seen_ts) VALUES (?, ?, ?)'),
+      gpuGet: db.prepare('SELECT id, node_id AS nodeId, gpu_index AS gpuIndex, model FROM gpus WHERE uuid = ?'),
+      gpuIns: db.prepare(
+        'INSERT INTO gpus (uuid, node_id, gpu_index, model, mem_total_mib, power_limit_w, first_seen_ts) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      gpuUpd: db.prepare('UPDATE gpus SET node_id = ?, gpu_index = ?, model = ?, mem_total_mib = ?, power_limit_w = ? WHERE id = ?'),
+      sampleIns: db.prepare(
+        'INSERT OR IGNORE INTO gpu_samples (ts, gpu_id, util_pct, mem_used_mib, power_w, temp_c, job_ids) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      cursorGet: db.prepare('SELECT ts, power_w AS powerW, util_pct AS utilPct, job_ids AS jobIds FROM gpu_cursor WHERE gpu_id = ?'),
+      cursorPut: db.prepare(
+        `INSERT INTO gpu_cursor (gpu_id, ts, util_pct, power_w, job_ids) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (gpu_id) DO UPDATE SET ts = excluded.ts, util_pct = excluded.util_pct, power_w = excluded.power_w, job_ids = excluded.job_ids`,
+      ),
+      prev: db.prepare(
+        `SELECT ts, power_w AS powerW, util_pct AS utilPct, job_ids AS jobIds FROM gpu_samples
+         WHERE ts >= ? AND ts < ? AND gpu_id = ? ORDER BY ts DESC LIMIT 1`,
+      ),
+      next: db.prepare(
+        `SELECT ts, power_w AS powerW, util_pct AS utilPct, job_ids AS jobIds FROM gpu_samples
+         WHERE ts > ? AND ts <= ? AND gpu_id = ? ORDER BY ts ASC LIMIT 1`,
+      ),
+      gpuHourAdd: db.prepare(
+        `INSERT INTO gpu_hour (hour_ts, gpu_id, energy_wh, covered_s, util_pct_s, job_s) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (hour_ts, gpu_id) DO UPDATE SET energy_wh = energy_wh + excluded.energy_wh,
+           covered_s = covered_s + excluded.covered_s, util_pct_s = util_pct_s + excluded.util_pct_s, job_s = job_s + excluded.job_s`,
+      ),
+      jobHourAdd: db.prepare(
+        `INSERT INTO job_hour (hour_ts, cluster, job_id, energy_wh, gpu_s, util_pct_s, idle_gpu_s) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (hour_ts, cluster, job_id) DO UPDATE SET energy_wh = energy_wh + excluded.energy_wh,
+           gpu_s = gpu_s + excluded.gpu_s, util_pct_s = util_pct_s + excluded.util_pct_s, idle_gpu_s = idle_gpu_s + excluded.idle_gpu_s`,
+      ),
+    };
+  }
+
+  /** Stores one validated batch; must run inside a transaction. */
+  ingest(batch: GpuBatchParsed, nowMs: number): { accepted: number; duplicates: number } {
+    const nodeId = this.nodeId(batch.cluster, batch.node, nowMs);
+    const gpuHour = new Map<string, RollupDelta>();
+    const jobHour = new Map<string, RollupDelta>();
+    const touchedCursors = new Set<number>();
+    const maxGapMs = this.ctx.config.maxGapS * 1000;
+    const idle = this.ctx.config.idleUtilPct;
+    let accepted = 0;
+    let duplicates = 0;
+
+    const addSegment = (gpuId: number, p: GpuPoint, n: GpuPoint, sign: 1 | -1) => {
+      for (const piece of integrateGpuSegment(p, n, maxGapMs, idle)) {
+        const energyWh = sign * (piece.energyWh ?? 0);
+        const coveredS = piece.energyWh === null ? 0 : sign * piece.seconds;
+        const utilPctS = sign * (piece.utilPctS ?? 0);
+        const jobS = piece.jobIds.length > 0 ? sign * piece.seconds : 0;
+        accumulate(gpuHour, `${piece.hourTs}|${gpuId}`, energyWh, coveredS, utilPctS, jobS);
+        const share = piece.jobIds.length;
+        for (const jobId of piece.jobIds) {
+          accumulate(
+            jobHour,
+            `${piece.hourTs}|${jobId}`,
+            energyWh / share,
+            (sign * piece.seconds) / share,
+            utilPctS / share,
+            piece.idle ? (sign * piece.seconds) / share : 0,
+          );
+        }
+      }
+    };
+
+    const samples = batch.samples
+      .map((s) => ({ s, ts: Date.parse(s.ts), gpuId: this.gpuId(s, nodeId, nowMs) }))
+      .sort((a, b) => a.gpuId - b.gpuId || a.ts - b.ts);
+
+    for (const { s, ts, gpuId } of samples) {
+      const jobIds = [...new Set(s.jobIds)].sort();
+      const jobJson = jobIds.length > 0 ? JSON.stringify(jobIds) : null;
+      const inserted = this.st.sampleIns.run(ts, gpuId, s.utilPct, s.memUsedMiB, s.powerW, s.tempC, jobJson).changes > 0;
+      if (!inserted) {
+        duplicates++;
+        continue;
+      }
+      accepted++;
+      const point: GpuPoint = { ts, powerW: s.powerW, utilPct: s.utilPct, jobIds };
+      const cursor = this.cursor(gpuId);
+      if (!cursor || ts > cursor.ts) {
+        if (cursor) addSegment(gpuId, cursor, point, 1);
+        this.cursors.set(gpuId, point);
+        touchedCursors.add(gpuId);
+        continue;
+      }
+      // A late sample: re-split the segment it falls into.
+      const prev = toPoint(this.st.prev.get(ts - maxGapMs, ts, gpuId));
+      const next = toPoint(this.st.next.get(ts, ts + maxGapMs, gpuId));
+      if (prev && next) addSegment(gpuId, prev, next, -1);
+      if (prev) addSegment(gpuId, prev, point, 1);
+      if (next) addSegment(gpuId, point, next, 1);
+    }
+
+    for (const [key, d] of gpuHour) {
+      const [hour, gpu] = key.split('|');
+      this.st.gpuHourAdd.run(Number(hour), Number(gpu), d.energyWh, d.seconds, d.utilPctS, d.other);
+    }
+    for (const [key, d] of jobHour) {
+      const bar = key.indexOf('|');
+      this.st.jobHourAdd.run(Number(key.slice(0, bar)), batch.cluster, key.slice(bar + 1), d.energyWh, d.seconds, d.utilPctS, d.other);
+    }
+    for (const gpuId of touchedCursors) {
+      const c = this.cursors.get(gpuId)!;
+      this.st.cursorPut.run(gpuId, c.ts, c.utilPct, c.powerW, c.jobIds.length ? JSON.stringify(c.jobIds) : null);
+    }
+    return { accepted, duplicates };
+  }
+
+  /** Forgets cached state (after a rolled-back transaction the caches may be ahead of the database). */
+  resetCaches(): void {
+    this.nodeIds.clear();
+    this.gpuIds.clear();
+    this.cursors.clear();
+  }
+
+  private nodeId(cluster: string, name: string, nowMs: number): number {
+    const key = `${cluster}\u0000${name}`;
+    let id = this.nodeIds.get(key);
+    if (id === undefined) {
+      const row = this.st.nodeGet.get(cluster, name) as { id: number } | undefined;
+      id = row ? row.id : Number(this.st.nodeIns.run(cluster, name, nowMs).lastInsertRowid);
+      this.nodeIds.set(key, id);
+    }
+    return id;
+  }
+
+  private gpuId(s: GpuBatchParsed['samples'][number], nodeId: number, nowMs: number): number {
+    let gpu = this.gpuIds.get(s.gpuUuid);
+    if (!gpu) {
+      gpu = this.st.gpuGet.get(s.gpuUuid) as typeof gpu;
+      if (!gpu) {
+        const id = Number(
+          this.st.gpuIns.run(s.gpuUuid, nodeId, s.gpuIndex, s.model, s.memTotalMiB, s.powerLimitW, nowMs).lastInsertRowid,
+        );
+        gpu = { id, nodeId, gpuIndex: s.gpuIndex, model: s.model };
+      }
+      this.gpuIds.set(s.gpuUuid, gpu);
+    }
+    if (gpu.nodeId !== nodeId || gpu.gpuIndex !== s.gpuIndex || gpu.model !== s.model) {
+      // A GPU moved to another node or slot: keep its identity, record where it is now.
+      this.st.gpuUpd.run(nodeId, s.gpuIndex, s.model, s.memTotalMiB, s.powerLimitW, gpu.id);
+      gpu = { ...gpu, nodeId, gpuIndex: s.gpuIndex, model: s.model };
+      this.gpuIds.set(s.gpuUuid, gpu);
+    }
+    return gpu.id;
+  }
+
+  private cursor(gpuId: number): GpuPoint | null {
+    if (!this.cursors.has(gpuId)) this.cursors.set(gpuId, toPoint(this.st.cursorGet.get(gpuId)));
+    return this.cursors.get(gpuId) ?? null;
+  }
+}
+
+function toPoint(row: unknown): GpuPoint | null {
+  if (!row) return null;
+  const r = row as { ts: number; powerW: number | null; utilPct: number | null; jobIds: string | null };
+  return { ts: r.ts, powerW: r.powerW, utilPct: r.utilPct, jobIds: r.jobIds ? (JSON.parse(r.jobIds) as string[]) : [] };
+}
+
+function accumulate(map: Map<string, RollupDelta>, key: string, energyWh: number, seconds: number, utilPctS: number, other: number) {
+  const d = map.get(key);
+  if (d) {
+    d.energyWh += energyWh;
+    d.seconds += seconds;
+    d.utilPctS += utilPctS;
+    d.other += other;
+  } else {
+    map.set(key, { energyWh, seconds, utilPctS, other });
+  }
+}
+

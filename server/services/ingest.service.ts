@@ -1,0 +1,91 @@
+/**
+ * The ingest service: one transaction per batch (all-or-nothing), idempotent re-sends
+ * (by idempotency key for whole batches, by primary key for each sample or reading), and
+ * rollups kept current in the same transaction.
+ */
+import type { Database } from 'better-sqlite3';
+import { MAX_FUTURE_MS, MAX_PAST_MS, type IngestKind, type IngestResult } from '../../collectors/shared/wire.ts';
+import type { Config } from '../config.ts';
+import { DomainError } from '../errors.ts';
+import { FacilityIngestor } from './facility-ingest.service.ts';
+import { GpuIngestor } from './gpu-ingest.service.ts';
+import type { FacilityBatchParsed, GpuBatchParsed, JobsBatchParsed } from './ingest-types.ts';
+import { JobsIngestor } from './jobs-ingest.service.ts';
+
+export type ParsedBatch =
+  | { kind: 'gpu'; batch: GpuBatchParsed }
+  | { kind: 'jobs'; batch: JobsBatchParsed }
+  | { kind: 'facility'; batch: FacilityBatchParsed };
+
+export interface IngestService {
+  ingest(input: ParsedBatch, idempotencyKey?: string | null): IngestResult;
+}
+
+/** Builds the ingest service over one database. */
+export function createIngestService({ sqlite, config, now = Date.now }: { sqlite: Database; config: Config; now?: () => number }): IngestService {
+  const ctx = { sqlite, config };
+  const gpu = new GpuIngestor(ctx);
+  const jobs = new JobsIngestor(ctx);
+  const facility = new FacilityIngestor(ctx);
+  const seenKey = sqlite.prepare('SELECT accepted FROM ingest_batches WHERE key = ?');
+  const recordKey = sqlite.prepare('INSERT INTO ingest_batches (key, kind, accepted, received_ts) VALUES (?, ?, ?, ?)');
+
+  const run = sqlite.transaction((input: ParsedBatch, key: string | null, nowMs: number): IngestResult => {
+    if (key && seenKey.get(key)) return { accepted: 0, duplicates: batchSize(input) };
+    let result: IngestResult;
+    if (input.kind === 'gpu') result = gpu.ingest(input.batch, nowMs);
+    else if (input.kind === 'jobs') result = jobs.ingest(input.batch, nowMs);
+    else result = facility.ingest(input.batch);
+    if (key) recordKey.run(key, input.kind, result.accepted, nowMs);
+    return result;
+  });
+
+  return {
+    ingest(input, idempotencyKey = null) {
+      const nowMs = now();
+      checkTimes(input, nowMs);
+      try {
+        return run(input, idempotencyKey, nowMs);
+      } catch (error) {
+        // The transaction rolled back; caches may hold ids or cursors it never committed.
+        gpu.resetCaches();
+        jobs.resetCaches();
+        facility.resetCaches();
+        throw error;
+      }
+    },
+  };
+}
+
+function batchSize(input: ParsedBatch): number {
+  if (input.kind === 'gpu') return input.batch.samples.length;
+  if (input.kind === 'jobs') return input.batch.jobs.length;
+  return input.batch.readings.length;
+}
+
+/** Refuses a batch with a time far in the past or future, naming the field. */
+function checkTimes(input: ParsedBatch, nowMs: number): void {
+  const check = (iso: string | null, path: string, pastToo = true) => {
+    if (iso === null) return;
+    const ts = Date.parse(iso);
+    if (ts > nowMs + MAX_FUTURE_MS) throw new DomainError('VALIDATION', `${path}: ${iso} is in the future`, { path });
+    if (pastToo && ts < nowMs - MAX_PAST_MS) {
+      throw new DomainError('VALIDATION', `${path}: ${iso} is older than the server accepts for samples`, { path });
+    }
+  };
+  if (input.kind === 'gpu') input.batch.samples.forEach((s, i) => check(s.ts, `samples.${i}.ts`));
+  else if (input.kind === 'facility') input.batch.readings.forEach((r, i) => check(r.ts, `readings.${i}.ts`));
+  else {
+    input.batch.jobs.forEach((j, i) => {
+      // Job records may be old: importing a past year of sacct is ordinary.
+      check(j.submitTime, `jobs.${i}.submitTime`, false);
+      check(j.startTime, `jobs.${i}.startTime`, false);
+      check(j.endTime, `jobs.${i}.endTime`, false);
+      if (j.startTime && j.endTime && Date.parse(j.endTime) < Date.parse(j.startTime)) {
+        throw new DomainError('VALIDATION', `jobs.${i}.endTime: ends before its startTime`, { path: `jobs.${i}.endTime` });
+      }
+    });
+  }
+}
+
+export type { IngestKind };

@@ -1,0 +1,94 @@
+/**
+ * Time integration of sampled quantities (pure functions, no database).
+ *
+ * A quantity sampled at (t0, v0) and (t1, v1) is taken to vary linearly between the two
+ * samples (the trapezoid rule). Segments longer than the gap bound are not bridged: that
+ * time has no coverage rather than an invented value. Segments are split at bucket
+ * boundaries (hours, 5-minute intervals) so each bucket receives exactly its share.
+ */
+
+export const HOUR_MS = 3_600_000;
+export const DAY_MS = 86_400_000;
+export const INTERVAL_MS = 300_000;
+
+/** One piece of a segment inside one bucket: [startMs, endMs) and the integral over it. */
+export interface Piece {
+  bucketTs: number;
+  startMs: number;
+  endMs: number;
+  /** ∫ v dt over the piece, in value·milliseconds. */
+  integral: number;
+}
+
+/** Start of the bucket of width `bucketMs` that contains `ts`. */
+export function bucketOf(ts: number, bucketMs: number): number {
+  return Math.floor(ts / bucketMs) * bucketMs;
+}
+
+/**
+ * Splits the linear segment (t0, v0) → (t1, v1) at bucket boundaries and at the extra
+ * break points given, returning each piece's integral. Requires t0 < t1.
+ */
+export function splitLinear(t0: number, v0: number, t1: number, v1: number, bucketMs: number, breaks: number[] = []): Piece[] {
+  const points = new Set<number>([t0, t1]);
+  for (let b = bucketOf(t0, bucketMs) + bucketMs; b < t1; b += bucketMs) points.add(b);
+  for (const b of breaks) if (b > t0 && b < t1) points.add(b);
+  const sorted = [...points].sort((a, b) => a - b);
+  const slope = (v1 - v0) / (t1 - t0);
+  const at = (t: number) => v0 + slope * (t - t0);
+  const pieces: Piece[] = [];
+  for (let i = 0; i + 1 < sorted.length; i++) {
+    const a = sorted[i]!;
+    const b = sorted[i + 1]!;
+    pieces.push({ bucketTs: bucketOf(a, bucketMs), startMs: a, endMs: b, integral: ((at(a) + at(b)) / 2) * (b - a) });
+  }
+  return pieces;
+}
+
+/** A GPU sample as the integrator needs it. */
+export interface GpuPoint {
+  ts: number;
+  powerW: number | null;
+  utilPct: number | null;
+  jobIds: string[];
+}
+
+/** What one piece of a GPU segment adds to the rollups of its hour. */
+export interface GpuPiece {
+  hourTs: number;
+  /** Jobs that own this piece: the jobs of the nearer sample (midpoint rule). */
+  jobIds: string[];
+  seconds: number;
+  /** Energy in Wh, null when the power is unknown at either end. */
+  energyWh: number | null;
+  /** ∫ util dt in %·s, null when utilisation is unknown at either end. */
+  utilPctS: number | null;
+  /** Whether the owning sample was below the idle threshold. */
+  idle: boolean;
+}
+
+/**
+ * Integrates one GPU between two consecutive samples. The first half of the segment
+ * belongs to the jobs of the earlier sample and the second half to those of the later
+ * one, so a job that starts or ends between samples gets the half nearest its samples.
+ * Returns [] when the samples are further apart than `maxGapMs`.
+ */
+export function integrateGpuSegment(p: GpuPoint, n: GpuPoint, maxGapMs: number, idleUtilPct: number): GpuPiece[] {
+  const dt = n.ts - p.ts;
+  if (dt <= 0 || dt > maxGapMs) return [];
+  const mid = p.ts + dt / 2;
+  const power = p.powerW !== null && n.powerW !== null ? splitLinear(p.ts, p.powerW, n.ts, n.powerW, HOUR_MS, [mid]) : null;
+  const util = p.utilPct !== null && n.utilPct !== null ? splitLinear(p.ts, p.utilPct, n.ts, n.utilPct, HOUR_MS, [mid]) : null;
+  const shape = power ?? util ?? splitLinear(p.ts, 0, n.ts, 0, HOUR_MS, [mid]);
+  return shape.map((piece, i) => {
+    const owner = piece.startMs < mid ? p : n;
+    return {
+      hourTs: piece.bucketTs,
+      jobIds: owner.jobIds,
+      seconds: (piece.endMs - piece.startMs) / 1000,
+      energyWh: power ? power[i]!.integral / HOUR_MS : null,
+      utilPctS: util ? util[i]!.integral / 1000 : null,
+      idle: owner.utilPct !== null && owner.utilPct < idleUtilPct,
+    };
+  });
+}

@@ -1,0 +1,146 @@
+/**
+ * Job record ingest. A job sent again with newer fields replaces its older record (a job
+ * moves PENDING → RUNNING → COMPLETED); an identical record counts as a duplicate.
+ *
+ * The per-project-day rollup holds allocated GPU-seconds of ended jobs (allocated GPUs ×
+ * running time, split at UTC midnights, as sreport and XDMoD charge). When a record
+ * changes, its old contribution is subtracted and the new one added, so the rollup stays
+ * exact however often a job is re-sent. Running jobs are counted live by the usage query.
+ */
+import { createHash } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
+import type { IngestContext } from './ingest-context.ts';
+import type { JobParsed, JobsBatchParsed } from './ingest-types.ts';
+import { DAY_MS, bucketOf } from './integrate.ts';
+
+interface StoredJob {
+  account: string;
+  startTs: number | null;
+  endTs: number | null;
+  gpus: number;
+  recordHash: string;
+}
+
+/** Prepared statements and caches for job ingest, built once per database. */
+export class JobsIngestor {
+  private readonly st: Record<string, Statement>;
+  private readonly knownProjects = new Set<string>();
+  private readonly knownMembers = new Set<string>();
+
+  constructor(ctx: IngestContext) {
+    const db = ctx.sqlite;
+    this.st = {
+      get: db.prepare(
+        'SELECT account, start_ts AS startTs, end_ts AS endTs, gpus, record_hash AS recordHash FROM jobs WHERE cluster = ? AND job_id = ?',
+      ),
+      upsert: db.prepare(
+        `INSERT INTO jobs (cluster, job_id, array_job_id, name, user, account, partition, qos, state, submit_ts, eligible_ts,
+           start_ts, end_ts, gpus, gpu_type, cpus, nodes, exit_code, record_hash, updated_ts)
+         VALUES (@cluster, @jobId, @arrayJobId, @name, @user, @account, @partition, @qos, @state, @submitTs, @eligibleTs,
+           @startTs, @endTs, @gpus, @gpuType, @cpus, @nodes, @exitCode, @recordHash, @updatedTs)
+         ON CONFLICT (cluster, job_id) DO UPDATE SET array_job_id = excluded.array_job_id, name = excluded.name,
+           user = excluded.user, account = excluded.account, partition = excluded.partition, qos = excluded.qos,
+           state = excluded.state, submit_ts = excluded.submit_ts, eligible_ts = excluded.eligible_ts,
+           start_ts = excluded.start_ts, end_ts = excluded.end_ts, gpus = excluded.gpus, gpu_type = excluded.gpu_type,
+           cpus = excluded.cpus, nodes = excluded.nodes, exit_code = excluded.exit_code,
+           record_hash = excluded.record_hash, updated_ts = excluded.updated_ts`,
+      ),
+      dayAdd: db.prepare(
+        `INSERT INTO project_day (day_ts, cluster, account, gpu_s, jobs_ended) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (day_ts, cluster, account) DO UPDATE SET gpu_s = gpu_s + excluded.gpu_s, jobs_ended = jobs_ended + excluded.jobs_ended`,
+      ),
+      projectIns: db.prepare('INSERT OR IGNORE INTO projects (name, created_ts) VALUES (?, ?)'),
+      userIns: db.prepare("INSERT OR IGNORE INTO users (username, role, created_ts) VALUES (?, 'researcher', ?)"),
+      memberIns: db.prepare(
+        `INSERT OR IGNORE INTO project_members (project_id, user_id)
+         SELECT p.id, u.id FROM projects p, users u WHERE p.name = ? AND u.username = ?`,
+      ),
+    };
+  }
+
+  /** Stores one validated batch; must run inside a transaction. */
+  ingest(batch: JobsBatchParsed, nowMs: number): { accepted: number; duplicates: number } {
+    let accepted = 0;
+    let duplicates = 0;
+    for (const job of batch.jobs) {
+      const row = toRow(batch.cluster, job, nowMs);
+      const old = this.st.get.get(batch.cluster, job.jobId) as StoredJob | undefined;
+      if (old && old.recordHash === row.recordHash) {
+        duplicates++;
+        continue;
+      }
+      if (old) this.addDays(batch.cluster, old, -1);
+      this.st.upsert.run(row);
+      this.addDays(batch.cluster, row, 1);
+      this.ensureProject(job.account, job.user, nowMs);
+      accepted++;
+    }
+    return { accepted, duplicates };
+  }
+
+  /** Forgets cached state after a rolled-back transaction. */
+  resetCaches(): void {
+    this.knownProjects.clear();
+    this.knownMembers.clear();
+  }
+
+  private addDays(cluster: string, job: Pick<StoredJob, 'account' | 'startTs' | 'endTs' | 'gpus'>, sign: 1 | -1): void {
+    if (job.startTs === null || job.endTs === null || job.endTs < job.startTs) return;
+    for (const [dayTs, gpuS] of gpuSecondsByDay(job.startTs, job.endTs, job.gpus)) {
+      this.st.dayAdd.run(dayTs, cluster, job.account, sign * gpuS, 0);
+    }
+    this.st.dayAdd.run(bucketOf(job.endTs, DAY_MS), cluster, job.account, 0, sign);
+  }
+
+  private ensureProject(account: string, user: string, nowMs: number): void {
+    // Slurm accounts become projects, and their users members, on first sight.
+    if (!this.knownProjects.has(account)) {
+      this.st.projectIns.run(account, nowMs);
+      this.knownProjects.add(account);
+    }
+    const member = `${account}\u0000${user}`;
+    if (!this.knownMembers.has(member)) {
+      this.st.userIns.run(user, nowMs);
+      this.st.memberIns.run(account, user);
+      this.knownMembers.add(member);
+    }
+  }
+}
+
+/** Allocated GPU-seconds of a run from startTs to endTs, split at UTC midnights. */
+export function gpuSecondsByDay(startTs: number, endTs: number, gpus: number): Map<number, number> {
+  const out = new Map<number, number>();
+  if (gpus <= 0) return out;
+  for (let day = bucketOf(startTs, DAY_MS); day < endTs; day += DAY_MS) {
+    const from = Math.max(startTs, day);
+    const to = Math.min(endTs, day + DAY_MS);
+    if (to > from) out.set(day, ((to - from) / 1000) * gpus);
+  }
+  return out;
+}
+
+function toRow(cluster: string, job: JobParsed, nowMs: number) {
+  const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
+  const row = {
+    cluster,
+    jobId: job.jobId,
+    arrayJobId: job.arrayJobId,
+    name: job.name,
+    user: job.user,
+    account: job.account,
+    partition: job.partition,
+    qos: job.qos,
+    state: job.state,
+    submitTs: Date.parse(job.submitTime),
+    eligibleTs: ms(job.eligibleTime),
+    startTs: ms(job.startTime),
+    endTs: ms(job.endTime),
+    gpus: job.gpus,
+    gpuType: job.gpuType,
+    cpus: job.cpus,
+    nodes: JSON.stringify(job.nodes),
+    exitCode: job.exitCode,
+  };
+  const recordHash = createHash('sha256').update(JSON.stringify(row)).digest('hex');
+  return { ...row, recordHash, updatedTs: nowMs };
+}
