@@ -1,0 +1,165 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Sender } from '../shared/sender.ts';
+import type { JobsBatch } from '../shared/wire.ts';
+import { backoffS, createPoller, slurmCli } from './slurm.cli.ts';
+import { mergeJobs, SlurmCommandError, type RunCommand } from './slurm-source.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'heatledger-slurm-cli-'));
+
+function capture() {
+  const out: string[] = [];
+  const err: string[] = [];
+  vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
+  vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
+  return { out, err };
+}
+afterEach(() => vi.restoreAllMocks());
+
+const psv = [
+  'JobID|Cluster|User|Account|Partition|Submit|Start|End|State|AllocTRES|ElapsedRaw',
+  '11|tiny|ann|slurm-acct-1|gpu|2026-02-01T10:00:00|2026-02-01T10:00:30|2026-02-01T11:00:30|COMPLETED|cpu=4,gres/gpu=2|3600',
+  '12|tiny|bo|other|cpu|2026-02-01T10:00:00|2026-02-01T10:01:00|2026-02-01T10:02:00|CANCELLED by 1000|cpu=1|60',
+].join('\n');
+
+describe('collect slurm --from-file', () => {
+  it('prints the jobs batch with accounts renamed by the map', async () => {
+    const file = join(dir, 'jobs.psv');
+    writeFileSync(file, psv);
+    const map = join(dir, 'map.json');
+    writeFileSync(map, JSON.stringify({ 'slurm-acct-1': 'proj-alpha' }));
+    const { out, err } = capture();
+    expect(await slurmCli(['--from-file', file, '--stdout', '--account-map', map])).toBe(0);
+    expect(err).toEqual([]);
+    const batch = JSON.parse(out.join('')) as JobsBatch;
+    expect(batch).toMatchObject({ schema: 1, cluster: 'tiny' });
+    expect(batch.jobs.map((j) => [j.jobId, j.account, j.state, j.gpus])).toEqual([
+      ['11', 'proj-alpha', 'COMPLETED', 2],
+      ['12', 'other', 'CANCELLED', 0],
+    ]);
+  });
+
+  it('uses --cluster when the data names none', async () => {
+    const file = join(dir, 'nocluster.psv');
+    writeFileSync(file, 'JobID|User|Account|Submit|State\n1|u|a|2026-01-01T00:00:00|PENDING\n');
+    const { out } = capture();
+    expect(await slurmCli(['--from-file', file, '--stdout', '--cluster', 'bitten'])).toBe(0);
+    expect(JSON.parse(out.join('')).cluster).toBe('bitten');
+  });
+
+  it('exits non-zero naming the file and the problem', async () => {
+    const { err } = capture();
+    expect(await slurmCli(['--from-file', join(dir, 'missing.json'), '--stdout'])).toBe(1);
+    const broken = join(dir, 'broken.json');
+    writeFileSync(broken, '{"jobs": [');
+    expect(await slurmCli(['--from-file', broken, '--stdout'])).toBe(1);
+    const other = join(dir, 'other.json');
+    writeFileSync(other, '{"nodes": []}');
+    expect(await slurmCli(['--from-file', other, '--stdout'])).toBe(1);
+    expect(err[0]).toMatch(/cannot read .*missing\.json: ENOENT/);
+    expect(err[1]).toMatch(/broken\.json not valid JSON/);
+    expect(err[2]).toMatch(/other\.json not Slurm job JSON: there is no top-level 'jobs' array/);
+  });
+
+  it('refuses a bad account map and bad options as usage errors', async () => {
+    const bad = join(dir, 'bad-map.json');
+    writeFileSync(bad, '["x"]');
+    await expect(slurmCli(['--from-file', 'x', '--stdout', '--account-map', bad])).rejects.toThrow(/expected a JSON object/);
+    await expect(slurmCli(['--interval'])).rejects.toThrow(/collect slurm/);
+    await expect(slurmCli([])).rejects.toThrow(/say what to do/);
+  });
+});
+
+const sacctJson = (jobs: unknown[]) => JSON.stringify({ meta: { slurm: { version: { major: '24', minor: '05' }, cluster: 'tiny' } }, errors: [], jobs });
+const dbJob = (id: number, state: string, start: number, end: number) => ({
+  job_id: id, name: 'w', user: 'ann', account: 'acct', partition: 'gpu', qos: 'normal', cluster: 'tiny',
+  state: { current: [state] }, time: { submission: 1_800_000_000, eligible: 1_800_000_000, start, end },
+  tres: { allocated: start ? [{ type: 'cpu', count: 1 }, { type: 'gres', name: 'gpu', count: 2 }] : [], requested: [{ type: 'gres', name: 'gpu', count: 2 }] },
+  nodes: start ? 'g1' : 'None assigned', array: { job_id: 0, task_id: { set: false } }, exit_code: { status: ['SUCCESS'], return_code: { set: true, number: 0 } },
+});
+const queueJob = (id: number, state: string) => ({
+  job_id: id, name: 'w', user_name: 'ann', account: 'acct', partition: 'gpu', cluster: 'tiny', job_state: [state],
+  submit_time: { set: true, number: 1_800_000_000 }, start_time: { set: true, number: state === 'PENDING' ? 0 : 1_800_000_100 },
+  end_time: { set: true, number: 1_800_003_700 }, tres_per_job: 'gres/gpu:1', tres_alloc_str: state === 'PENDING' ? '' : 'cpu=1,gres/gpu=1',
+  nodes: state === 'PENDING' ? '' : 'g2', node_count: 1, array_job_id: { set: true, number: 0 }, array_task_id: { set: false },
+});
+
+function fakeSender() {
+  const sent: JobsBatch[] = [];
+  const sender: Sender = {
+    send: async (_kind, batch) => (sent.push(batch as JobsBatch), { status: 'sent', result: { accepted: 1, duplicates: 0 } }),
+    flush: async () => ({ replayed: 0, remaining: 0 }),
+    spooledCount: () => 0,
+    droppedCount: () => 0,
+  };
+  return { sender, sent };
+}
+
+describe('polling', () => {
+  it('asks sacct from the watermark minus the overlap, sends, and keeps the watermark', async () => {
+    const calls: string[][] = [];
+    const run: RunCommand = async (cmd, args) => {
+      calls.push([cmd, ...args]);
+      return cmd === 'sacct' ? sacctJson([dbJob(1, 'COMPLETED', 1_800_000_100, 1_800_003_700)]) : sacctJson([queueJob(2, 'PENDING')]);
+    };
+    const { sender, sent } = fakeSender();
+    const stateFile = join(dir, 'poll1', 'state');
+    let nowMs = Date.parse('2026-03-01T12:00:00Z');
+    const poller = createPoller({
+      sender, stateFile, overlapMs: 10 * 60_000, initialSince: new Date('2026-03-01T00:00:00Z'), cluster: 'x',
+      accountMap: { acct: 'proj-z' }, timeoutMs: 1000, run, now: () => new Date(nowMs), log: () => {},
+    });
+    await poller.pollOnce();
+    expect(calls[0]).toEqual(['sacct', '--json', '-a', '-S', '2026-02-28T23:50:00']);
+    expect(sent).toHaveLength(1);
+    expect(sent[0].cluster).toBe('tiny');
+    expect(sent[0].jobs.map((j) => [j.jobId, j.state, j.gpus, j.account])).toEqual([['1', 'COMPLETED', 2, 'proj-z'], ['2', 'PENDING', 1, 'proj-z']]);
+    expect(JSON.parse(readFileSync(stateFile, 'utf8'))).toEqual({ watermark: '2026-03-01T12:00:00.000Z' });
+
+    // A new poller (a restart) continues from the state file, 10 minutes back.
+    nowMs += 60_000;
+    calls.length = 0;
+    const again = createPoller({
+      sender, stateFile, overlapMs: 10 * 60_000, initialSince: null, cluster: 'x', accountMap: {}, timeoutMs: 1000, run,
+      now: () => new Date(nowMs), log: () => {},
+    });
+    await again.pollOnce();
+    expect(calls[0]).toContain('2026-03-01T11:50:00');
+  });
+
+  it('keeps the watermark when sacct fails, and still sends when only squeue fails', async () => {
+    const { sender, sent } = fakeSender();
+    const logs: string[] = [];
+    let sacctFails = true;
+    const run: RunCommand = async (cmd) => {
+      if (cmd === 'sacct' && sacctFails) throw new SlurmCommandError("'sacct --json' did not finish within 1 s");
+      if (cmd === 'squeue') throw new SlurmCommandError("'squeue' was not found on PATH");
+      return sacctJson([dbJob(3, 'RUNNING', 1_800_000_100, 0)]);
+    };
+    const poller = createPoller({
+      sender, stateFile: join(dir, 'poll2', 'state'), overlapMs: 0, initialSince: new Date('2026-03-01T00:00:00Z'),
+      cluster: 'x', accountMap: {}, timeoutMs: 1000, run, now: () => new Date('2026-03-01T12:00:00Z'), log: (m) => logs.push(m),
+    });
+    await expect(poller.pollOnce()).rejects.toThrow(/did not finish within 1 s/);
+    expect(poller.watermark().toISOString()).toBe('2026-03-01T00:00:00.000Z');
+    expect(sent).toHaveLength(0);
+    sacctFails = false;
+    await poller.pollOnce();
+    expect(sent[0].jobs.map((j) => [j.jobId, j.state, j.endTime])).toEqual([['3', 'RUNNING', null]]);
+    expect(logs.some((l) => /pending jobs not read: 'squeue' was not found/.test(l))).toBe(true);
+  });
+
+  it('backs off by doubling up to 15 minutes', () => {
+    expect([0, 1, 2, 3, 10].map((f) => backoffS(60, f))).toEqual([60, 120, 240, 480, 900]);
+  });
+
+  it('keeps the record that is further along when queue and database disagree', () => {
+    const rec = (id: string, state: 'PENDING' | 'RUNNING' | 'COMPLETED', gpus: number) => ({
+      cluster: 'c', job: { jobId: id, user: 'u', account: 'a', state, submitTime: '2026-01-01T00:00:00Z', startTime: null, endTime: null, gpus },
+    });
+    const merged = mergeJobs([rec('1', 'PENDING', 1), rec('2', 'COMPLETED', 2), rec('3', 'RUNNING', 3)], [rec('1', 'RUNNING', 4), rec('2', 'RUNNING', 5), rec('3', 'RUNNING', 6), rec('4', 'PENDING', 7)]);
+    expect(merged.map((m) => [m.job.jobId, m.job.state, m.job.gpus])).toEqual([['1', 'RUNNING', 4], ['2', 'COMPLETED', 2], ['3', 'RUNNING', 3], ['4', 'PENDING', 7]]);
+  });
+});
