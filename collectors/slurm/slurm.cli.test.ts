@@ -2,9 +2,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Sender } from '../shared/sender.ts';
 import type { JobsBatch } from '../shared/wire.ts';
-import { backoffS, createPoller, slurmCli } from './slurm.cli.ts';
+import { backoffS, createPoller, slurmCli, type BatchSender } from './slurm.cli.ts';
 import { mergeJobs, SlurmCommandError, type RunCommand } from './slurm-source.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'heatledger-slurm-cli-'));
@@ -88,11 +87,8 @@ const queueJob = (id: number, state: string) => ({
 
 function fakeSender() {
   const sent: JobsBatch[] = [];
-  const sender: Sender = {
+  const sender: BatchSender = {
     send: async (_kind, batch) => (sent.push(batch as JobsBatch), { status: 'sent', result: { accepted: 1, duplicates: 0 } }),
-    flush: async () => ({ replayed: 0, remaining: 0 }),
-    spooledCount: () => 0,
-    droppedCount: () => 0,
   };
   return { sender, sent };
 }

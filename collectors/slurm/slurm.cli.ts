@@ -175,7 +175,7 @@ function printBatches(batches: JobsBatch[]): number {
 }
 
 /** Sends batches in chunks; false when the server refused one (sending again cannot help). */
-async function sendBatches(sender: Sender, batches: JobsBatch[], log = defaultLog): Promise<boolean> {
+async function sendBatches(sender: BatchSender, batches: JobsBatch[], log = defaultLog): Promise<boolean> {
   let ok = true;
   for (const batch of batches) {
     for (let i = 0; i < batch.jobs.length; i += CHUNK_JOBS) {
@@ -198,8 +198,11 @@ function defaultLog(message: string): void {
   process.stderr.write(`${new Date().toISOString()} collect slurm: ${message}\n`);
 }
 
+/** The part of the shared sender the collector uses. */
+export type BatchSender = Pick<Sender, 'send'>;
+
 export interface PollerOptions {
-  sender: Sender;
+  sender: BatchSender;
   stateFile: string;
   overlapMs: number;
   initialSince: Date | null;
