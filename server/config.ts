@@ -2,7 +2,8 @@
  * Server configuration, parsed once from the environment with zod. A bad value stops
  * start-up with a message naming the variable. Nothing else reads process.env.
  */
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
 const flag = z.enum(['0', '1', 'true', 'false', '']).transform((v) => v === '1' || v === 'true');
@@ -19,7 +20,7 @@ const envSchema = z.object({
   /** Power samples further apart than this are not bridged when integrating energy. */
   HEATLEDGER_MAX_GAP_S: z.coerce.number().positive().default(300),
   HEATLEDGER_RETENTION_DAYS: z.coerce.number().positive().default(14),
-  HEATLEDGER_WEB_DIR: z.string().default('web/dist'),
+  HEATLEDGER_WEB_DIR: z.string().default(resolve(dirname(fileURLToPath(import.meta.url)), '../web/dist')),
   HEATLEDGER_SESSION_HOURS: z.coerce.number().positive().default(12),
   HEATLEDGER_DEBUG: flag.default(false),
 });

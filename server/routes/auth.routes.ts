@@ -36,7 +36,8 @@ export function authRoutes({ db, config }: { db: Db; config: Config }) {
     .get('/me', (c) => {
       const p = c.get('principal');
       if (!p) throw new DomainError('UNAUTHORIZED', 'not logged in');
-      if (p.kind === 'token') return c.json({ username: null, role: p.scope, projects: [] as string[] }, 200);
-      return c.json({ username: p.username, role: p.role, projects: p.projects }, 200);
+      const me: { username: string | null; role: string; projects: string[] } =
+        p.kind === 'token' ? { username: null, role: p.scope, projects: [] } : { username: p.username, role: p.role, projects: p.projects };
+      return c.json(me, 200);
     });
 }

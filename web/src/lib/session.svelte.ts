@@ -1,0 +1,49 @@
+/** Who is signed in, and signing in and out. */
+import { api, ApiError, unwrap } from './api.ts';
+
+export interface Me {
+  username: string | null;
+  role: string;
+  projects: string[];
+}
+
+export interface DemoAccount {
+  username: string;
+  role: string;
+  password: string;
+}
+
+export class Session {
+  me = $state<Me | null>(null);
+  checked = $state(false);
+  error = $state<string | null>(null);
+  demoAccounts = $state<DemoAccount[]>([]);
+
+  /** Asks the server who we are (a session cookie may already exist). */
+  async load(): Promise<void> {
+    try {
+      this.me = await unwrap(api.api.v1.auth.me.$get());
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 401)) this.error = (error as Error).message;
+      this.me = null;
+      this.demoAccounts = (await unwrap(api.api.v1['demo-accounts'].$get())).accounts;
+    } finally {
+      this.checked = true;
+    }
+  }
+
+  async login(username: string, password: string): Promise<void> {
+    this.error = null;
+    try {
+      this.me = await unwrap(api.api.v1.auth.login.$post({ json: { username, password } }));
+    } catch (error) {
+      this.error = (error as Error).message;
+    }
+  }
+
+  async logout(): Promise<void> {
+    await api.api.v1.auth.logout.$post();
+    this.me = null;
+    await this.load();
+  }
+}
