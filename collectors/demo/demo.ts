@@ -98,7 +98,8 @@ export function startDemo(options: DemoOptions): DemoHandle {
     if (state.sentUntilTs > state.startTs) {
       for (let t = state.startTs; t <= state.sentUntilTs; t += historyStepMs) sim.advanceTo(t);
       sim.advanceTo(state.sentUntilTs);
-      sim.takeChangedJobs();
+      // Ended jobs were sent; pending and running ones may have been held back, so stay flagged.
+      sim.takeChangedJobs({ endedOnly: true });
     }
     let t = state.sentUntilTs > state.startTs ? state.sentUntilTs + historyStepMs : state.startTs;
     const end = Math.floor(now() / historyStepMs) * historyStepMs;
@@ -107,7 +108,7 @@ export function startDemo(options: DemoOptions): DemoHandle {
       const gpu = new Map<number, GpuBatch>();
       const readings: ReturnType<FacilityModel['readings']>[] = [];
       for (; t <= chunkEnd; t += historyStepMs) await tick(t, gpu, readings);
-      await flush(gpu, readings, sim.takeChangedJobs());
+      await flush(gpu, readings, sim.takeChangedJobs({ endedOnly: t <= end }));
       state.sentUntilTs = t - historyStepMs;
       saveState(options.statePath, state);
     }

@@ -191,11 +191,15 @@ export class Simulator {
     return { gpuPowerW, busyGpus, queued: this.pending.length };
   }
 
-  /** Records of jobs that changed since the last call, and clears their flags. */
-  takeChangedJobs(): JobRecord[] {
+  /**
+   * Records of jobs that changed since the last call, and clears their flags. With
+   * `endedOnly`, jobs still pending or running stay flagged: a history backfill reports
+   * final records, as `sacct` does for the past, never a stale RUNNING one.
+   */
+  takeChangedJobs({ endedOnly = false } = {}): JobRecord[] {
     const out: JobRecord[] = [];
     for (const j of this.jobs) {
-      if (!j.dirty) continue;
+      if (!j.dirty || (endedOnly && j.endTs === null)) continue;
       j.dirty = false;
       out.push(toRecord(j));
     }

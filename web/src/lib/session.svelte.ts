@@ -1,5 +1,5 @@
 /** Who is signed in, and signing in and out. */
-import { api, ApiError, unwrap } from './api.ts';
+import { api, unwrap } from './api.ts';
 
 export interface Me {
   username: string | null;
@@ -22,11 +22,10 @@ export class Session {
   /** Asks the server who we are (a session cookie may already exist). */
   async load(): Promise<void> {
     try {
-      this.me = await unwrap(api.api.v1.auth.me.$get());
+      this.me = (await unwrap(api.api.v1.auth.me.$get())).me;
+      if (!this.me) this.demoAccounts = (await unwrap(api.api.v1['demo-accounts'].$get())).accounts;
     } catch (error) {
-      if (!(error instanceof ApiError && error.status === 401)) this.error = (error as Error).message;
-      this.me = null;
-      this.demoAccounts = (await unwrap(api.api.v1['demo-accounts'].$get())).accounts;
+      this.error = (error as Error).message;
     } finally {
       this.checked = true;
     }

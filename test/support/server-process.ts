@@ -1,0 +1,49 @@
+/** Starts the real `heatledger serve` as a child process and waits until it listens. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface ServerProcess {
+  url: string;
+  dbPath: string;
+  child: ChildProcess;
+  output: () => string;
+  stop(): Promise<void>;
+}
+
+/** Spawns `node bin/heatledger.js serve --port 0 …` and resolves with its URL. */
+export async function startServerProcess(args: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
+  const dbPath = join(mkdtempSync(join(tmpdir(), 'hl-e2e-')), 'heatledger.db');
+  const child = spawn(process.execPath, ['bin/heatledger.js', 'serve', '--port', '0', '--db', dbPath, ...args], {
+    env: { ...process.env, HEATLEDGER_HOST: '127.0.0.1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 30_000);
+    const onData = () => {
+      const m = /listening on http:\/\/localhost:(\d+)/.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        resolve(`http://127.0.0.1:${m[1]}`);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${log}`)));
+  });
+  return {
+    url,
+    dbPath,
+    child,
+    output: () => log,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
