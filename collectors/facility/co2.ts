@@ -1,0 +1,136 @@
+/**
+ * Grid carbon intensity from Energinet's Energi Data Service dataset `CO2Emis`
+ * (5-minute g/kWh per price area; Sønderborg is DK1), from a saved JSON/CSV export or
+ * the public API, as `gridCo2GPerKWh` readings of meter `grid-<area>`.
+ */
+import type { FacilityReading } from '../shared/wire.ts';
+import { InputError, parseDecimal, readCsv, toUtcIso } from './import-file.ts';
+
+export const ENERGI_DATA_SERVICE_URL = 'https://api.energidataservice.dk';
+
+/** The meter name carbon readings of a price area go to. */
+export function gridMeter(priceArea: string): string {
+  return `grid-${priceArea.toLowerCase()}`;
+}
+
+const naiveTime = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2}(\.\d+)?)?$/;
+
+/** `Minutes5UTC` ("2026-11-28T10:05:00", no zone, UTC by its name) as ISO UTC with Z. */
+function minutes5Utc(text: string): string | null {
+  const m = naiveTime.exec(text.trim());
+  if (m) {
+    const ms = Date.parse(`${m[1]}T${m[2]}${m[3] ?? ':00'}Z`);
+    return Number.isFinite(ms) ? new Date(ms).toISOString() : null;
+  }
+  return toUtcIso(text); // tolerate an explicit Z or offset
+}
+
+interface Co2Record {
+  Minutes5UTC?: unknown;
+  PriceArea?: unknown;
+  CO2Emission?: unknown;
+}
+
+function toReading(record: Co2Record, priceArea: string, where: string): FacilityReading | null {
+  if (typeof record.PriceArea === 'string' && record.PriceArea.toUpperCase() !== priceArea.toUpperCase()) return null;
+  const ts = typeof record.Minutes5UTC === 'string' ? minutes5Utc(record.Minutes5UTC) : null;
+  if (!ts) throw new InputError(`${where} Minutes5UTC: '${String(record.Minutes5UTC)}' is not a time`);
+  // Energinet publishes null for intervals not yet computed; unknown is not zero.
+  if (record.CO2Emission === null || record.CO2Emission === '') return null;
+  const value =
+    typeof record.CO2Emission === 'number'
+      ? record.CO2Emission
+      : typeof record.CO2Emission === 'string'
+        ? parseDecimal(record.CO2Emission, record.CO2Emission.includes(','))
+        : null;
+  if (value === null || !Number.isFinite(value)) throw new InputError(`${where} CO2Emission: '${String(record.CO2Emission)}' is not a number`);
+  return { ts, meter: gridMeter(priceArea), quantity: 'gridCo2GPerKWh', value };
+}
+
+function sorted(readings: FacilityReading[]): FacilityReading[] {
+  return readings.sort((a, b) => a.ts.localeCompare(b.ts));
+}
+
+/** Parses a `CO2Emis` export (API JSON `{records: [...]}` or the CSV download) for one price area. */
+export function parseCo2Emis(text: string, name: string, priceArea = 'DK1'): FacilityReading[] {
+  const trimmed = text.replace(/^\uFEFF/, '').trimStart();
+  if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(trimmed);
+    } catch (error) {
+      throw new InputError(`${name} is not valid JSON: ${(error as Error).message}`);
+    }
+    const records = Array.isArray(raw) ? raw : (raw as { records?: unknown }).records;
+    if (!Array.isArray(records)) throw new InputError(`${name}: no 'records' array (expected an Energi Data Service CO2Emis answer)`);
+    const readings: FacilityReading[] = [];
+    records.forEach((record: unknown, i) => {
+      if (!record || typeof record !== 'object') throw new InputError(`${name}: records[${i}] is not an object`);
+      const reading = toReading(record as Co2Record, priceArea, `${name}: records[${i}]`);
+      if (reading) readings.push(reading);
+    });
+    return sorted(readings);
+  }
+  const table = readCsv(text);
+  const col = (key: string) => table.header.findIndex((h) => h.toLowerCase() === key.toLowerCase());
+  const tsCol = col('Minutes5UTC');
+  const valueCol = col('CO2Emission');
+  const areaCol = col('PriceArea');
+  if (tsCol < 0 || valueCol < 0) throw new InputError(`${name} line 1: no Minutes5UTC and CO2Emission columns in the header`);
+  const readings: FacilityReading[] = [];
+  for (const { line, cells } of table.rows) {
+    const rawValue = cells[valueCol] ?? '';
+    const record: Co2Record = {
+      Minutes5UTC: cells[tsCol] ?? '',
+      PriceArea: areaCol >= 0 ? cells[areaCol] : undefined,
+      // In a ';' file the comma is the decimal mark; in a ',' file it cannot appear unquoted.
+      CO2Emission: rawValue === '' ? null : (parseDecimal(rawValue, table.sep !== ',') ?? rawValue),
+    };
+    const reading = toReading(record, priceArea, `${name} line ${line} column ${valueCol + 1}`);
+    if (reading) readings.push(reading);
+  }
+  return sorted(readings);
+}
+
+export interface Co2ApiOptions {
+  /** Window start and end in UTC (ISO); the API reads them as minutes. */
+  start: Date;
+  end: Date;
+  priceArea?: string;
+  baseUrl?: string;
+  timeoutMs?: number;
+  fetchImpl?: typeof fetch;
+}
+
+function apiMinute(date: Date): string {
+  return date.toISOString().slice(0, 16); // YYYY-MM-DDTHH:MM
+}
+
+/** The request URL for `CO2Emis` over a UTC window for one price area. */
+export function co2ApiUrl(options: Co2ApiOptions): URL {
+  const url = new URL('/dataset/CO2Emis', options.baseUrl ?? ENERGI_DATA_SERVICE_URL);
+  url.searchParams.set('start', apiMinute(options.start));
+  url.searchParams.set('end', apiMinute(options.end));
+  url.searchParams.set('filter', JSON.stringify({ PriceArea: [options.priceArea ?? 'DK1'] }));
+  // Without timezone=UTC the API reads start/end as Danish local time; limit=0 lifts
+  // the default page of 100 records (a day of one area is 288).
+  url.searchParams.set('timezone', 'UTC');
+  url.searchParams.set('sort', 'Minutes5UTC asc');
+  url.searchParams.set('limit', '0');
+  return url;
+}
+
+/** Fetches `CO2Emis` records from Energi Data Service and returns the readings. */
+export async function fetchCo2Emis(options: Co2ApiOptions): Promise<FacilityReading[]> {
+  const url = co2ApiUrl(options);
+  const doFetch = options.fetchImpl ?? fetch;
+  let response: Response;
+  try {
+    response = await doFetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(options.timeoutMs ?? 30_000) });
+  } catch (error) {
+    throw new InputError(`GET ${url.href}: ${(error as Error).message}`);
+  }
+  const text = await response.text().catch(() => '');
+  if (!response.ok) throw new InputError(`GET ${url.href}: HTTP ${response.status} ${text.slice(0, 160)}`);
+  return parseCo2Emis(text, `GET ${url.href}`, options.priceArea ?? 'DK1');
+}
