@@ -13,6 +13,7 @@ import { identify, type AppEnv } from './auth/middleware.ts';
 import type { Config } from './config.ts';
 import { DomainError, statusByCode } from './errors.ts';
 import { authRoutes } from './routes/auth.routes.ts';
+import { energyRoutes } from './routes/energy.routes.ts';
 import { ingestRoutes } from './routes/ingest.routes.ts';
 import { usageRoutes } from './routes/usage.routes.ts';
 import { createIngestService, type IngestService } from './services/ingest.service.ts';
@@ -50,7 +51,8 @@ export function createApp({ db, config, now, demoAccounts = [] }: AppDeps) {
     .get('/api/v1/demo-accounts', (c) => c.json({ accounts: demoAccounts.map(({ username, role, password }) => ({ username, role, password })) }, 200))
     .route('/api/v1/auth', authRoutes({ db, config }))
     .route('/api/v1/ingest', ingestRoutes(ingest))
-    .route('/api/v1/usage', usageRoutes({ sqlite, now }));
+    .route('/api/v1/usage', usageRoutes({ sqlite, now }))
+    .route('/api/v1/energy', energyRoutes({ sqlite, config }));
 
   api.notFound((c) => c.json(errorBody('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`), 404));
   api.onError((error, c) => {

@@ -23,6 +23,10 @@ const envSchema = z.object({
   HEATLEDGER_WEB_DIR: z.string().default(resolve(dirname(fileURLToPath(import.meta.url)), '../web/dist')),
   HEATLEDGER_SESSION_HOURS: z.coerce.number().positive().default(12),
   HEATLEDGER_DEBUG: flag.default(false),
+  /** CO2 intensity of the heat that reused heat displaces (g/kWh), for avoided emissions. */
+  HEATLEDGER_DISPLACED_HEAT_G_PER_KWH: z.coerce.number().nonnegative().default(100),
+  /** Renewable share of the site's electricity (0-1) for REF, when no meter says it. */
+  HEATLEDGER_RENEWABLE_SHARE: z.coerce.number().min(0).max(1).optional(),
 });
 
 export interface Config {
@@ -37,6 +41,8 @@ export interface Config {
   webDir: string;
   sessionHours: number;
   debug: boolean;
+  displacedHeatGPerKWh: number;
+  renewableShare: number | null;
 }
 
 /** Thrown when configuration is invalid; its message names the variable. */
@@ -62,6 +68,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     webDir: resolve(e.HEATLEDGER_WEB_DIR),
     sessionHours: e.HEATLEDGER_SESSION_HOURS,
     debug: e.HEATLEDGER_DEBUG,
+    displacedHeatGPerKWh: e.HEATLEDGER_DISPLACED_HEAT_G_PER_KWH,
+    renewableShare: e.HEATLEDGER_RENEWABLE_SHARE ?? null,
     ...overrides,
   };
 }

@@ -51,3 +51,16 @@ describe('integrateGpuSegment', () => {
     expect(pieces.reduce((s, x) => s + x.seconds, 0)).toBe(10);
   });
 });
+
+describe('splitLinear cut points', () => {
+  it('orders bucket boundaries and break points together and ignores breaks outside the segment', () => {
+    const pieces = splitLinear(HOUR_MS - 100, 0, 2 * HOUR_MS + 100, 0, HOUR_MS, [2 * HOUR_MS + 50, HOUR_MS - 50, 5 * HOUR_MS, HOUR_MS]);
+    expect(pieces.map((p) => [p.startMs, p.endMs])).toEqual([
+      [HOUR_MS - 100, HOUR_MS - 50],
+      [HOUR_MS - 50, HOUR_MS],
+      [HOUR_MS, 2 * HOUR_MS],
+      [2 * HOUR_MS, 2 * HOUR_MS + 50],
+      [2 * HOUR_MS + 50, 2 * HOUR_MS + 100],
+    ]);
+  });
+});

@@ -30,17 +30,27 @@ export function bucketOf(ts: number, bucketMs: number): number {
  * break points given, returning each piece's integral. Requires t0 < t1.
  */
 export function splitLinear(t0: number, v0: number, t1: number, v1: number, bucketMs: number, breaks: number[] = []): Piece[] {
-  const points = new Set<number>([t0, t1]);
-  for (let b = bucketOf(t0, bucketMs) + bucketMs; b < t1; b += bucketMs) points.add(b);
-  for (const b of breaks) if (b > t0 && b < t1) points.add(b);
-  const sorted = [...points].sort((a, b) => a - b);
+  // Hot path (every sample): build the ordered cut points without sets or sorting.
+  const points = [t0];
+  let nextBreak = 0;
+  const sortedBreaks = breaks.length > 1 ? [...breaks].sort((a, b) => a - b) : breaks;
+  const push = (t: number) => {
+    if (t > points[points.length - 1]! && t < t1) points.push(t);
+  };
+  for (let b = bucketOf(t0, bucketMs) + bucketMs; b < t1; b += bucketMs) {
+    while (nextBreak < sortedBreaks.length && sortedBreaks[nextBreak]! < b) push(sortedBreaks[nextBreak++]!);
+    push(b);
+  }
+  while (nextBreak < sortedBreaks.length) push(sortedBreaks[nextBreak++]!);
+  points.push(t1);
   const slope = (v1 - v0) / (t1 - t0);
-  const at = (t: number) => v0 + slope * (t - t0);
   const pieces: Piece[] = [];
-  for (let i = 0; i + 1 < sorted.length; i++) {
-    const a = sorted[i]!;
-    const b = sorted[i + 1]!;
-    pieces.push({ bucketTs: bucketOf(a, bucketMs), startMs: a, endMs: b, integral: ((at(a) + at(b)) / 2) * (b - a) });
+  for (let i = 0; i + 1 < points.length; i++) {
+    const a = points[i]!;
+    const b = points[i + 1]!;
+    const va = v0 + slope * (a - t0);
+    const vb = v0 + slope * (b - t0);
+    pieces.push({ bucketTs: bucketOf(a, bucketMs), startMs: a, endMs: b, integral: ((va + vb) / 2) * (b - a) });
   }
   return pieces;
 }
