@@ -16,6 +16,7 @@ import { authRoutes } from './routes/auth.routes.ts';
 import { energyRoutes } from './routes/energy.routes.ts';
 import { ingestRoutes } from './routes/ingest.routes.ts';
 import { usageRoutes } from './routes/usage.routes.ts';
+import { waitsRoutes } from './routes/waits.routes.ts';
 import { createIngestService, type IngestService } from './services/ingest.service.ts';
 
 export interface AppDeps {
@@ -52,7 +53,8 @@ export function createApp({ db, config, now, demoAccounts = [] }: AppDeps) {
     .route('/api/v1/auth', authRoutes({ db, config }))
     .route('/api/v1/ingest', ingestRoutes(ingest))
     .route('/api/v1/usage', usageRoutes({ sqlite, now }))
-    .route('/api/v1/energy', energyRoutes({ sqlite, config }));
+    .route('/api/v1/energy', energyRoutes({ sqlite, config }))
+    .route('/api/v1', waitsRoutes({ sqlite, now }));
 
   api.notFound((c) => c.json(errorBody('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`), 404));
   api.onError((error, c) => {

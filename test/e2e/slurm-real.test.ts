@@ -68,8 +68,8 @@ describe.skipIf(!enabled)('collect slurm against a real Slurm', () => {
     const batch = jobsBatchSchema.parse(JSON.parse(collected.stdout));
     expect(batch.cluster).toBe('ci');
     // Earlier runs on the same cluster may fall inside the window; keep this workload's.
-    jobs = batch.jobs.filter((j) => j.submitTime >= since);
-    sacct = readSacct(since).filter((r) => r.submit >= since);
+    jobs = batch.jobs.filter((j) => Date.parse(j.submitTime) >= Date.parse(since));
+    sacct = readSacct(since).filter((r) => Date.parse(r.submit) >= Date.parse(since));
   }, 200_000);
 
   it('reports every job sacct knows, once', () => {
