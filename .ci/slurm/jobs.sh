@@ -3,7 +3,7 @@
 # .ci/slurm/start.sh and wait until every job has left the queue and reached the
 # accounting database: three 2-GPU jobs and a 4-GPU job competing for 4 GPUs, CPU
 # jobs, a failure (exit 3), a cancel, a 2-task array and two rejected submissions.
-# Prints `since=<UTC ISO>` (a minute before the first submission) on its last line, so
+# Prints `since=<UTC ISO>` (the second of the first submission) on its last line, so
 # a test can ask sacct for exactly this workload. Run as root.
 set -euo pipefail
 D=${SLURM_CI_DIR:-/tmp/heatledger-slurm}
@@ -30,10 +30,14 @@ while [ -n "$(squeue -h -o %A)" ]; do
   [ "$(date +%s)" -lt "$deadline" ] || { echo "jobs still queued after 120 s" >&2; squeue >&2; exit 1; }
   sleep 0.5
 done
-S=$(date -u -d @$((t0 - 60)) +%Y-%m-%dT%H:%M:%SZ)
-# Job-end records reach slurmdbd asynchronously: wait until none is still open.
-until [ -z "$(TZ=UTC sacct -a -X -n -P -S "${S%Z}" -s PD,R -o JobID)" ] && [ -n "$(TZ=UTC sacct -a -X -n -P -S "${S%Z}" -o JobID)" ]; do
-  [ "$(date +%s)" -lt "$deadline" ] || { echo "sacct still shows open jobs" >&2; exit 1; }
+# Exactly the first submission second: a window any wider catches a previous run's jobs.
+S=$(date -u -d @"$t0" +%Y-%m-%dT%H:%M:%SZ)
+# Job-end records reach slurmdbd asynchronously: wait until every job of this run is
+# there with a final state and an end (sacct -s would match past states, so read them).
+open_jobs() { TZ=UTC sacct -a -X -n -P -S "${S%Z}" -o State,End | grep -cE '^(PENDING|RUNNING|REQUEUED|SUSPENDED|COMPLETING)|[|]Unknown$' || true; }
+all_jobs() { TZ=UTC sacct -a -X -n -P -S "${S%Z}" -o JobID | grep -c . || true; }
+until [ "$(open_jobs)" = 0 ] && [ "$(all_jobs)" -ge 10 ]; do
+  [ "$(date +%s)" -lt "$deadline" ] || { echo "sacct still shows open or missing jobs" >&2; exit 1; }
   sleep 0.5
 done
 echo "workload took $(( $(date +%s) - t0 ))s"
