@@ -162,7 +162,7 @@ function firstOf(sources: Array<GpuCount | null>): GpuCount | null {
   return sources.find((s) => s !== null) ?? null;
 }
 
-/** Trimmed string or null for "", "(null)", "None", undefined. */
+/** Trimmed string, or null for "", "(null)", null and undefined. */
 export function nonEmpty(value: unknown): string | null {
   if (value === null || value === undefined) return null;
   const text = String(value).trim();
