@@ -28,6 +28,7 @@ describe('parseCo2Emis', () => {
     expect(parseCo2Emis(csv, 'co2.csv')).toEqual([
       { ts: '2026-11-28T10:05:00.000Z', meter: 'grid-dk1', quantity: 'gridCo2GPerKWh', value: 123.25 },
     ]);
+    expect(parseCo2Emis('Minutes5UTC;PriceArea;CO2Emission\n2026-11-28 10:05;DK1;123.456\n', 'dot.csv')[0].value).toBe(123.456);
     expect(() => parseCo2Emis('Minutes5UTC;PriceArea;CO2Emission\n2026-11-28 10:05;DK1;lots\n', 'bad.csv')).toThrow(
       /bad\.csv line 2 column 3 CO2Emission: 'lots' is not a number/,
     );

@@ -77,14 +77,15 @@ export function parseCo2Emis(text: string, name: string, priceArea = 'DK1'): Fac
   const valueCol = col('CO2Emission');
   const areaCol = col('PriceArea');
   if (tsCol < 0 || valueCol < 0) throw new InputError(`${name} line 1: no Minutes5UTC and CO2Emission columns in the header`);
+  // As for BMS exports: a ';' file's dots are thousands separators only if it uses decimal commas.
+  const decimalComma = table.sep !== ',' && table.rows.some((r) => (r.cells[valueCol] ?? '').includes(','));
   const readings: FacilityReading[] = [];
   for (const { line, cells } of table.rows) {
     const rawValue = cells[valueCol] ?? '';
     const record: Co2Record = {
       Minutes5UTC: cells[tsCol] ?? '',
       PriceArea: areaCol >= 0 ? cells[areaCol] : undefined,
-      // In a ';' file the comma is the decimal mark; in a ',' file it cannot appear unquoted.
-      CO2Emission: rawValue === '' ? null : (parseDecimal(rawValue, table.sep !== ',') ?? rawValue),
+      CO2Emission: rawValue === '' ? null : (parseDecimal(rawValue, decimalComma) ?? rawValue),
     };
     const reading = toReading(record, priceArea, `${name} line ${line} column ${valueCol + 1}`);
     if (reading) readings.push(reading);

@@ -22,7 +22,10 @@ describe('parseDecimal', () => {
     expect(parseDecimal('1.234,5', true)).toBe(1234.5);
     expect(parseDecimal('-0,25', true)).toBe(-0.25);
     expect(parseDecimal('1e3', false)).toBe(1000);
+    expect(parseDecimal('82.600', true)).toBe(82600);
     expect(parseDecimal('12.5', true)).toBe(12.5);
+    expect(parseDecimal('82.600', false)).toBe(82.6);
+    expect(parseDecimal('1.23,4', true)).toBeNull();
     expect(parseDecimal('12,5', false)).toBeNull();
     expect(parseDecimal('n/a', false)).toBeNull();
   });
@@ -42,6 +45,11 @@ describe('parseFacilityExport', () => {
       { ts: '2026-11-28T10:05:00.000Z', meter: 'dh-1', quantity: 'supplyTempC', value: 62.4 },
       { ts: '2026-11-28T10:10:00.000Z', meter: 'site', quantity: 'facilityEnergyKWh', value: 123456.75 },
     ]);
+  });
+
+  it('reads dots as decimal points in a ;-file without decimal commas', () => {
+    const csv = 'timestamp;meter;quantity;value\n2026-11-28T10:00:00Z;cdu-1;supplyTempC;21.125\n';
+    expect(parseFacilityExport(csv, 'x.csv').readings[0].value).toBe(21.125);
   });
 
   it('reads a comma-separated export with columns in another order', () => {

@@ -33,13 +33,19 @@ export function toUtcIso(text: string): string | null {
 }
 
 /**
- * A number as exports write it: `12.5`, `12,5`, `-0,25`, `1e3`. With a decimal comma a
- * `.` is taken as a thousands separator (`1.234,5`), as Danish spreadsheets write it.
+ * A number as exports write it: `12.5`, `12,5`, `-0,25`, `1e3`. With `decimalComma` a `.`
+ * between groups of three digits is a thousands separator (`1.234,5`, `82.600`), as Danish
+ * spreadsheets write it; a `.` anywhere else is still a decimal point.
  */
 export function parseDecimal(text: string, decimalComma: boolean): number | null {
   let s = text.trim().replace(/[\s\u00a0]/g, '');
   if (!s) return null;
-  if (decimalComma && s.includes(',')) s = s.replace(/\./g, '').replace(',', '.');
+  if (decimalComma) {
+    const grouped = /^[+-]?\d{1,3}(\.\d{3})+(,\d*)?$/.test(s);
+    if (grouped) s = s.replace(/\./g, '');
+    else if (s.includes(',') && s.includes('.')) return null;
+    s = s.replace(',', '.');
+  }
   if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s)) return null;
   const value = Number(s);
   return Number.isFinite(value) ? value : null;
@@ -108,7 +114,9 @@ function parseCsvExport(text: string, name: string): FacilityReading[] {
     if (index < 0) throw new InputError(`${name} line 1: no '${key}' column in the header (expected timestamp,meter,quantity,value)`);
     col[key] = index;
   }
-  const decimalComma = table.sep !== ',';
+  // A ';' file is Danish-style only if some value has a decimal comma; otherwise its dots
+  // are decimal points (21.125 °C must not become 21 125 °C).
+  const decimalComma = table.sep !== ',' && table.rows.some((r) => (r.cells[col.value] ?? '').includes(','));
   const readings: FacilityReading[] = [];
   for (const { line, cells } of table.rows) {
     const at = (key: keyof typeof columnAliases) => `${name} line ${line} column ${col[key] + 1} (${table.header[col[key]]})`;
