@@ -307,10 +307,21 @@ async function sendToServer(
   const polling = !values.once && (sources.redfish !== null || sources.co2Api !== null);
 
   let pendingFixed = sources.fixed;
+  let lastCo2Error = '';
   const round = async (): Promise<FacilityReading[]> => {
     const readings = pendingFixed;
     pendingFixed = [];
-    if (sources.co2Api) readings.push(...(await readCo2Api(sources.co2Api, polling)));
+    if (sources.co2Api) {
+      try {
+        readings.push(...(await readCo2Api(sources.co2Api, polling)));
+        lastCo2Error = '';
+      } catch (error) {
+        // Energinet being away must not cost the cooling readings of this round.
+        if (!polling || !isInputError(error)) throw error;
+        if (error.message !== lastCo2Error) log(`CO2Emis fetch failed, will retry: ${error.message}`);
+        lastCo2Error = error.message;
+      }
+    }
     if (sources.redfish) readings.push(...(await readRedfish(sources.redfish)));
     warnHeat(readings);
     return readings;

@@ -74,6 +74,18 @@ export class RedfishClient {
       await this.login();
       response = await this.send('GET', path);
     }
+    // Some services redirect `/redfish/v1` to `/redfish/v1/`; follow a few, on this origin
+    // only, so credentials never go to another host.
+    for (let hops = 0; hops < 3 && response.status >= 301 && response.status <= 308; hops++) {
+      const location = header(response.headers, 'location');
+      if (!location) break;
+      const target = new URL(location, this.url(path));
+      if (target.origin !== this.origin) {
+        throw new RedfishError(`GET ${this.url(path)}: redirected to another host (${target.origin}); give that address with --redfish`);
+      }
+      path = target.pathname + target.search;
+      response = await this.send('GET', path);
+    }
     return this.json('GET', path, response);
   }
 
@@ -125,7 +137,7 @@ export class RedfishClient {
     if (response.status === 401 || response.status === 403) {
       throw new RedfishError(`${where}: not authorised (HTTP ${response.status}); check --user/--password-file or --session`, response.status);
     }
-    if (response.status >= 400) throw new RedfishError(`${where}: HTTP ${response.status}${snippet(response.body)}`, response.status);
+    if (response.status >= 300) throw new RedfishError(`${where}: HTTP ${response.status}${snippet(response.body)}`, response.status);
     let parsed: unknown;
     try {
       parsed = JSON.parse(response.body);
@@ -262,7 +274,7 @@ async function collectionMembers(client: RedfishClient, path: string | null): Pr
 
 /** Walks the service from `/redfish/v1` to its cooling units and power equipment. */
 export async function discover(client: RedfishClient): Promise<Inventory> {
-  const root = await client.get('/redfish/v1');
+  const root = await client.get('/redfish/v1/');
   const inventory: Inventory = { cdus: [], power: [] };
 
   const thermalPath = linkOf(root, 'ThermalEquipment');

@@ -82,7 +82,8 @@ async function startMockup(options: MockupOptions): Promise<Mockup> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const path = new URL(req.url ?? '/', 'http://x').pathname.replace(/\/$/, '');
+      const rawPath = new URL(req.url ?? '/', 'http://x').pathname;
+      const path = rawPath.replace(/\/$/, '');
       const send = (status: number, body?: unknown, headers: Record<string, string> = {}) => {
         res.writeHead(status, { 'content-type': 'application/json', ...headers });
         res.end(body === undefined ? '' : JSON.stringify(body));
@@ -112,6 +113,8 @@ async function startMockup(options: MockupOptions): Promise<Mockup> {
         }
       }
       if (req.method !== 'GET') return send(405);
+      // As some BMCs do: the service root lives at /redfish/v1/ only.
+      if (rawPath === '/redfish/v1') return send(301, undefined, { location: '/redfish/v1/' });
       const resource = loadResource(options.roots, path);
       if (!resource) return send(404, { error: { message: `no ${path}` } });
       const seen = hits.get(path) ?? 0;
@@ -165,7 +168,9 @@ describe.skipIf(!existsSync(cdu) || !existsSync(pdu) || !existsSync(shelf))('fac
   afterAll(() => gateway.close());
 
   it('discovers the CDU, its connectors and the power equipment by following links', async () => {
-    const inventory = await discover(new RedfishClient({ baseUrl: `${gateway.url}/redfish/v1` }));
+    const client = new RedfishClient({ baseUrl: `${gateway.url}/redfish/v1` });
+    expect((await client.get('/redfish/v1')).Id).toBe('RootService'); // after the 301
+    const inventory = await discover(client);
     expect(inventory.cdus).toEqual([
       {
         id: '1',
@@ -301,7 +306,7 @@ describe.skipIf(!existsSync(cdu) || !existsSync(pdu) || !existsSync(shelf))('fac
     expect(await facilityCli(['--redfish', gateway.url, '--config', config, '--once', '--stdout'])).toBe(1);
     expect(err.join('')).toContain(`GET ${gateway.url}/redfish/v1/ThermalEquipment/CDUs/9: HTTP 404`);
     expect(await facilityCli(['--redfish', 'http://127.0.0.1:9', '--once', '--stdout'])).toBe(1);
-    expect(err.join('')).toMatch(/GET http:\/\/127\.0\.0\.1:9\/redfish\/v1: .*ECONNREFUSED/);
+    expect(err.join('')).toMatch(/GET http:\/\/127\.0\.0\.1:9\/redfish\/v1\/: .*ECONNREFUSED/);
     expect(out).toEqual([]);
   });
 });
@@ -339,7 +344,7 @@ describe.skipIf(!existsSync(cdu))('Redfish authentication', () => {
       expect(table(batchOf(out).readings)['cdu-1/heatRemovedW']).toBe(25480);
       out.length = 0;
       expect(await facilityCli(['--redfish', mock.url, '--once', '--stdout'])).toBe(1);
-      expect(err.join('')).toContain(`GET ${mock.url}/redfish/v1: not authorised (HTTP 401)`);
+      expect(err.join('')).toContain(`GET ${mock.url}/redfish/v1/: not authorised (HTTP 401)`);
     } finally {
       await mock.close();
     }
@@ -412,7 +417,7 @@ describe.skipIf(!existsSync(cdu) || !hasOpenssl())('Redfish over https with a si
   it('refuses an unknown certificate by default, naming the URL and the way out', async () => {
     const { err } = capture();
     expect(await facilityCli(['--redfish', mock.url, ...login()])).toBe(1);
-    expect(err.join('')).toMatch(new RegExp(`GET ${mock.url}/redfish/v1: .*certificate.*\\(give the CA with --ca FILE\\)`));
+    expect(err.join('')).toMatch(new RegExp(`GET ${mock.url}/redfish/v1/: .*certificate.*\\(give the CA with --ca FILE\\)`));
     // Another CA (the server's own certificate as CA) is not enough either.
     const other = join(work, 'not-a-ca.pem');
     writeFileSync(other, 'garbage');
