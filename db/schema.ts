@@ -283,3 +283,40 @@ export const ingestBatches = sqliteTable('ingest_batches', {
   accepted: integer('accepted').notNull(),
   receivedTs: integer('received_ts').notNull().default(sql`(unixepoch() * 1000)`),
 });
+
+/** Every administrative change (allocations, users, tokens): who did what, when. */
+export const auditLog = sqliteTable(
+  'audit_log',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    ts: integer('ts').notNull(),
+    actor: text('actor').notNull(),
+    action: text('action').notNull(),
+    target: text('target').notNull(),
+    /** JSON: the values before and after. */
+    details: text('details').notNull().default('{}'),
+  },
+  (t) => [index('audit_log_ts').on(t.ts)],
+);
+
+/** Use-of-grant alerts, raised once per allocation and threshold, delivered to a webhook. */
+export const alerts = sqliteTable(
+  'alerts',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    allocationId: integer('allocation_id').notNull().references(() => allocations.id),
+    thresholdPct: integer('threshold_pct').notNull(),
+    usedPct: real('used_pct').notNull(),
+    raisedTs: integer('raised_ts').notNull(),
+    deliveredTs: integer('delivered_ts'),
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+  },
+  (t) => [uniqueIndex('alerts_allocation_threshold').on(t.allocationId, t.thresholdPct)],
+);
+
+/** Server settings kept in the database (e.g. the pseudonymisation key). */
+export const settings = sqliteTable('settings', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+});

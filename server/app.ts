@@ -12,9 +12,11 @@ import type { Db } from '../db/client.ts';
 import { identify, type AppEnv } from './auth/middleware.ts';
 import type { Config } from './config.ts';
 import { DomainError, statusByCode } from './errors.ts';
+import { allocationRoutes } from './routes/allocations.routes.ts';
 import { authRoutes } from './routes/auth.routes.ts';
 import { energyRoutes } from './routes/energy.routes.ts';
 import { ingestRoutes } from './routes/ingest.routes.ts';
+import { projectRoutes } from './routes/projects.routes.ts';
 import { usageRoutes } from './routes/usage.routes.ts';
 import { waitsRoutes } from './routes/waits.routes.ts';
 import { createIngestService, type IngestService } from './services/ingest.service.ts';
@@ -54,7 +56,9 @@ export function createApp({ db, config, now, demoAccounts = [] }: AppDeps) {
     .route('/api/v1/ingest', ingestRoutes(ingest))
     .route('/api/v1/usage', usageRoutes({ sqlite, now }))
     .route('/api/v1/energy', energyRoutes({ sqlite, config }))
-    .route('/api/v1', waitsRoutes({ sqlite, now }));
+    .route('/api/v1', waitsRoutes({ sqlite, now }))
+    .route('/api/v1/allocations', allocationRoutes({ sqlite, now }))
+    .route('/api/v1', projectRoutes({ sqlite, config, now }));
 
   api.notFound((c) => c.json(errorBody('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`), 404));
   api.onError((error, c) => {

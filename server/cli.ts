@@ -11,6 +11,7 @@ const usage = `usage: heatledger <command>
   serve [--port N] [--db PATH] [--demo]
   token create --name NAME --scope ingest|read|admin [--db PATH]
   user add --name NAME --role researcher|pi|committee|facility|admin [--project P]... [--db PATH]
+  allocation import FILE.csv [--db PATH]   (header: project,parent,grantedGpuHours,periodStart,periodEnd)
   collect gpu|slurm|facility ...   (heatledger collect <kind> --help)`;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -19,10 +20,12 @@ const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./commands/serve.command.ts')).serveCommand,
   token: async () => (await import('./commands/token.command.ts')).tokenCommand,
   user: async () => (await import('./commands/user.command.ts')).userCommand,
+  allocation: async () => (await import('./commands/allocation.command.ts')).allocationCommand,
   collect: async () => async (argv) => {
     const kind = argv[0];
     if (kind === 'gpu') return (await import('../collectors/gpu/gpu.cli.ts')).gpuCli(argv.slice(1));
     if (kind === 'slurm') return (await import('../collectors/slurm/slurm.cli.ts')).slurmCli(argv.slice(1));
+    if (kind === 'facility') return (await import('../collectors/facility/facility.cli.ts')).facilityCli(argv.slice(1));
     throw new UsageError(`collect: unknown collector '${kind ?? ''}' (gpu, slurm or facility)`);
   },
 };

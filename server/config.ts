@@ -27,6 +27,9 @@ const envSchema = z.object({
   HEATLEDGER_DISPLACED_HEAT_G_PER_KWH: z.coerce.number().nonnegative().default(100),
   /** Renewable share of the site's electricity (0-1) for REF, when no meter says it. */
   HEATLEDGER_RENEWABLE_SHARE: z.coerce.number().min(0).max(1).optional(),
+  /** Where grant-use alerts are POSTed as JSON (none: alerts are only stored and shown). */
+  HEATLEDGER_ALERT_WEBHOOK: z.url().optional(),
+  HEATLEDGER_ALERT_CHECK_S: z.coerce.number().positive().default(60),
 });
 
 export interface Config {
@@ -43,6 +46,8 @@ export interface Config {
   debug: boolean;
   displacedHeatGPerKWh: number;
   renewableShare: number | null;
+  alertWebhook: string | null;
+  alertCheckS: number;
 }
 
 /** Thrown when configuration is invalid; its message names the variable. */
@@ -70,6 +75,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     debug: e.HEATLEDGER_DEBUG,
     displacedHeatGPerKWh: e.HEATLEDGER_DISPLACED_HEAT_G_PER_KWH,
     renewableShare: e.HEATLEDGER_RENEWABLE_SHARE ?? null,
+    alertWebhook: e.HEATLEDGER_ALERT_WEBHOOK ?? null,
+    alertCheckS: e.HEATLEDGER_ALERT_CHECK_S,
     ...overrides,
   };
 }

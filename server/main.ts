@@ -8,7 +8,9 @@ import { startDemo, type DemoHandle } from '../collectors/demo/demo.ts';
 import { openDatabase } from '../db/client.ts';
 import { createApp } from './app.ts';
 import type { Config } from './config.ts';
-import { addUser, createToken, revokeTokensNamed, type Role } from './services/auth.service.ts';
+import { demoAccounts, setUpDemo } from './demo-setup.ts';
+import { checkAlerts } from './services/alert.service.ts';
+import { createToken, revokeTokensNamed } from './services/auth.service.ts';
 
 export interface RunningServer {
   url: string;
@@ -16,15 +18,6 @@ export interface RunningServer {
   demo: DemoHandle | null;
   close(): Promise<void>;
 }
-
-/** The demo's one-click accounts (a public demo password, shown on the login page). */
-export const demoAccounts: Array<{ username: string; role: Role; password: string; projects: string[] }> = [
-  { username: 'demo-admin', role: 'admin', password: 'heatledger-demo', projects: [] },
-  { username: 'demo-committee', role: 'committee', password: 'heatledger-demo', projects: [] },
-  { username: 'demo-facility', role: 'facility', password: 'heatledger-demo', projects: [] },
-  { username: 'demo-pi', role: 'pi', password: 'heatledger-demo', projects: ['dtu-llm'] },
-  { username: 'demo-researcher', role: 'researcher', password: 'heatledger-demo', projects: ['au-genomics'] },
-];
 
 /** Opens the database, serves the app and (with `config.demo`) starts the simulated facility. */
 export async function startServer(config: Config, log: (line: string) => void = console.log): Promise<RunningServer> {
@@ -42,27 +35,34 @@ export async function startServer(config: Config, log: (line: string) => void = 
 
   let demo: DemoHandle | null = null;
   if (config.demo) {
-    for (const account of demoAccounts) {
-      try {
-        addUser(db, { username: account.username, role: account.role, password: account.password, projects: account.projects });
-      } catch {
-        // Already there from an earlier start.
-      }
-    }
     revokeTokensNamed(db, 'demo-facility');
     const token = createToken(db, 'demo-facility', 'ingest');
     const statePath = config.dbPath === ':memory:' ? join(tmpdir(), `heatledger-demo-${process.pid}.json`) : `${config.dbPath}.demo.json`;
     if (fresh) rmSync(statePath, { force: true });
     demo = startDemo({ server: url, token, statePath, log });
+    setUpDemo(db, demo.startTs);
     demo.history.catch((error: Error) => log(`demo: history failed: ${error.message}`));
     log('demo: simulated facility started (32 nodes x 4 H200); sign in at the dashboard as demo-admin / heatledger-demo');
   }
+
+  // Grant-use alerts: raised once per threshold, delivered (and retried) to the webhook.
+  let checking = false;
+  const alertTimer = setInterval(() => {
+    if (checking) return;
+    checking = true;
+    checkAlerts({ sqlite: db.$client, webhookUrl: config.alertWebhook })
+      .then((r) => r.raised > 0 && log(`alerts: ${r.raised} raised, ${r.delivered} delivered, ${r.failed} failed`))
+      .catch((error: Error) => log(`alerts: check failed: ${error.message}`))
+      .finally(() => (checking = false));
+  }, config.alertCheckS * 1000);
+  alertTimer.unref();
 
   return {
     url,
     port,
     demo,
     async close() {
+      clearInterval(alertTimer);
       await demo?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       db.$client.close();

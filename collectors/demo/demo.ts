@@ -39,6 +39,8 @@ export interface DemoStats {
 }
 
 export interface DemoHandle {
+  /** Start of the simulated history (epoch ms). */
+  startTs: number;
   /** Resolves when the history has been sent. */
   history: Promise<DemoStats>;
   stop(): Promise<void>;
@@ -147,6 +149,7 @@ export function startDemo(options: DemoOptions): DemoHandle {
   });
 
   return {
+    startTs: state.startTs,
     history,
     async stop() {
       stopped = true;

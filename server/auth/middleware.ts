@@ -76,3 +76,19 @@ export function visibility(c: Context<AppEnv>): Visibility {
       return { accounts: p.projects, users: [p.username], perUser: true, role: p.role };
   }
 }
+
+/** Requires an admin token or a person with the admin role. */
+export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
+  const p = c.get('principal');
+  if (!p) throw new DomainError('UNAUTHORIZED', 'log in or send an admin token');
+  const admin = p.kind === 'token' ? p.scope === 'admin' : p.role === 'admin';
+  if (!admin) throw new DomainError('FORBIDDEN', 'only admins may change this');
+  await next();
+});
+
+/** A name for the audit log: the person's username or the token's name. */
+export function actorName(c: Context<AppEnv>): string {
+  const p = c.get('principal');
+  if (!p) return 'anonymous';
+  return p.kind === 'token' ? `token:${p.name}` : p.username;
+}

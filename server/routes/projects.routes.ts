@@ -1,0 +1,39 @@
+/** The review pack per project, and job lists (CONTRACTS §3). */
+import type { Database } from 'better-sqlite3';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { requireReader, visibility, type AppEnv } from '../auth/middleware.ts';
+import type { Config } from '../config.ts';
+import { getReview, listJobs, reviewCsv } from '../services/review.service.ts';
+import { validate } from '../validation.ts';
+import { toWindow, windowShape } from './read.schemas.ts';
+
+// Without a window the pack covers the project's grant period (or the last 30 days).
+const reviewQuery = z
+  .object({ ...windowShape, format: z.enum(['json', 'csv']).optional() })
+  .transform((q, ctx) => ({ window: q.from || q.to ? toWindow(q, ctx) : null, format: q.format }));
+const jobsQuery = z
+  .object({ ...windowShape, project: z.string().min(1).max(200).optional(), limit: z.coerce.number().int().min(1).max(5000).default(500) })
+  .transform(toWindow);
+
+/** Routes under /api/v1 for projects and jobs. */
+export function projectRoutes({ sqlite, config, now = Date.now }: { sqlite: Database; config: Config; now?: () => number }) {
+  const deps = { sqlite, config, now };
+  return new Hono<AppEnv>()
+    .get('/projects/:project/review', requireReader, validate('query', reviewQuery), (c) => {
+      const q = c.req.valid('query');
+      const review = getReview(deps, c.req.param('project'), q.window && { fromTs: q.window.fromTs, toTs: q.window.toTs }, visibility(c));
+      const wantsCsv = q.format === 'csv' || (q.format === undefined && (c.req.header('accept') ?? '').includes('text/csv'));
+      if (wantsCsv) {
+        return c.body(reviewCsv(review), 200, {
+          'content-type': 'text/csv; charset=utf-8',
+          'content-disposition': `attachment; filename="review-${review.project}.csv"`,
+        });
+      }
+      return c.json(review, 200);
+    })
+    .get('/jobs', requireReader, validate('query', jobsQuery), (c) => {
+      const { fromTs, toTs, project, limit } = c.req.valid('query');
+      return c.json({ rows: listJobs(deps, { fromTs, toTs }, visibility(c), { project, limit }) }, 200);
+    });
+}

@@ -1,0 +1,168 @@
+/**
+ * The committee's review pack for one project, and job lists. Usernames are personal data
+ * (DESIGN.md): roles without per-user access see stable pseudonyms (an HMAC of the
+ * username under a key kept in the database), never the names.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import type { Database } from 'better-sqlite3';
+import { usageByKey } from '../../db/queries/usage.ts';
+import { startedJobs, waitStats } from '../../db/queries/waits.ts';
+import type { Visibility } from '../auth/middleware.ts';
+import type { Config } from '../config.ts';
+import { DomainError } from '../errors.ts';
+import { listAllocations } from './allocation.service.ts';
+import { getAttribution } from './energy.service.ts';
+
+const DAY_MS = 86_400_000;
+
+interface Deps {
+  sqlite: Database;
+  config: Config;
+  now: () => number;
+}
+
+/** A stable pseudonym for a username (`user-` + 8 hex digits). */
+export function pseudonymiser(sqlite: Database): (username: string) => string {
+  let row = sqlite.prepare("SELECT value FROM settings WHERE key = 'pseudonym_key'").get() as { value: string } | undefined;
+  if (!row) {
+    sqlite.prepare("INSERT OR IGNORE INTO settings (key, value) VALUES ('pseudonym_key', ?)").run(randomBytes(32).toString('hex'));
+    row = sqlite.prepare("SELECT value FROM settings WHERE key = 'pseudonym_key'").get() as { value: string };
+  }
+  const key = row.value;
+  return (username) => `user-${createHmac('sha256', key).update(username).digest('hex').slice(0, 8)}`;
+}
+
+function assertProject(sqlite: Database, project: string, vis: Visibility): void {
+  if (!sqlite.prepare('SELECT 1 FROM projects WHERE name = ?').get(project)) throw new DomainError('NOT_FOUND', `no project ${project}`);
+  if (vis.accounts !== null && !vis.accounts.includes(project)) throw new DomainError('FORBIDDEN', `you are not a member of project ${project}`);
+}
+
+export interface JobRow {
+  jobId: string;
+  project: string;
+  user: string;
+  partition: string | null;
+  state: string;
+  gpus: number;
+  submitTime: string;
+  startTime: string | null;
+  endTime: string | null;
+  waitS: number | null;
+  gpuHours: number;
+  energyKWh: number;
+  idleGpuHours: number;
+  meanUtilPct: number | null;
+  co2Kg: number | null;
+}
+
+/**
+ * Jobs that ran in the window (or are waiting), newest first: GPU-hours clipped to the
+ * window, measured energy, idle GPU-hours, mean utilisation and attributed CO2.
+ */
+export function listJobs(deps: Deps, window: { fromTs: number; toTs: number }, vis: Visibility, filter: { project?: string; limit: number; orderBy?: 'recent' | 'idle' }): JobRow[] {
+  const { sqlite } = deps;
+  const nowTs = deps.now();
+  if (filter.project) assertProject(sqlite, filter.project, vis);
+  const rows = sqlite
+    .prepare(
+      `SELECT j.cluster, j.job_id AS jobId, j.account AS project, j.user, j.partition, j.state, j.gpus,
+         j.submit_ts AS submitTs, j.start_ts AS startTs, j.end_ts AS endTs,
+         CASE WHEN j.start_ts IS NULL THEN 0 ELSE
+           j.gpus * MAX(0, MIN(COALESCE(j.end_ts, @now), @to) - MAX(j.start_ts, @from)) / 3600000.0 END AS gpuHours,
+         COALESCE((SELECT SUM(h.energy_wh) FROM job_hour h WHERE h.cluster = j.cluster AND h.job_id = j.job_id AND h.hour_ts >= @from AND h.hour_ts < @to), 0) / 1000.0 AS energyKWh,
+         COALESCE((SELECT SUM(h.idle_gpu_s) FROM job_hour h WHERE h.cluster = j.cluster AND h.job_id = j.job_id AND h.hour_ts >= @from AND h.hour_ts < @to), 0) / 3600.0 AS idleGpuHours,
+         (SELECT SUM(h.util_pct_s) / NULLIF(SUM(h.gpu_s), 0) FROM job_hour h WHERE h.cluster = j.cluster AND h.job_id = j.job_id AND h.hour_ts >= @from AND h.hour_ts < @to) AS meanUtilPct
+       FROM jobs j
+       WHERE ((j.start_ts < @to AND COALESCE(j.end_ts, @now) > @from) OR (j.start_ts IS NULL AND j.state = 'PENDING'))
+         AND (@project IS NULL OR j.account = @project)
+         AND (@accounts IS NULL OR j.account IN (SELECT value FROM json_each(@accounts)))
+         AND (@users IS NULL OR j.user IN (SELECT value FROM json_each(@users)))
+       ORDER BY ${filter.orderBy === 'idle' ? 'idleGpuHours DESC' : 'COALESCE(j.start_ts, j.submit_ts) DESC'} LIMIT @limit`,
+    )
+    .all({
+      from: window.fromTs,
+      to: window.toTs,
+      now: nowTs,
+      project: filter.project ?? null,
+      accounts: vis.accounts ? JSON.stringify(vis.accounts) : null,
+      // A researcher sees their own jobs only.
+      users: vis.role === 'researcher' && vis.users ? JSON.stringify(vis.users) : null,
+      limit: filter.limit,
+    }) as Array<Omit<JobRow, 'submitTime' | 'startTime' | 'endTime' | 'waitS' | 'co2Kg'> & { cluster: string; submitTs: number; startTs: number | null; endTs: number | null }>;
+  const co2 = new Map(getAttribution(deps, window, 'job', { ...vis, accounts: null }).rows.map((r) => [r.key, r.co2Kg]));
+  const pseudo = vis.perUser ? null : pseudonymiser(sqlite);
+  const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+  return rows.map(({ cluster, submitTs, startTs, endTs, ...r }) => ({
+    ...r,
+    user: pseudo ? pseudo(r.user) : r.user,
+    submitTime: iso(submitTs)!,
+    startTime: iso(startTs),
+    endTime: iso(endTs),
+    waitS: startTs === null ? null : (startTs - submitTs) / 1000,
+    co2Kg: co2.get(`${cluster}:${r.jobId}`) ?? null,
+  }));
+}
+
+/** Everything a committee reads before deciding a renewal, for one project. */
+export function getReview(deps: Deps, project: string, window: { fromTs: number; toTs: number } | null, vis: Visibility) {
+  const { sqlite } = deps;
+  assertProject(sqlite, project, vis);
+  const nowTs = deps.now();
+  const allocation = listAllocations(sqlite, nowTs, vis, project).rows.at(-1) ?? null;
+  const w = window ?? (allocation ? { fromTs: Date.parse(allocation.periodStart), toTs: Math.min(nowTs, Date.parse(allocation.periodEnd)) } : { fromTs: nowTs - 30 * DAY_MS, toTs: nowTs });
+  const filter = { nowTs, accounts: [project], users: null };
+  const totals = usageByKey(sqlite, { ...w, ...filter, groupBy: 'project' })[0] ?? { gpuHours: 0, energyKWh: 0, measuredGpuHours: 0, idleGpuHours: 0, jobs: 0 };
+  let cumulative = 0;
+  const burnDown = usageByKey(sqlite, { ...w, ...filter, groupBy: 'day' }).map((d) => {
+    cumulative += d.gpuHours;
+    return { day: d.key, gpuHours: d.gpuHours, cumulativeGpuHours: cumulative, remainingGpuHours: allocation ? allocation.grantedGpuHours - cumulative : null };
+  });
+  const pseudo = vis.perUser ? (u: string) => u : pseudonymiser(sqlite);
+  const users = usageByKey(sqlite, { ...w, ...filter, groupBy: 'user' }).map((u) => ({ user: pseudo(u.key), gpuHours: u.gpuHours, energyKWh: u.energyKWh, idleGpuHours: u.idleGpuHours, jobs: u.jobs }));
+  const started = startedJobs(sqlite, w.fromTs, w.toTs, [project]);
+  const energy = getAttribution(deps, w, 'project', { ...vis, accounts: [project] }).rows.find((r) => r.key === project) ?? null;
+  return {
+    project,
+    from: new Date(w.fromTs).toISOString(),
+    to: new Date(w.toTs).toISOString(),
+    allocation,
+    usage: {
+      gpuHours: totals.gpuHours,
+      measuredGpuHours: totals.measuredGpuHours,
+      idleGpuHours: totals.idleGpuHours,
+      idleShare: totals.measuredGpuHours > 0 ? totals.idleGpuHours / totals.measuredGpuHours : null,
+      energyKWh: totals.energyKWh,
+      energyPerGpuHourKWh: totals.measuredGpuHours > 0 ? totals.energyKWh / totals.measuredGpuHours : null,
+      jobs: totals.jobs,
+    },
+    burnDown,
+    waits: waitStats(started.map((j) => (j.startTs - j.submitTs) / 1000)),
+    energy,
+    users,
+    wastefulJobs: listJobs(deps, w, vis, { project, limit: 10, orderBy: 'idle' }).filter((j) => j.idleGpuHours > 0),
+  };
+}
+
+/** The review pack as CSV: one `section,key,field,value` line per figure. */
+export function reviewCsv(review: ReturnType<typeof getReview>): string {
+  const lines = ['section,key,field,value'];
+  const cell = (v: unknown) => {
+    const s = v === null || v === undefined ? '' : String(v);
+    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  const put = (section: string, key: string, obj: Record<string, unknown> | null) => {
+    for (const [field, value] of Object.entries(obj ?? {})) {
+      if (typeof value === 'object' && value !== null) continue;
+      lines.push([section, key, field, value].map(cell).join(','));
+    }
+  };
+  put('project', review.project, { from: review.from, to: review.to });
+  put('allocation', review.project, review.allocation as unknown as Record<string, unknown>);
+  put('usage', review.project, review.usage);
+  put('waits', review.project, review.waits);
+  put('energy', review.project, review.energy as unknown as Record<string, unknown>);
+  for (const d of review.burnDown) put('burn-down', d.day, d);
+  for (const u of review.users) put('user', u.user, u);
+  for (const j of review.wastefulJobs) put('wasteful-job', j.jobId, j as unknown as Record<string, unknown>);
+  return `${lines.join('\n')}\n`;
+}
