@@ -13,11 +13,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { serve } from '@hono/node-server';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { facilityCli } from '../../collectors/facility/facility.cli.ts';
 import { defaultMapping } from '../../collectors/facility/mapping.ts';
 import { discover, RedfishClient } from '../../collectors/facility/redfish.ts';
 import type { FacilityBatch, FacilityReading } from '../../collectors/shared/wire.ts';
+import { makeApp } from '../support/factories.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const mockups = resolve(repoRoot, '../shared/fixtures/redfish/mockups');
@@ -494,5 +496,43 @@ describe.skipIf(!existsSync(cdu))('polling into a server that goes away, then SI
     expect(received.every((b) => b.site === 'bitten' && b.schema === 1)).toBe(true);
     const ts = received.map((b) => b.readings[0].ts);
     expect([...ts].sort()).toEqual(ts);
+  });
+});
+
+describe.skipIf(!existsSync(cdu) || !existsSync(pdu) || !existsSync(shelf))('end to end into the HeatLedger server', () => {
+  it('stores the mockup readings through the real ingest API, and a re-sent file only once', async () => {
+    const t = makeApp({ now: Date.now() });
+    const http = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise<void>((ok) => (http.listening ? ok() : http.once('listening', () => ok())));
+    const serverUrl = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    const mock = await startMockup({ roots: [cdu, pdu, shelf], auth: 'session' });
+    const send = ['--server', serverUrl, '--token', t.tokens.ingest, '--spool-dir', join(work, 'e2e-spool'), '--site', 'bitten', '--once'];
+    try {
+      capture();
+      for (let round = 0; round < 2; round++) {
+        expect(await facilityCli(['--redfish', mock.url, '--user', USER, '--password-file', passwordFile, '--session', ...send])).toBe(0);
+        await new Promise((ok) => setTimeout(ok, 5)); // two rounds, two instants
+      }
+      const rows = t.db.$client
+        .prepare("SELECT meter, quantity, value FROM facility_readings WHERE site = 'bitten' ORDER BY ts, meter, quantity")
+        .all() as Array<{ meter: string; quantity: string; value: number }>;
+      expect(rows).toHaveLength(16);
+      const heat = rows.filter((r) => r.meter === 'cdu-1' && r.quantity === 'heatRemovedW').map((r) => r.value);
+      expect(heat).toEqual([25480, 25980]);
+      const itPower = rows.filter((r) => r.quantity === 'itPowerW').map((r) => `${r.meter}=${r.value}`);
+      expect(itPower).toEqual(['powershelf-1=6438', 'rackpdu-1=6438', 'powershelf-1=6438.5', 'rackpdu-1=6438.5']);
+      expect(mock.sessionsDeleted).toHaveLength(2);
+
+      const nowIso = new Date().toISOString();
+      const csv = join(work, 'e2e.csv');
+      writeFileSync(csv, `timestamp;meter;quantity;value\n${nowIso};district-heating;heatReusedW;18.250,5\n`);
+      expect(await facilityCli(['--from-file', csv, ...send])).toBe(0);
+      expect(await facilityCli(['--from-file', csv, ...send])).toBe(0);
+      const reused = t.db.$client.prepare("SELECT value FROM facility_readings WHERE meter = 'district-heating'").all();
+      expect(reused).toEqual([{ value: 18250.5 }]);
+    } finally {
+      await mock.close();
+      await new Promise<void>((ok) => http.close(() => ok()));
+    }
   });
 });
