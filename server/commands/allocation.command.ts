@@ -15,7 +15,7 @@ export async function allocationCommand(argv: string[]): Promise<number> {
   try {
     csv = readFileSync(positionals[1], 'utf8');
   } catch (error) {
-    throw new Error(`cannot read ${positionals[1]}: ${(error as Error).message}`);
+    throw new Error(`cannot read ${positionals[1]}: ${(error as Error).message}`, { cause: error });
   }
   const config = loadConfig(process.env, values.db ? { dbPath: values.db } : {});
   const db = openDatabase(config.dbPath);
