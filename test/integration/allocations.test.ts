@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { checkAlerts } from '../../server/services/alert.service.ts';
 import { importAllocationsCsv } from '../../server/services/allocation.service.ts';
-import { H, iso, job, makeApp } from '../support/factories.ts';
+import { H, iso, job, makeApp, series } from '../support/factories.ts';
 
 const DAY = 24 * H;
 const NOV1 = Date.parse('2026-11-01T00:00:00.000Z');
@@ -152,5 +152,49 @@ describe('alerts', () => {
     } finally {
       receiver.close();
     }
+  });
+});
+
+describe('review pack', () => {
+  it('gives grant, burn-down, efficiency, waits and energy for one project, as JSON and as CSV', async () => {
+    const now = NOV1 + 3 * DAY;
+    const t = makeApp({ now });
+    await grant(t, { project: 'p', grantedGpuHours: 100 });
+    await t.client.api.v1.ingest.jobs.$post(
+      {
+        json: {
+          schema: 1,
+          cluster: 'c',
+          jobs: [
+            // Day 1: 2 GPUs × 5 h after a 30-minute wait; day 2: 1 GPU × 4 h after 90 minutes.
+            job({ jobId: '1', account: 'p', user: 'ann', gpus: 2, submitTime: iso(NOV1 + DAY - H / 2), startTime: iso(NOV1 + DAY), endTime: iso(NOV1 + DAY + 5 * H) }),
+            job({ jobId: '2', account: 'p', user: 'ben', gpus: 1, submitTime: iso(NOV1 + 2 * DAY - 1.5 * H), startTime: iso(NOV1 + 2 * DAY), endTime: iso(NOV1 + 2 * DAY + 4 * H) }),
+          ],
+        },
+      },
+      t.auth(t.tokens.ingest),
+    );
+    // Job 2's GPU idles at 1 % utilisation for its 4 hours.
+    await t.client.api.v1.ingest.gpu.$post(
+      { json: { schema: 1, cluster: 'c', node: 'n', samples: series(NOV1 + 2 * DAY, NOV1 + 2 * DAY + 4 * H, 60, { gpuUuid: 'G', utilPct: 1, powerW: 90, jobIds: ['2'] }) } },
+      t.auth(t.tokens.ingest),
+    );
+    const review = await (await t.client.api.v1.projects[':project'].review.$get({ param: { project: 'p' }, query: {} }, t.auth(t.tokens.read))).json();
+    expect(review.from).toBe(iso(NOV1));
+    expect(review.usage.gpuHours).toBeCloseTo(14, 9);
+    expect(review.usage.idleGpuHours).toBeCloseTo(4, 9);
+    expect(review.usage.energyKWh).toBeCloseTo((90 * 4) / 1000, 9);
+    expect(review.burnDown.map((d) => [d.day, d.gpuHours, d.cumulativeGpuHours, d.remainingGpuHours])).toEqual([
+      ['2026-11-02', 10, 10, 90],
+      ['2026-11-03', 4, 14, 86],
+    ]);
+    expect(review.waits).toMatchObject({ jobs: 2, meanS: 3600, p50S: 3600, maxS: 5400 });
+    expect(review.wastefulJobs.map((j) => [j.jobId, j.idleGpuHours])).toEqual([['2', 4]]);
+    expect(review.allocation!.usedGpuHours).toBeCloseTo(14, 9);
+    const csv = await (await t.app.request('/api/v1/projects/p/review', { headers: { authorization: `Bearer ${t.tokens.read}`, accept: 'text/csv' } })).text();
+    expect(csv.split('\n')[0]).toBe('section,key,field,value');
+    expect(csv).toContain('usage,p,gpuHours,14\n');
+    expect(csv).toContain('burn-down,2026-11-03,cumulativeGpuHours,14\n');
+    expect((await t.app.request('/api/v1/projects/nope/review', { headers: { authorization: `Bearer ${t.tokens.read}` } })).status).toBe(404);
   });
 });
