@@ -212,9 +212,14 @@ async function openSources(values: Values): Promise<Sources> {
   return sources;
 }
 
-async function readRedfish(redfish: NonNullable<Sources['redfish']>): Promise<FacilityReading[]> {
+async function readRedfish(redfish: NonNullable<Sources['redfish']>, log: (line: string) => void): Promise<FacilityReading[]> {
   // Discovery runs until it once succeeds; a BMS that is down at start is retried next round.
-  redfish.maps ??= defaultMapping(await discover(redfish.client));
+  if (!redfish.maps) {
+    redfish.maps = defaultMapping(await discover(redfish.client));
+    if (redfish.maps.length === 0) {
+      log(`found no CDUs, rack PDUs or power shelves at ${redfish.client.origin}/redfish/v1/; map its resources with --config FILE`);
+    }
+  }
   return readMapped(redfish.client, redfish.maps, new Date().toISOString());
 }
 
@@ -262,7 +267,7 @@ export async function facilityCli(argv: string[]): Promise<number> {
     if (values.stdout) {
       const readings = [...sources.fixed];
       if (sources.co2Api) readings.push(...(await readCo2Api(sources.co2Api, false)));
-      if (sources.redfish) readings.push(...(await readRedfish(sources.redfish)));
+      if (sources.redfish) readings.push(...(await readRedfish(sources.redfish, log)));
       warnHeat(readings);
       const batches = readings.length > 0 ? chunk(site, readings) : [checked({ schema: 1, site, readings: [] })];
       for (const batch of batches) process.stdout.write(`${JSON.stringify(batch)}\n`);
@@ -322,7 +327,7 @@ async function sendToServer(
         lastCo2Error = error.message;
       }
     }
-    if (sources.redfish) readings.push(...(await readRedfish(sources.redfish)));
+    if (sources.redfish) readings.push(...(await readRedfish(sources.redfish, log)));
     warnHeat(readings);
     return readings;
   };

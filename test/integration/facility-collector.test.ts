@@ -331,6 +331,11 @@ describe.skipIf(!existsSync(server1u))('a liquid-cooled server mapped by config'
       expect(await facilityCli(['--redfish', mock.url, '--config', config, '--site', 'bitten', '--once', '--stdout'])).toBe(0);
       // The cold plate reports no flow: that reading is absent, not 0.
       expect(table(batchOf(out).readings)).toEqual({ 'node-1u/itPowerW': 374, 'node-1u-cpu1/supplyTempC': 14.8, 'node-1u-cpu1/returnTempC': 38.2 });
+      // Without a config there is nothing to discover on a server: say so, send nothing.
+      const { out: bare, err } = capture();
+      expect(await facilityCli(['--redfish', mock.url, '--once', '--stdout'])).toBe(0);
+      expect(batchOf(bare).readings).toEqual([]);
+      expect(err.join('')).toContain(`found no CDUs, rack PDUs or power shelves at ${mock.url}/redfish/v1/; map its resources with --config FILE`);
     } finally {
       await mock.close();
     }
