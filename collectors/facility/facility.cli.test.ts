@@ -141,3 +141,45 @@ describe('collect facility carbon intensity', () => {
     expect(err[0]).toMatch(/GET http:\/\/127\.0\.0\.1:9\/dataset\/CO2Emis\?start=.*: fetch failed/);
   });
 });
+
+describe('collect facility --server, polling', () => {
+  it('sends a file once up front, keeps polling through a failing CO2 API, and stops on SIGTERM', async () => {
+    const received: FacilityBatch[] = [];
+    let apiCalls = 0;
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (req.url?.startsWith('/dataset/CO2Emis')) {
+          apiCalls++;
+          res.writeHead(500).end('maintenance');
+          return;
+        }
+        received.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as FacilityBatch);
+        res.writeHead(202, { 'content-type': 'application/json' }).end('{"accepted":1,"duplicates":0}');
+      });
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const path = file('site.csv', 'timestamp,meter,quantity,value\n2026-11-28T10:00:00Z,site,facilityPowerW,412000\n');
+    const { err } = capture();
+    try {
+      const running = facilityCli([
+        '--from-file', path, '--co2-api', '--co2-api-url', base, '--start', '2026-11-28T00:00:00Z', '--end', '2026-11-28T01:00:00Z',
+        '--site', 'bitten', '--server', base, '--token', 't', '--interval', '0.05', '--spool-dir', join(dir, 'poll-spool'),
+      ]);
+      // Fifteen minutes between CO2 fetches only counts successful ones: a failure is retried every round.
+      for (let i = 0; i < 100 && apiCalls < 3; i++) await new Promise((ok) => setTimeout(ok, 20));
+      process.emit('SIGTERM');
+      expect(await running).toBe(0);
+    } finally {
+      await new Promise<void>((ok) => server.close(() => ok()));
+    }
+    expect(apiCalls).toBeGreaterThanOrEqual(3);
+    expect(received).toEqual([{ schema: 1, site: 'bitten', readings: [{ ts: '2026-11-28T10:00:00.000Z', meter: 'site', quantity: 'facilityPowerW', value: 412000 }] }]);
+    const co2Lines = err.filter((l) => l.includes('CO2Emis fetch failed, will retry'));
+    expect(co2Lines).toHaveLength(1);
+    expect(co2Lines[0]).toContain(`GET ${base}/dataset/CO2Emis?start=2026-11-28T00%3A00`);
+    expect(co2Lines[0]).toContain('HTTP 500 maintenance');
+  });
+});

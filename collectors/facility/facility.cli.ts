@@ -353,12 +353,19 @@ async function sendToServer(
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   try {
-    const first = chunk(site, pendingFixed.splice(0));
-    for (const batch of first) await sender.send('facility', batch); // file readings once, up front
+    const sendExtra = async (batch: FacilityBatch) => {
+      const outcome = await sender.send('facility', batch);
+      if (outcome.status === 'refused') log(`server refused a batch (HTTP ${outcome.httpStatus}): ${outcome.message}`);
+      else if (outcome.status === 'spooled') log(`batch spooled: ${outcome.reason}`);
+    };
+    // File readings go once, up front, however many batches they fill.
+    for (const batch of chunk(site, pendingFixed.splice(0))) await sendExtra(batch);
     await runFacilityLoop({
       round: async () => {
-        const readings = await round();
-        return readings.length > 0 ? checked({ schema: 1, site, readings: readings.slice(0, 100_000) }) : null;
+        const batches = chunk(site, await round());
+        // A long CO2 window can overflow one batch: all but the last go straight away.
+        for (const batch of batches.slice(0, -1)) await sendExtra(batch);
+        return batches.at(-1) ?? null;
       },
       sender,
       intervalMs,
