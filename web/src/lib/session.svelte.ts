@@ -1,5 +1,6 @@
 /** Who is signed in, and signing in and out. */
 import { api, unwrap } from './api.ts';
+import { availableRoutes } from './features.ts';
 
 export interface Me {
   username: string | null;
@@ -38,6 +39,13 @@ export class Session {
     } catch (error) {
       this.error = (error as Error).message;
     }
+  }
+
+  /** Whether the signed-in person may open `project`'s review page. */
+  canReview(project: string): boolean {
+    const me = this.me;
+    if (!me || !availableRoutes.has('project') || project === '(unattributed)') return false;
+    return me.role === 'committee' || me.role === 'admin' || me.role === 'read' || me.projects.includes(project);
   }
 
   async logout(): Promise<void> {
