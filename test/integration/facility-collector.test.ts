@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -310,6 +310,24 @@ describe.skipIf(!existsSync(cdu) || !existsSync(pdu) || !existsSync(shelf))('fac
     expect(await facilityCli(['--redfish', 'http://127.0.0.1:9', '--once', '--stdout'])).toBe(1);
     expect(err.join('')).toMatch(/GET http:\/\/127\.0\.0\.1:9\/redfish\/v1\/: .*ECONNREFUSED/);
     expect(out).toEqual([]);
+  });
+
+  it('gives up on a service that accepts but never answers, after --timeout', async () => {
+    const sockets: Socket[] = [];
+    const silent = createNetServer((socket) => void sockets.push(socket));
+    await new Promise<void>((ok) => silent.listen(0, '127.0.0.1', ok));
+    const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      const { err } = capture();
+      const startMs = Date.now();
+      expect(await facilityCli(['--redfish', url, '--timeout', '0.3', '--once', '--stdout'])).toBe(1);
+      expect(Date.now() - startMs).toBeLessThan(3000);
+      expect(err.join('')).toContain(`GET ${url}/redfish/v1/: no answer within 0.3 s`);
+    } finally {
+      // An unread socket never sees the client's FIN, so close would wait for ever.
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((ok) => silent.close(() => ok()));
+    }
   });
 });
 
