@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'CONFLICT'
   | 'TOO_LARGE'
+  | 'RATE_LIMITED'
   | 'UNAVAILABLE';
 
 export const statusByCode: Record<ErrorCode, ContentfulStatusCode> = {
@@ -17,6 +18,7 @@ export const statusByCode: Record<ErrorCode, ContentfulStatusCode> = {
   NOT_FOUND: 404,
   CONFLICT: 409,
   TOO_LARGE: 413,
+  RATE_LIMITED: 429,
   UNAVAILABLE: 503,
 };
 
