@@ -188,6 +188,8 @@ export const gpuHour = sqliteTable(
     coveredS: real('covered_s').notNull().default(0),
     utilPctS: real('util_pct_s').notNull().default(0),
     jobS: real('job_s').notNull().default(0),
+    /** Energy of the time the GPU's samples named no job (idle, or processes hidden from the collector). */
+    noJobWh: real('no_job_wh').notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.hourTs, t.gpuId] })],
 );

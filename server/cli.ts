@@ -4,8 +4,9 @@
  * stack trace.
  */
 import { pathToFileURL } from 'node:url';
+import { UsageError } from '../collectors/shared/usage-error.ts';
 
-export class UsageError extends Error {}
+export { UsageError };
 
 const usage = `usage: heatledger <command>
   serve [--port N] [--db PATH] [--demo]

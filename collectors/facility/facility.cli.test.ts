@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { UsageError } from '../../server/cli.ts';
+import { UsageError } from '../shared/usage-error.ts';
 import type { FacilityBatch } from '../shared/wire.ts';
 import { facilityCli } from './facility.cli.ts';
 

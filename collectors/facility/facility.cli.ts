@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { UsageError } from '../../server/cli.ts';
+import { UsageError } from '../shared/usage-error.ts';
 import { createSender } from '../shared/sender.ts';
 import { facilityBatchSchema, type FacilityBatch, type FacilityReading } from '../shared/wire.ts';
 import { ENERGI_DATA_SERVICE_URL, fetchCo2Emis, parseCo2Emis } from './co2.ts';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { UsageError } from '../../server/cli.ts';
+import { UsageError } from '../shared/usage-error.ts';
 import { createSender } from '../shared/sender.ts';
 import { gpuBatchSchema, type GpuBatch } from '../shared/wire.ts';
 import { runCollectorLoop } from './loop.ts';

@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { UsageError } from '../../server/cli.ts';
+import { UsageError } from '../shared/usage-error.ts';
 import { createSender, type Sender } from '../shared/sender.ts';
 import type { JobsBatch } from '../shared/wire.ts';
 import type { FinishedJob } from './job-draft.ts';

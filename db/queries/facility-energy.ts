@@ -8,6 +8,7 @@
  * averaged over the meters of that quantity.
  */
 import type { Database } from 'better-sqlite3';
+import { inferredEnergy } from './inferred-energy.ts';
 
 export interface FacilityBucket {
   ts: number;
@@ -122,16 +123,17 @@ export function facilityEnergy(sqlite: Database, site: string | null, fromTs: nu
   return out;
 }
 
-/** Measured GPU energy (kWh) per hour and key (project or job) over [fromTs, toTs). */
+/** GPU energy (kWh, measured plus inferred) per hour and key (project or job) over [fromTs, toTs). */
 export function gpuEnergyByHour(
   sqlite: Database,
   fromTs: number,
   toTs: number,
   by: 'project' | 'job',
   accounts: string[] | null,
+  nowTs: number,
 ): Array<{ hourTs: number; key: string; energyKWh: number }> {
   const key = by === 'project' ? 'j.account' : "j.cluster || ':' || j.job_id";
-  return sqlite
+  const measured = sqlite
     .prepare(
       `SELECT h.hour_ts AS hourTs, ${key} AS key, SUM(h.energy_wh) / 1000.0 AS energyKWh
        FROM job_hour h JOIN jobs j ON j.cluster = h.cluster AND j.job_id = h.job_id
@@ -140,4 +142,25 @@ export function gpuEnergyByHour(
        GROUP BY 1, 2`,
     )
     .all({ from: fromTs, to: toTs, accounts: accounts ? JSON.stringify(accounts) : null }) as Array<{ hourTs: number; key: string; energyKWh: number }>;
+  const inferred = inferredEnergy(sqlite, fromTs, toTs, nowTs);
+  if (inferred.length === 0) return measured;
+  const account = sqlite.prepare('SELECT account FROM jobs WHERE cluster = ? AND job_id = ?');
+  const merged = new Map(measured.map((m) => [`${m.hourTs}|${m.key}`, m]));
+  for (const i of inferred) {
+    const a = (account.get(i.cluster, i.jobId) as { account: string } | undefined)?.account;
+    if (!a || (accounts && !accounts.includes(a))) continue;
+    const k = by === 'project' ? a : `${i.cluster}:${i.jobId}`;
+    const m = merged.get(`${i.hourTs}|${k}`);
+    if (m) m.energyKWh += i.energyKWh;
+    else merged.set(`${i.hourTs}|${k}`, { hourTs: i.hourTs, key: k, energyKWh: i.energyKWh });
+  }
+  return [...merged.values()];
+}
+
+/** Energy of all GPUs (kWh) per hour over [fromTs, toTs), with a job or not. */
+export function gpuTotalByHour(sqlite: Database, fromTs: number, toTs: number): Map<number, number> {
+  const rows = sqlite
+    .prepare('SELECT hour_ts AS hourTs, SUM(energy_wh) / 1000.0 AS kwh FROM gpu_hour WHERE hour_ts >= ? AND hour_ts < ? GROUP BY 1')
+    .all(fromTs, toTs) as Array<{ hourTs: number; kwh: number }>;
+  return new Map(rows.map((r) => [r.hourTs, r.kwh]));
 }

@@ -6,10 +6,14 @@
  * - energyKWh: measured GPU energy of the jobs' GPUs, from the per-job-hour rollup. It is
  *   resolved to whole hours: an hour counts when it starts inside the window, so the
  *   figure is exact for hour-aligned windows.
+ *   It includes energy inferred from the scheduler's records where samples named no job
+ *   (db/queries/inferred-energy.ts), shown apart as `energyInferredKWh`.
  * - measuredGpuHours / idleGpuHours: GPU time with samples, and the part of it below the
- *   idle utilisation threshold.
+ *   idle utilisation threshold; `energyCoverage` = measured ÷ allocated GPU-hours (capped
+ *   at 1), the share of the charged time whose energy was measured.
  */
 import type { Database } from 'better-sqlite3';
+import { inferredEnergy } from './inferred-energy.ts';
 
 export type UsageGroup = 'project' | 'user' | 'partition' | 'day';
 
@@ -28,6 +32,9 @@ export interface UsageRow {
   key: string;
   gpuHours: number;
   energyKWh: number;
+  energyInferredKWh: number;
+  energyCoverage: number | null;
+  energyProvenance: 'integrated' | 'integrated+inferred' | null;
   measuredGpuHours: number;
   idleGpuHours: number;
   jobs: number;
@@ -57,7 +64,7 @@ export function usageByKey(sqlite: Database, f: UsageFilter): UsageRow[] {
   const rows = new Map<string, UsageRow>();
   const row = (key: string) => {
     let r = rows.get(key);
-    if (!r) rows.set(key, (r = { key, gpuHours: 0, energyKWh: 0, measuredGpuHours: 0, idleGpuHours: 0, jobs: 0 }));
+    if (!r) rows.set(key, (r = { key, gpuHours: 0, energyKWh: 0, energyInferredKWh: 0, energyCoverage: null, energyProvenance: null, measuredGpuHours: 0, idleGpuHours: 0, jobs: 0 }));
     return r;
   };
 
@@ -100,6 +107,22 @@ export function usageByKey(sqlite: Database, f: UsageFilter): UsageRow[] {
     )
     .all(params) as Array<{ key: string; energyKWh: number; measured: number; idle: number }>;
   for (const e of energy) Object.assign(row(e.key), { energyKWh: e.energyKWh, measuredGpuHours: e.measured, idleGpuHours: e.idle });
+
+  const inferred = inferredEnergy(sqlite, f.fromTs, f.toTs, f.nowTs);
+  if (inferred.length > 0) {
+    const meta = sqlite.prepare(`SELECT ${f.groupBy === 'day' ? "'' " : keyColumn[f.groupBy]} AS key, j.account, j.user FROM jobs j WHERE j.cluster = ? AND j.job_id = ?`);
+    for (const i of inferred) {
+      const m = meta.get(i.cluster, i.jobId) as { key: string; account: string; user: string } | undefined;
+      if (!m || (f.accounts && !f.accounts.includes(m.account)) || (f.users && !f.users.includes(m.user))) continue;
+      const r = row(f.groupBy === 'day' ? new Date(i.hourTs).toISOString().slice(0, 10) : m.key);
+      r.energyKWh += i.energyKWh;
+      r.energyInferredKWh += i.energyKWh;
+    }
+  }
+  for (const r of rows.values()) {
+    r.energyCoverage = r.gpuHours > 0 ? Math.min(1, r.measuredGpuHours / r.gpuHours) : null;
+    r.energyProvenance = r.energyKWh === 0 && r.measuredGpuHours === 0 ? null : r.energyInferredKWh > 0 ? 'integrated+inferred' : 'integrated';
+  }
 
   const out = [...rows.values()];
   return f.groupBy === 'day' ? out.sort((a, b) => a.key.localeCompare(b.key)) : out.sort((a, b) => b.gpuHours - a.gpuHours || a.key.localeCompare(b.key));

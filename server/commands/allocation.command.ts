@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { openDatabase } from '../../db/client.ts';
-import { UsageError } from '../cli.ts';
+import { UsageError } from '../../collectors/shared/usage-error.ts';
 import { loadConfig } from '../config.ts';
 import { importAllocationsCsv } from '../services/allocation.service.ts';
 import { parseFlags } from './args.ts';

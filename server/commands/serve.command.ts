@@ -2,7 +2,7 @@
 import { loadConfig, type Config } from '../config.ts';
 import { startServer } from '../main.ts';
 import { parseFlags } from './args.ts';
-import { UsageError } from '../cli.ts';
+import { UsageError } from '../../collectors/shared/usage-error.ts';
 
 /** Runs `serve` until SIGINT or SIGTERM. */
 export async function serveCommand(argv: string[]): Promise<number> {

@@ -1,6 +1,6 @@
 /** `heatledger token create --name NAME --scope ingest|read|admin [--db PATH]`: prints the token, one line. */
 import { openDatabase } from '../../db/client.ts';
-import { UsageError } from '../cli.ts';
+import { UsageError } from '../../collectors/shared/usage-error.ts';
 import { loadConfig } from '../config.ts';
 import { createToken, type TokenScope } from '../services/auth.service.ts';
 import { parseFlags } from './args.ts';

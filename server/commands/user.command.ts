@@ -1,7 +1,7 @@
 /** `heatledger user add --name NAME --role ROLE [--project P]… [--db PATH]`; the password is one line on stdin. */
 import { createInterface } from 'node:readline';
 import { openDatabase } from '../../db/client.ts';
-import { UsageError } from '../cli.ts';
+import { UsageError } from '../../collectors/shared/usage-error.ts';
 import { loadConfig } from '../config.ts';
 import { addUser, roles, type Role } from '../services/auth.service.ts';
 import { parseFlags } from './args.ts';

@@ -28,8 +28,8 @@ export function allocationRoutes({ sqlite, now = Date.now }: { sqlite: Database;
       const id = createAllocation(sqlite, c.req.valid('json'), actorName(c), now());
       return c.json({ id }, 201);
     })
-    .patch('/:id{[0-9]+}', requireAdmin, validate('json', updateBody), (c) => {
-      updateAllocation(sqlite, Number(c.req.param('id')), c.req.valid('json'), actorName(c), now());
+    .patch('/:id', requireAdmin, validate('param', z.object({ id: z.coerce.number().int().positive() })), validate('json', updateBody), (c) => {
+      updateAllocation(sqlite, c.req.valid('param').id, c.req.valid('json'), actorName(c), now());
       return c.json({ ok: true }, 200);
     })
     .get('/audit', requireAdmin, (c) => {

@@ -12,7 +12,7 @@ const kpiQuery = z.object({ ...windowShape, bucket: z.enum(['5m', 'hour', 'day']
 const attributionQuery = z.object(windowShape).transform(toWindow);
 
 /** Routes under /api/v1/energy. */
-export function energyRoutes(deps: { sqlite: Database; config: Config }) {
+export function energyRoutes(deps: { sqlite: Database; config: Config; now?: () => number }) {
   return new Hono<AppEnv>()
     .use(requireReader)
     .get('/kpis', validate('query', kpiQuery), (c) => {

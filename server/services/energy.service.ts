@@ -15,7 +15,7 @@
  *   reported beside emissions, never subtracted from them.
  */
 import type { Database } from 'better-sqlite3';
-import { facilityEnergy, gpuEnergyByHour, type FacilityBucket } from '../../db/queries/facility-energy.ts';
+import { facilityEnergy, gpuEnergyByHour, gpuTotalByHour, type FacilityBucket } from '../../db/queries/facility-energy.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
 import { DomainError } from '../errors.ts';
@@ -28,6 +28,7 @@ const bucketMs: Record<Bucket, number> = { '5m': INTERVAL_MS, hour: HOUR_MS, day
 interface Deps {
   sqlite: Database;
   config: Config;
+  now?: () => number;
 }
 
 const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : a / b);
@@ -151,7 +152,7 @@ export interface AttributionRow {
  * `(unattributed)` row closes every column to the meters' totals. A researcher or PI sees
  * only their projects' rows (the remainder then stands for everyone else).
  */
-export function getAttribution({ sqlite, config }: Deps, window: { fromTs: number; toTs: number }, by: 'project' | 'job', vis: Visibility) {
+export function getAttribution({ sqlite, config, now = Date.now }: Deps, window: { fromTs: number; toTs: number }, by: 'project' | 'job', vis: Visibility) {
   // Hourly sums of the 5-minute figures, CO2 from each 5-minute interval's own intensity.
   const facilityByHour = new Map<number, Totals>();
   for (const b of facilityEnergy(sqlite, null, window.fromTs, window.toTs, INTERVAL_MS)) {
@@ -160,7 +161,7 @@ export function getAttribution({ sqlite, config }: Deps, window: { fromTs: numbe
     const t = sumBuckets([b]);
     facilityByHour.set(hour, prev ? sumTotals(prev, t) : t);
   }
-  const measured = gpuEnergyByHour(sqlite, window.fromTs, window.toTs, by, null);
+  const measured = gpuEnergyByHour(sqlite, window.fromTs, window.toTs, by, null, now());
   const measuredByHour = new Map<number, Array<{ key: string; energyKWh: number }>>();
   for (const m of measured) measuredByHour.set(m.hourTs, [...(measuredByHour.get(m.hourTs) ?? []), m]);
 
@@ -170,13 +171,14 @@ export function getAttribution({ sqlite, config }: Deps, window: { fromTs: numbe
     if (!r) rows.set(key, (r = { key, itEnergyKWh: 0, overheadKWh: 0, reusedHeatKWh: 0, co2Kg: 0, co2AvoidedKg: 0 }));
     return r;
   };
-  const allHours = new Set([...facilityByHour.keys(), ...measuredByHour.keys()]);
+  const gpuTotal = gpuTotalByHour(sqlite, window.fromTs, window.toTs);
+  const allHours = new Set([...facilityByHour.keys(), ...measuredByHour.keys(), ...gpuTotal.keys()]);
   for (const hour of allHours) {
     const f = facilityByHour.get(hour);
     const parts = measuredByHour.get(hour) ?? [];
     const measuredKWh = parts.reduce((s, p) => s + p.energyKWh, 0);
-    // Meters that read less than the GPUs alone (a missing meter, a gap) cannot be right: the GPUs' own figure is then the floor.
-    const itKWh = Math.max(f?.itEnergyKWh ?? 0, measuredKWh);
+    // Meters that read less than the GPUs alone (a missing meter, a gap) cannot be right: all GPUs' own energy is then the floor.
+    const itKWh = Math.max(f?.itEnergyKWh ?? 0, measuredKWh, gpuTotal.get(hour) ?? 0);
     const overheadKWh = f?.facilityEnergyKWh != null ? Math.max(0, f.facilityEnergyKWh - itKWh) : 0;
     const reusedKWh = f?.reusedHeatKWh ?? 0;
     const co2Kg = f?.co2Kg ?? 0;

@@ -19,6 +19,7 @@ interface RollupDelta {
   seconds: number;
   utilPctS: number;
   other: number;
+  noJobWh: number;
 }
 
 /** Prepared statements and caches for GPU ingest, built once per database. */
@@ -55,9 +56,10 @@ export class GpuIngestor {
          WHERE ts > ? AND ts <= ? AND gpu_id = ? ORDER BY ts ASC LIMIT 1`,
       ),
       gpuHourAdd: db.prepare(
-        `INSERT INTO gpu_hour (hour_ts, gpu_id, energy_wh, covered_s, util_pct_s, job_s) VALUES (?, ?, ?, ?, ?, ?)
+        `INSERT INTO gpu_hour (hour_ts, gpu_id, energy_wh, covered_s, util_pct_s, job_s, no_job_wh) VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (hour_ts, gpu_id) DO UPDATE SET energy_wh = energy_wh + excluded.energy_wh,
-           covered_s = covered_s + excluded.covered_s, util_pct_s = util_pct_s + excluded.util_pct_s, job_s = job_s + excluded.job_s`,
+           covered_s = covered_s + excluded.covered_s, util_pct_s = util_pct_s + excluded.util_pct_s, job_s = job_s + excluded.job_s,
+           no_job_wh = no_job_wh + excluded.no_job_wh`,
       ),
       jobHourAdd: db.prepare(
         `INSERT INTO job_hour (hour_ts, cluster, job_id, energy_wh, gpu_s, util_pct_s, idle_gpu_s) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -84,7 +86,7 @@ export class GpuIngestor {
         const coveredS = piece.energyWh === null ? 0 : sign * piece.seconds;
         const utilPctS = sign * (piece.utilPctS ?? 0);
         const jobS = piece.jobIds.length > 0 ? sign * piece.seconds : 0;
-        accumulate(gpuHour, `${piece.hourTs}|${gpuId}`, energyWh, coveredS, utilPctS, jobS);
+        accumulate(gpuHour, `${piece.hourTs}|${gpuId}`, energyWh, coveredS, utilPctS, jobS, piece.jobIds.length === 0 ? energyWh : 0);
         const share = piece.jobIds.length;
         for (const jobId of piece.jobIds) {
           accumulate(
@@ -130,7 +132,7 @@ export class GpuIngestor {
 
     for (const [key, d] of gpuHour) {
       const [hour, gpu] = key.split('|');
-      this.st.gpuHourAdd.run(Number(hour), Number(gpu), d.energyWh, d.seconds, d.utilPctS, d.other);
+      this.st.gpuHourAdd.run(Number(hour), Number(gpu), d.energyWh, d.seconds, d.utilPctS, d.other, d.noJobWh);
     }
     for (const [key, d] of jobHour) {
       const bar = key.indexOf('|');
@@ -194,15 +196,16 @@ function toPoint(row: unknown): GpuPoint | null {
   return { ts: r.ts, powerW: r.powerW, utilPct: r.utilPct, jobIds: r.jobIds ? (JSON.parse(r.jobIds) as string[]) : [] };
 }
 
-function accumulate(map: Map<string, RollupDelta>, key: string, energyWh: number, seconds: number, utilPctS: number, other: number) {
+function accumulate(map: Map<string, RollupDelta>, key: string, energyWh: number, seconds: number, utilPctS: number, other: number, noJobWh = 0) {
   const d = map.get(key);
   if (d) {
     d.energyWh += energyWh;
     d.seconds += seconds;
     d.utilPctS += utilPctS;
     d.other += other;
+    d.noJobWh += noJobWh;
   } else {
-    map.set(key, { energyWh, seconds, utilPctS, other });
+    map.set(key, { energyWh, seconds, utilPctS, other, noJobWh });
   }
 }
 

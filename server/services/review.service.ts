@@ -5,6 +5,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
+import { inferredEnergy } from '../../db/queries/inferred-energy.ts';
 import { usageByKey } from '../../db/queries/usage.ts';
 import { startedJobs, waitStats } from '../../db/queries/waits.ts';
 import type { Visibility } from '../auth/middleware.ts';
@@ -49,7 +50,9 @@ export interface JobRow {
   endTime: string | null;
   waitS: number | null;
   gpuHours: number;
+  /** Measured GPU energy plus energy inferred from the scheduler where samples named no job. */
   energyKWh: number;
+  energyInferredKWh: number;
   idleGpuHours: number;
   meanUtilPct: number | null;
   co2Kg: number | null;
@@ -88,12 +91,16 @@ export function listJobs(deps: Deps, window: { fromTs: number; toTs: number }, v
       // A researcher sees their own jobs only.
       users: vis.role === 'researcher' && vis.users ? JSON.stringify(vis.users) : null,
       limit: filter.limit,
-    }) as Array<Omit<JobRow, 'submitTime' | 'startTime' | 'endTime' | 'waitS' | 'co2Kg'> & { cluster: string; submitTs: number; startTs: number | null; endTs: number | null }>;
+    }) as Array<Omit<JobRow, 'submitTime' | 'startTime' | 'endTime' | 'waitS' | 'co2Kg' | 'energyInferredKWh'> & { cluster: string; submitTs: number; startTs: number | null; endTs: number | null }>;
+  const inferred = new Map<string, number>();
+  for (const i of inferredEnergy(sqlite, window.fromTs, window.toTs, nowTs)) inferred.set(`${i.cluster}:${i.jobId}`, (inferred.get(`${i.cluster}:${i.jobId}`) ?? 0) + i.energyKWh);
   const co2 = new Map(getAttribution(deps, window, 'job', { ...vis, accounts: null }).rows.map((r) => [r.key, r.co2Kg]));
   const pseudo = vis.perUser ? null : pseudonymiser(sqlite);
   const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
   return rows.map(({ cluster, submitTs, startTs, endTs, ...r }) => ({
     ...r,
+    energyKWh: r.energyKWh + (inferred.get(`${cluster}:${r.jobId}`) ?? 0),
+    energyInferredKWh: inferred.get(`${cluster}:${r.jobId}`) ?? 0,
     user: pseudo ? pseudo(r.user) : r.user,
     submitTime: iso(submitTs)!,
     startTime: iso(startTs),
@@ -142,6 +149,9 @@ export function getReview(deps: Deps, project: string, window: { fromTs: number;
     wastefulJobs: listJobs(deps, w, vis, { project, limit: 10, orderBy: 'idle' }).filter((j) => j.idleGpuHours > 0),
   };
 }
+
+/** The review pack's JSON shape. */
+export type Review = ReturnType<typeof getReview>;
 
 /** The review pack as CSV: one `section,key,field,value` line per figure. */
 export function reviewCsv(review: ReturnType<typeof getReview>): string {

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { checkAlerts } from '../../server/services/alert.service.ts';
 import { importAllocationsCsv } from '../../server/services/allocation.service.ts';
+import type { Review } from '../../server/services/review.service.ts';
 import { H, iso, job, makeApp, series } from '../support/factories.ts';
 
 const DAY = 24 * H;
@@ -179,7 +180,7 @@ describe('review pack', () => {
       { json: { schema: 1, cluster: 'c', node: 'n', samples: series(NOV1 + 2 * DAY, NOV1 + 2 * DAY + 4 * H, 60, { gpuUuid: 'G', utilPct: 1, powerW: 90, jobIds: ['2'] }) } },
       t.auth(t.tokens.ingest),
     );
-    const review = await (await t.client.api.v1.projects[':project'].review.$get({ param: { project: 'p' }, query: {} }, t.auth(t.tokens.read))).json();
+    const review = (await (await t.client.api.v1.projects[':project'].review.$get({ param: { project: 'p' }, query: {} }, t.auth(t.tokens.read))).json()) as Review;
     expect(review.from).toBe(iso(NOV1));
     expect(review.usage.gpuHours).toBeCloseTo(14, 9);
     expect(review.usage.idleGpuHours).toBeCloseTo(4, 9);

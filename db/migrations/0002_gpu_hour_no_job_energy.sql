@@ -1,0 +1,1 @@
+ALTER TABLE `gpu_hour` ADD `no_job_wh` real DEFAULT 0 NOT NULL;

@@ -1,0 +1,72 @@
+/**
+ * Inferred GPU energy: when a node's samples name no job (processes hidden in containers,
+ * or a collector without permission to read /proc), the scheduler still knows which jobs
+ * held GPUs on that node. Per node and hour, the energy of the GPU time that named no job
+ * goes to the jobs that held GPUs there and were never seen on some of them: a job's
+ * "missing" GPU-seconds are (its GPUs on the node − the GPUs its own samples named) × its
+ * overlap with the hour. GPUs named are counted, not sampled seconds, so the moments before
+ * a job's first sample and after its last never pull in a neighbour's idle energy. The jobs get the
+ * unlabelled energy in proportion to their missing GPU-seconds, and at most the share that
+ * their missing time is of the unlabelled time; the rest stays unattributed. Computed at
+ * read time, so job records that arrive after the samples still count.
+ */
+import type { Database } from 'better-sqlite3';
+
+export interface InferredEnergy {
+  hourTs: number;
+  cluster: string;
+  jobId: string;
+  energyKWh: number;
+}
+
+const HOUR_MS = 3_600_000;
+
+/** Inferred energy per job and hour over [fromTs, toTs) (whole hours starting in the window). */
+export function inferredEnergy(sqlite: Database, fromTs: number, toTs: number, nowTs: number): InferredEnergy[] {
+  const unlabelled = sqlite
+    .prepare(
+      `SELECT g.hour_ts AS hourTs, n.cluster, n.name AS node, SUM(g.no_job_wh) AS wh, SUM(g.covered_s - g.job_s) AS s
+       FROM gpu_hour g JOIN gpus ON gpus.id = g.gpu_id JOIN nodes n ON n.id = gpus.node_id
+       WHERE g.hour_ts >= ? AND g.hour_ts < ? AND g.no_job_wh > 0
+       GROUP BY 1, 2, 3`,
+    )
+    .all(fromTs, toTs) as Array<{ hourTs: number; cluster: string; node: string; wh: number; s: number }>;
+  if (unlabelled.length === 0) return [];
+
+  const jobs = sqlite
+    .prepare(
+      `SELECT cluster, job_id AS jobId, gpus, nodes, start_ts AS startTs, COALESCE(end_ts, ?) AS endTs FROM jobs
+       WHERE gpus > 0 AND start_ts IS NOT NULL AND start_ts < ? AND COALESCE(end_ts, ?) > ? AND nodes != '[]'`,
+    )
+    .all(nowTs, toTs + HOUR_MS, nowTs, fromTs) as Array<{ cluster: string; jobId: string; gpus: number; nodes: string; startTs: number; endTs: number }>;
+  const byNode = new Map<string, Array<{ jobId: string; perNodeGpus: number; nodeCount: number; startTs: number; endTs: number }>>();
+  for (const j of jobs) {
+    const names = JSON.parse(j.nodes) as string[];
+    for (const name of names) {
+      const key = `${j.cluster}\u0000${name}`;
+      const list = byNode.get(key) ?? [];
+      list.push({ jobId: j.jobId, perNodeGpus: j.gpus / names.length, nodeCount: names.length, startTs: j.startTs, endTs: j.endTs });
+      byNode.set(key, list);
+    }
+  }
+  const labelledStmt = sqlite.prepare('SELECT gpu_s AS s FROM job_hour WHERE hour_ts = ? AND cluster = ? AND job_id = ?');
+
+  const out: InferredEnergy[] = [];
+  for (const u of unlabelled) {
+    const candidates = byNode.get(`${u.cluster}\u0000${u.node}`) ?? [];
+    const missing: Array<{ jobId: string; s: number }> = [];
+    for (const j of candidates) {
+      const overlapS = (Math.min(j.endTs, u.hourTs + HOUR_MS) - Math.max(j.startTs, u.hourTs)) / 1000;
+      if (overlapS <= 0) continue;
+      const labelledS = ((labelledStmt.get(u.hourTs, u.cluster, j.jobId) as { s: number } | undefined)?.s ?? 0) / j.nodeCount;
+      const seenGpus = labelledS > 0 ? Math.max(1, Math.round(labelledS / overlapS)) : 0;
+      const s = Math.max(0, j.perNodeGpus - seenGpus) * overlapS;
+      if (s > 1e-6) missing.push({ jobId: j.jobId, s });
+    }
+    const totalMissing = missing.reduce((sum, m) => sum + m.s, 0);
+    if (totalMissing <= 0 || u.s <= 0) continue;
+    const claimable = (u.wh / 1000) * Math.min(1, totalMissing / u.s);
+    for (const m of missing) out.push({ hourTs: u.hourTs, cluster: u.cluster, jobId: m.jobId, energyKWh: (claimable * m.s) / totalMissing });
+  }
+  return out;
+}
