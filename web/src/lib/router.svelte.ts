@@ -1,5 +1,5 @@
 /** Hash routes (`#/waits`, `#/project/dtu-llm`) and which of them each role may open. */
-export type RouteName = 'overview' | 'energy' | 'usage' | 'waits' | 'jobs' | 'allocations' | 'projects' | 'project';
+export type RouteName = 'overview' | 'energy' | 'usage' | 'waits' | 'jobs' | 'allocations' | 'project';
 export type RoleName = 'researcher' | 'pi' | 'committee' | 'facility' | 'admin' | 'read';
 
 /** The views in navigation order with the roles that see them (DESIGN.md, "Who it is for"). */
