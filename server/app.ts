@@ -15,9 +15,11 @@ import { DomainError, statusByCode } from './errors.ts';
 import { loginRateLimit, originCheck, securityHeaders } from './security.ts';
 import { allocationRoutes } from './routes/allocations.routes.ts';
 import { authRoutes } from './routes/auth.routes.ts';
+import { coolingRoutes } from './routes/cooling.routes.ts';
 import { energyRoutes } from './routes/energy.routes.ts';
 import { ingestRoutes } from './routes/ingest.routes.ts';
 import { projectRoutes } from './routes/projects.routes.ts';
+import { reportsRoutes } from './routes/reports.routes.ts';
 import { usageRoutes } from './routes/usage.routes.ts';
 import { waitsRoutes } from './routes/waits.routes.ts';
 import { createIngestService, type IngestService } from './services/ingest.service.ts';
@@ -59,7 +61,7 @@ export function createApp({ db, config, now, demoAccounts = [] }: AppDeps) {
     .route('/api/v1/auth', authRoutes({ db, config }))
     .route('/api/v1/ingest', ingestRoutes(ingest))
     .route('/api/v1/usage', usageRoutes({ sqlite, now }))
-    .route('/api/v1/energy', energyRoutes({ sqlite, config, now }))
+    .route('/api/v1/energy', energyRoutes({ sqlite, config }))
     .route('/api/v1/energy/cooling', coolingRoutes({ sqlite }))
     .route('/api/v1/reports', reportsRoutes({ sqlite, config }))
     .route('/api/v1', waitsRoutes({ sqlite, now }))

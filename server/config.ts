@@ -30,6 +30,12 @@ const envSchema = z.object({
   /** Where grant-use alerts are POSTed as JSON (none: alerts are only stored and shown). */
   HEATLEDGER_ALERT_WEBHOOK: z.url().optional(),
   HEATLEDGER_ALERT_CHECK_S: z.coerce.number().positive().default(60),
+  /** Whether the heat pump that lifts reused heat to district-heating temperature is inside the site boundary (its electricity is then in E_DC). */
+  HEATLEDGER_HEAT_PUMP_ON_SITE: flag.default(true),
+  /** Set point of the coolant supplied to the IT equipment (°C), for the EED report. */
+  HEATLEDGER_SUPPLY_SETPOINT_C: z.coerce.number().min(0).max(100).optional(),
+  /** Set point of the IT equipment's inlet air (°C), for the EED report; unset where nothing is air-cooled. */
+  HEATLEDGER_INLET_AIR_SETPOINT_C: z.coerce.number().min(0).max(60).optional(),
 });
 
 export interface Config {
@@ -48,6 +54,9 @@ export interface Config {
   renewableShare: number | null;
   alertWebhook: string | null;
   alertCheckS: number;
+  heatPumpOnSite: boolean;
+  supplySetpointC: number | null;
+  inletAirSetpointC: number | null;
 }
 
 /** Thrown when configuration is invalid; its message names the variable. */
@@ -77,6 +86,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     renewableShare: e.HEATLEDGER_RENEWABLE_SHARE ?? null,
     alertWebhook: e.HEATLEDGER_ALERT_WEBHOOK ?? null,
     alertCheckS: e.HEATLEDGER_ALERT_CHECK_S,
+    heatPumpOnSite: e.HEATLEDGER_HEAT_PUMP_ON_SITE,
+    supplySetpointC: e.HEATLEDGER_SUPPLY_SETPOINT_C ?? null,
+    inletAirSetpointC: e.HEATLEDGER_INLET_AIR_SETPOINT_C ?? null,
     ...overrides,
   };
 }

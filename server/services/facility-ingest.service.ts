@@ -71,7 +71,12 @@ export class FacilityIngestor {
     const db = ctx.sqlite;
     this.st = {
       ins: db.prepare('INSERT OR IGNORE INTO facility_readings (ts, site, meter, quantity, value) VALUES (?, ?, ?, ?, ?)'),
-      siteIns: db.prepare('INSERT OR IGNORE INTO sites (id, name) VALUES (?, ?)'),
+      // The heat-pump setting comes from configuration (HEATLEDGER_HEAT_PUMP_ON_SITE) and is
+      // written on every batch, so a changed setting reaches the site row with the next reading.
+      siteIns: db.prepare(
+        `INSERT INTO sites (id, name, heat_pump_on_site) VALUES (?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET heat_pump_on_site = excluded.heat_pump_on_site`,
+      ),
       cursorGet: db.prepare('SELECT ts, value FROM facility_cursor WHERE site = ? AND meter = ? AND quantity = ?'),
       cursorPut: db.prepare(
         `INSERT INTO facility_cursor (site, meter, quantity, ts, value) VALUES (?, ?, ?, ?, ?)
@@ -94,7 +99,7 @@ export class FacilityIngestor {
 
   /** Stores one validated batch; must run inside a transaction. */
   ingest(batch: FacilityBatchParsed): { accepted: number; duplicates: number } {
-    this.st.siteIns.run(batch.site, batch.site);
+    this.st.siteIns.run(batch.site, batch.site, this.ctx.config.heatPumpOnSite ? 1 : 0);
     const maxGapMs = this.ctx.config.maxGapS * 1000;
     const deltas = new Map<string, Delta>();
     const touched = new Set<string>();
