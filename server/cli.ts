@@ -12,6 +12,9 @@ const usage = `usage: heatledger <command>
   serve [--port N] [--db PATH] [--demo]
   token create --name NAME --scope ingest|read|admin [--db PATH]
   user add --name NAME --role researcher|pi|committee|facility|admin [--project P]... [--db PATH]
+  user export USER [--db PATH]      (JSON of everything stored about the person)
+  user forget USER [--db PATH]      (delete the account; pseudonymise their job records)
+  backup PATH [--db PATH]           (online, consistent copy of the database)
   allocation import FILE.csv [--db PATH]   (header: project,parent,grantedGpuHours,periodStart,periodEnd)
   collect gpu|slurm|facility ...   (heatledger collect <kind> --help)`;
 
@@ -22,6 +25,7 @@ const commands: Record<string, () => Promise<Command>> = {
   token: async () => (await import('./commands/token.command.ts')).tokenCommand,
   user: async () => (await import('./commands/user.command.ts')).userCommand,
   allocation: async () => (await import('./commands/allocation.command.ts')).allocationCommand,
+  backup: async () => (await import('./commands/backup.command.ts')).backupCommand,
   collect: async () => async (argv) => {
     const kind = argv[0];
     if (kind === 'gpu') return (await import('../collectors/gpu/gpu.cli.ts')).gpuCli(argv.slice(1));

@@ -11,6 +11,7 @@ import type { Config } from './config.ts';
 import { demoAccounts, setUpDemo } from './demo-setup.ts';
 import { checkAlerts } from './services/alert.service.ts';
 import { createToken, revokeTokensNamed } from './services/auth.service.ts';
+import { purgeRawSamples } from './services/retention.service.ts';
 
 export interface RunningServer {
   url: string;
@@ -57,12 +58,27 @@ export async function startServer(config: Config, log: (line: string) => void = 
   }, config.alertCheckS * 1000);
   alertTimer.unref();
 
+  // Raw samples expire after the retention window (DESIGN.md); rollups stay. Hourly is
+  // plenty: the window is days long. Once at start too, for a server that was down.
+  const purge = () => {
+    try {
+      const r = purgeRawSamples(db.$client, { nowMs: Date.now(), retentionDays: config.retentionDays });
+      if (r.gpuSamples + r.facilityReadings > 0) log(`retention: removed ${r.gpuSamples} GPU samples and ${r.facilityReadings} facility readings older than ${new Date(r.cutoffTs).toISOString()}`);
+    } catch (error) {
+      log(`retention: purge failed: ${(error as Error).message}`);
+    }
+  };
+  purge();
+  const retentionTimer = setInterval(purge, 3_600_000);
+  retentionTimer.unref();
+
   return {
     url,
     port,
     demo,
     async close() {
       clearInterval(alertTimer);
+      clearInterval(retentionTimer);
       await demo?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       db.$client.close();

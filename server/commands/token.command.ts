@@ -2,6 +2,7 @@
 import { openDatabase } from '../../db/client.ts';
 import { UsageError } from '../../collectors/shared/usage-error.ts';
 import { loadConfig } from '../config.ts';
+import { recordAudit, cliActor } from '../services/audit.service.ts';
 import { createToken, type TokenScope } from '../services/auth.service.ts';
 import { parseFlags } from './args.ts';
 
@@ -16,7 +17,13 @@ export async function tokenCommand(argv: string[]): Promise<number> {
   const config = loadConfig(process.env, values.db ? { dbPath: values.db } : {});
   const db = openDatabase(config.dbPath);
   try {
-    process.stdout.write(`${createToken(db, values.name, values.scope as TokenScope)}\n`);
+    const token = db.$client.transaction(() => {
+      const created = createToken(db, values.name!, values.scope as TokenScope);
+      // The token itself never goes into the log; its name and scope identify it.
+      recordAudit(db.$client, { ts: Date.now(), actor: cliActor(), action: 'token.create', target: `token:${values.name}`, details: { scope: values.scope } });
+      return created;
+    })();
+    process.stdout.write(`${token}\n`);
   } finally {
     db.$client.close();
   }

@@ -1,9 +1,15 @@
-/** `heatledger user add --name NAME --role ROLE [--project P]… [--db PATH]`; the password is one line on stdin. */
+/**
+ * `heatledger user add --name NAME --role ROLE [--project P]… [--db PATH]`; the password is one line on stdin.
+ * `heatledger user export USER` prints everything stored about the person as JSON;
+ * `heatledger user forget USER` deletes the account and pseudonymises their job records.
+ */
 import { createInterface } from 'node:readline';
 import { openDatabase } from '../../db/client.ts';
 import { UsageError } from '../../collectors/shared/usage-error.ts';
 import { loadConfig } from '../config.ts';
+import { cliActor, recordAudit } from '../services/audit.service.ts';
 import { addUser, roles, type Role } from '../services/auth.service.ts';
+import { exportPerson, forgetPerson } from '../services/privacy.service.ts';
 import { parseFlags } from './args.ts';
 
 async function readLine(): Promise<string> {
@@ -15,7 +21,7 @@ async function readLine(): Promise<string> {
   return '';
 }
 
-/** Runs `user add`. */
+/** Runs `user add`, `user export` or `user forget`. */
 export async function userCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags(argv, {
     name: { type: 'string' },
@@ -23,17 +29,42 @@ export async function userCommand(argv: string[]): Promise<number> {
     project: { type: 'string', multiple: true },
     db: { type: 'string' },
   });
-  if (positionals[0] !== 'add') throw new UsageError('usage: heatledger user add --name NAME --role ROLE [--project P]... [--db PATH]');
+  if (positionals[0] === 'export' || positionals[0] === 'forget') return personRequest(positionals[0], positionals.slice(1), values.db);
+  if (positionals[0] !== 'add') throw new UsageError('usage: heatledger user add --name NAME --role ROLE [--project P]... [--db PATH] | user export USER | user forget USER');
   if (!values.name) throw new UsageError('user add: --name is required');
   if (!roles.includes(values.role as Role)) throw new UsageError(`user add: --role must be one of ${roles.join(', ')}`);
   const password = await readLine();
   const config = loadConfig(process.env, values.db ? { dbPath: values.db } : {});
   const db = openDatabase(config.dbPath);
   try {
-    addUser(db, { username: values.name, role: values.role as Role, password, projects: values.project ?? [] });
+    db.$client.transaction(() => {
+      addUser(db, { username: values.name!, role: values.role as Role, password, projects: values.project ?? [] });
+      recordAudit(db.$client, { ts: Date.now(), actor: cliActor(), action: 'user.add', target: `user:${values.name}`, details: { role: values.role, projects: values.project ?? [] } });
+    })();
   } finally {
     db.$client.close();
   }
   process.stderr.write(`user ${values.name} added as ${values.role}\n`);
+  return 0;
+}
+
+/** `user export USER` (JSON on stdout) and `user forget USER` (summary on stderr). */
+async function personRequest(action: 'export' | 'forget', args: string[], dbPath: string | undefined): Promise<number> {
+  if (args.length !== 1 || !args[0]) throw new UsageError(`usage: heatledger user ${action} USER [--db PATH]`);
+  const username = args[0];
+  const config = loadConfig(process.env, dbPath ? { dbPath } : {});
+  const db = openDatabase(config.dbPath);
+  try {
+    if (action === 'export') {
+      process.stdout.write(`${JSON.stringify(exportPerson(db.$client, username, Date.now()), null, 2)}\n`);
+    } else {
+      const r = forgetPerson(db.$client, username, { nowMs: Date.now(), actor: cliActor() });
+      process.stderr.write(
+        `user ${username} forgotten: account ${r.account ? 'deleted' : 'absent'}, ${r.sessions} session(s) and ${r.memberships} membership(s) deleted, ${r.jobs} job record(s) now under ${r.pseudonym}\n`,
+      );
+    }
+  } finally {
+    db.$client.close();
+  }
   return 0;
 }
