@@ -97,6 +97,7 @@ describe('duplicated and reordered batches', () => {
     // NOTE (reported): the last record received wins, so a RUNNING record replayed after
     // COMPLETED turns the job back to RUNNING until the next poll resends the final state.
   });
+});
 
 describe('times far in the future or past', () => {
   const now = T0 + 48 * H;
