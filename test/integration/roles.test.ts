@@ -15,6 +15,8 @@ const matrix: Array<[string, Partial<Record<Who, number>>]> = [
   [`/api/v1/usage?${w}&groupBy=user`, { committee: 403, facility: 403 }],
   [`/api/v1/usage?${w}&groupBy=day`, {}],
   [`/api/v1/energy/kpis?${w}`, { researcher: 403, pi: 403 }],
+  [`/api/v1/energy/cooling?${w}`, { researcher: 403, pi: 403 }],
+  ['/api/v1/reports/eed?year=2026', { researcher: 403, pi: 403 }],
   [`/api/v1/energy/projects?${w}`, {}],
   [`/api/v1/energy/jobs?${w}`, {}],
   [`/api/v1/waits?${w}&groupBy=partition`, {}],
