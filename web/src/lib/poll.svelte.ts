@@ -2,6 +2,8 @@
 import { untrack } from 'svelte';
 
 export const POLL_MS = 10_000;
+/** For answers that cost the server seconds (allocations, review packs, job lists). */
+export const SLOW_POLL_MS = 60_000;
 
 /** Holds the latest answer of `load`; `run()` starts polling and returns the function that stops it. */
 export class Polled<T> {
@@ -10,6 +12,7 @@ export class Polled<T> {
   /** When the data was last fetched (epoch ms). */
   updatedAt = $state<number | null>(null);
   private seq = 0;
+  private inFlight = 0;
 
   constructor(
     private readonly load: () => Promise<T>,
@@ -19,6 +22,7 @@ export class Polled<T> {
   /** Fetches once; an answer to an older request that arrives late is dropped. */
   async refresh(): Promise<void> {
     const seq = ++this.seq;
+    this.inFlight++;
     try {
       const data = await this.load();
       if (seq !== this.seq) return;
@@ -27,6 +31,8 @@ export class Polled<T> {
       this.updatedAt = Date.now();
     } catch (error) {
       if (seq === this.seq) this.error = (error as Error).message;
+    } finally {
+      this.inFlight--;
     }
   }
 
@@ -34,7 +40,8 @@ export class Polled<T> {
   run(): () => void {
     // Untracked so the calling effect re-runs only for what it reads itself (the window, the route).
     untrack(() => void this.refresh());
-    const timer = setInterval(() => void this.refresh(), this.intervalMs);
+    // A tick while an answer is still on its way is skipped: a slow endpoint is not asked twice at once.
+    const timer = setInterval(() => this.inFlight === 0 && void this.refresh(), this.intervalMs);
     return () => {
       clearInterval(timer);
       this.seq++;
