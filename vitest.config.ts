@@ -4,7 +4,8 @@ export default defineConfig({
   test: {
     include: ['{server,db,collectors,web,test}/**/*.test.ts'],
     exclude: ['node_modules/**', 'web/dist/**'],
-    testTimeout: 30_000,
+    // End-to-end tests start servers and Chromium; on two busy cores that can take a while.
+    testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
   },

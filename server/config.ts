@@ -13,6 +13,8 @@ const envSchema = z.object({
   HEATLEDGER_HOST: z.string().default('0.0.0.0'),
   HEATLEDGER_DB: z.string().min(1).default('./data/heatledger.db'),
   HEATLEDGER_DEMO: flag.default(false),
+  /** Days of history the demo facility sends before it goes live. */
+  HEATLEDGER_DEMO_DAYS: z.coerce.number().positive().max(365).default(30),
   /** Largest accepted request body. */
   HEATLEDGER_MAX_BODY_BYTES: z.coerce.number().int().positive().default(16 * 1024 * 1024),
   /** A GPU below this utilisation counts as idle (DESIGN.md: default 5 %). */
@@ -43,6 +45,7 @@ export interface Config {
   host: string;
   dbPath: string;
   demo: boolean;
+  demoDays: number;
   maxBodyBytes: number;
   idleUtilPct: number;
   maxGapS: number;
@@ -75,6 +78,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: e.HEATLEDGER_HOST,
     dbPath: e.HEATLEDGER_DB,
     demo: e.HEATLEDGER_DEMO,
+    demoDays: e.HEATLEDGER_DEMO_DAYS,
     maxBodyBytes: e.HEATLEDGER_MAX_BODY_BYTES,
     idleUtilPct: e.HEATLEDGER_IDLE_UTIL_PCT,
     maxGapS: e.HEATLEDGER_MAX_GAP_S,

@@ -40,7 +40,7 @@ export async function startServer(config: Config, log: (line: string) => void = 
     const token = createToken(db, 'demo-facility', 'ingest');
     const statePath = config.dbPath === ':memory:' ? join(tmpdir(), `heatledger-demo-${process.pid}.json`) : `${config.dbPath}.demo.json`;
     if (fresh) rmSync(statePath, { force: true });
-    demo = startDemo({ server: url, token, statePath, log });
+    demo = startDemo({ server: url, token, statePath, log, historyDays: config.demoDays });
     setUpDemo(db, demo.startTs);
     demo.history.catch((error: Error) => log(`demo: history failed: ${error.message}`));
     log('demo: simulated facility started (32 nodes x 4 H200); sign in at the dashboard as demo-admin / heatledger-demo');

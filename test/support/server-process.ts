@@ -16,7 +16,9 @@ export interface ServerProcess {
 export async function startServerProcess(args: string[] = [], env: Record<string, string> = {}): Promise<ServerProcess> {
   const dbPath = join(mkdtempSync(join(tmpdir(), 'hl-e2e-')), 'heatledger.db');
   const child = spawn(process.execPath, ['bin/heatledger.js', 'serve', '--port', '0', '--db', dbPath, ...args], {
-    env: { ...process.env, HEATLEDGER_HOST: '127.0.0.1', ...env },
+    // A week of demo history keeps end-to-end tests quick on a busy two-core machine; the
+    // full month is measured by `npm run bench`.
+    env: { ...process.env, HEATLEDGER_HOST: '127.0.0.1', HEATLEDGER_DEMO_DAYS: '7', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
