@@ -133,7 +133,7 @@ export function startDemo(options: DemoOptions): DemoHandle {
 
   const history = runHistory().then((s) => {
     log(
-      `demo: history sent: ${s.gpuSamples} GPU samples, ${s.jobRecords} job records, ${s.facilityReadings} facility readings ` +
+      `demo: history ${stopped ? 'stopped early after' : 'sent:'} ${s.gpuSamples} GPU samples, ${s.jobRecords} job records, ${s.facilityReadings} facility readings ` +
         `in ${(s.elapsedMs / 1000).toFixed(1)} s (${Math.round(s.gpuSamples / Math.max(0.001, s.elapsedMs / 1000))} GPU samples/s)`,
     );
     const loop = () => {
