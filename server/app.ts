@@ -61,7 +61,7 @@ export function createApp({ db, config, now, demoAccounts = [] }: AppDeps) {
     .route('/api/v1/auth', authRoutes({ db, config }))
     .route('/api/v1/ingest', ingestRoutes(ingest))
     .route('/api/v1/usage', usageRoutes({ sqlite, now }))
-    .route('/api/v1/energy', energyRoutes({ sqlite, config }))
+    .route('/api/v1/energy', energyRoutes({ sqlite, config, now }))
     .route('/api/v1/energy/cooling', coolingRoutes({ sqlite }))
     .route('/api/v1/reports', reportsRoutes({ sqlite, config }))
     .route('/api/v1', waitsRoutes({ sqlite, now }))
