@@ -322,3 +322,13 @@ export const settings = sqliteTable('settings', {
   key: text('key').primaryKey(),
   value: text('value').notNull(),
 });
+
+/**
+ * People who asked to be forgotten: a keyed hash of the username (never the name) and the
+ * pseudonym their records carry, so a re-sent job record cannot bring the name back.
+ */
+export const forgottenUsers = sqliteTable('forgotten_users', {
+  nameHash: text('name_hash').primaryKey(),
+  pseudonym: text('pseudonym').notNull(),
+  forgottenTs: integer('forgotten_ts').notNull(),
+});

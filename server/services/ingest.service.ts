@@ -43,7 +43,7 @@ export function createIngestService({ sqlite, config, now = Date.now }: { sqlite
   return {
     ingest(input, idempotencyKey = null) {
       const nowMs = now();
-      checkTimes(input, nowMs);
+      checkTimes(input, nowMs, config.retentionDays * 86_400_000);
       try {
         return run(input, idempotencyKey, nowMs);
       } catch (error) {
@@ -64,7 +64,7 @@ function batchSize(input: ParsedBatch): number {
 }
 
 /** Refuses a batch with a time far in the past or future, naming the field. */
-function checkTimes(input: ParsedBatch, nowMs: number): void {
+function checkTimes(input: ParsedBatch, nowMs: number, retentionMs: number): void {
   const check = (iso: string | null, path: string, pastToo = true) => {
     if (iso === null) return;
     const ts = Date.parse(iso);
@@ -73,7 +73,16 @@ function checkTimes(input: ParsedBatch, nowMs: number): void {
       throw new DomainError('VALIDATION', `${path}: ${iso} is older than the server accepts for samples`, { path });
     }
   };
-  if (input.kind === 'gpu') input.batch.samples.forEach((s, i) => check(s.ts, `samples.${i}.ts`));
+  if (input.kind === 'gpu') {
+    // A sample older than the raw retention window could not be integrated exactly: its
+    // stored neighbours may already be purged.
+    input.batch.samples.forEach((s, i) => {
+      check(s.ts, `samples.${i}.ts`);
+      if (Date.parse(s.ts) < nowMs - retentionMs) {
+        throw new DomainError('VALIDATION', `samples.${i}.ts: ${s.ts} is older than the ${retentionMs / 86_400_000}-day raw-sample retention window`, { path: `samples.${i}.ts` });
+      }
+    });
+  }
   else if (input.kind === 'facility') input.batch.readings.forEach((r, i) => check(r.ts, `readings.${i}.ts`));
   else {
     input.batch.jobs.forEach((j, i) => {

@@ -6,14 +6,20 @@
  * running time, split at UTC midnights, as sreport and XDMoD charge). When a record
  * changes, its old contribution is subtracted and the new one added, so the rollup stays
  * exact however often a job is re-sent. Running jobs are counted live by the usage query.
+ *
+ * Two records never replace a newer one: a record of an earlier stage of the job's life
+ * (PENDING or RUNNING) after the stored one has ended (a poll's overlap, a replayed spool),
+ * and a record naming a user who asked to be forgotten (it is stored under their pseudonym).
  */
 import { createHash } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import type { IngestContext } from './ingest-context.ts';
 import type { JobParsed, JobsBatchParsed } from './ingest-types.ts';
 import { DAY_MS, bucketOf } from './integrate.ts';
+import { keyedHash } from './keyed-hash.ts';
 
 interface StoredJob {
+  state: string;
   account: string;
   startTs: number | null;
   endTs: number | null;
@@ -26,12 +32,15 @@ export class JobsIngestor {
   private readonly st: Record<string, Statement>;
   private readonly knownProjects = new Set<string>();
   private readonly knownMembers = new Set<string>();
+  private readonly nameHash: (name: string) => string;
 
   constructor(ctx: IngestContext) {
     const db = ctx.sqlite;
+    this.nameHash = keyedHash(db);
     this.st = {
+      forgotten: db.prepare('SELECT pseudonym FROM forgotten_users WHERE name_hash = ?'),
       get: db.prepare(
-        'SELECT account, start_ts AS startTs, end_ts AS endTs, gpus, record_hash AS recordHash FROM jobs WHERE cluster = ? AND job_id = ?',
+        'SELECT state, account, start_ts AS startTs, end_ts AS endTs, gpus, record_hash AS recordHash FROM jobs WHERE cluster = ? AND job_id = ?',
       ),
       upsert: db.prepare(
         `INSERT INTO jobs (cluster, job_id, array_job_id, name, user, account, partition, qos, state, submit_ts, eligible_ts,
@@ -62,10 +71,12 @@ export class JobsIngestor {
   ingest(batch: JobsBatchParsed, nowMs: number): { accepted: number; duplicates: number } {
     let accepted = 0;
     let duplicates = 0;
-    for (const job of batch.jobs) {
+    for (const incoming of batch.jobs) {
+      const pseudonym = (this.st.forgotten.get(this.nameHash(incoming.user)) as { pseudonym: string } | undefined)?.pseudonym;
+      const job = pseudonym ? { ...incoming, user: pseudonym } : incoming;
       const row = toRow(batch.cluster, job, nowMs);
       const old = this.st.get.get(batch.cluster, job.jobId) as StoredJob | undefined;
-      if (old && old.recordHash === row.recordHash) {
+      if (old && (old.recordHash === row.recordHash || isRegression(old, row))) {
         duplicates++;
         continue;
       }
@@ -105,6 +116,13 @@ export class JobsIngestor {
       this.knownMembers.add(member);
     }
   }
+}
+
+const unfinished = new Set(['PENDING', 'RUNNING', 'SUSPENDED', 'CONFIGURING', 'COMPLETING', 'RESIZING', 'REQUEUED']);
+
+/** Whether `next` describes an earlier stage of a job whose stored record has already ended. */
+function isRegression(stored: StoredJob, next: { state: string; endTs: number | null }): boolean {
+  return stored.endTs !== null && !unfinished.has(stored.state) && next.endTs === null && unfinished.has(next.state);
 }
 
 /** Allocated GPU-seconds of a run from startTs to endTs, split at UTC midnights. */

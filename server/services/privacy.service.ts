@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import { usageByKey, type UsageRow } from '../../db/queries/usage.ts';
 import { DomainError } from '../errors.ts';
+import { keyedHash } from './keyed-hash.ts';
 import { recordAudit } from './audit.service.ts';
 
 export interface PersonExport {
@@ -91,6 +92,10 @@ export function forgetPerson(sqlite: Database, username: string, { nowMs, actor 
       memberships = sqlite.prepare('DELETE FROM project_members WHERE user_id = ?').run(user.id).changes;
       sqlite.prepare('DELETE FROM users WHERE id = ?').run(user.id);
     }
+    // Remember that the name is gone, so that a job record sent again cannot bring it back.
+    sqlite
+      .prepare('INSERT OR REPLACE INTO forgotten_users (name_hash, pseudonym, forgotten_ts) VALUES (?, ?, ?)')
+      .run(keyedHash(sqlite)(username), pseudonym, nowMs);
     sqlite.prepare('UPDATE audit_log SET actor = ? WHERE actor = ?').run(pseudonym, username);
     sqlite.prepare('UPDATE audit_log SET target = ? WHERE target = ?').run(`user:${pseudonym}`, `user:${username}`);
     recordAudit(sqlite, { ts: nowMs, actor, action: 'user.forget', target: `user:${pseudonym}`, details: { jobs, sessions, memberships } });

@@ -3,7 +3,6 @@
  * (DESIGN.md): roles without per-user access see stable pseudonyms (an HMAC of the
  * username under a key kept in the database), never the names.
  */
-import { createHmac, randomBytes } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import { inferredEnergy } from '../../db/queries/inferred-energy.ts';
 import { usageByKey } from '../../db/queries/usage.ts';
@@ -13,6 +12,7 @@ import type { Config } from '../config.ts';
 import { DomainError } from '../errors.ts';
 import { listAllocations } from './allocation.service.ts';
 import { getAttribution } from './energy.service.ts';
+import { keyedHash } from './keyed-hash.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -22,15 +22,10 @@ interface Deps {
   now: () => number;
 }
 
-/** A stable pseudonym for a username (`user-` + 8 hex digits). */
+/** A stable pseudonym for a username (`user-` + 8 hex digits of a keyed hash). */
 export function pseudonymiser(sqlite: Database): (username: string) => string {
-  let row = sqlite.prepare("SELECT value FROM settings WHERE key = 'pseudonym_key'").get() as { value: string } | undefined;
-  if (!row) {
-    sqlite.prepare("INSERT OR IGNORE INTO settings (key, value) VALUES ('pseudonym_key', ?)").run(randomBytes(32).toString('hex'));
-    row = sqlite.prepare("SELECT value FROM settings WHERE key = 'pseudonym_key'").get() as { value: string };
-  }
-  const key = row.value;
-  return (username) => `user-${createHmac('sha256', key).update(username).digest('hex').slice(0, 8)}`;
+  const hash = keyedHash(sqlite);
+  return (username) => `user-${hash(username).slice(0, 8)}`;
 }
 
 function assertProject(sqlite: Database, project: string, vis: Visibility): void {

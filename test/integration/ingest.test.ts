@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { forgetPerson } from '../../server/services/privacy.service.ts';
 import { H, T0, iso, job, makeApp, sample, series } from '../support/factories.ts';
 
 const gpuBatch = (samples: ReturnType<typeof series>, node = 'gpu-n01') => ({ schema: 1 as const, cluster: 'bitten', node, samples });
@@ -211,6 +212,27 @@ describe('usage', () => {
     expect(t.count('jobs')).toBe(1);
     const day = t.db.$client.prepare('SELECT SUM(gpu_s) AS s, SUM(jobs_ended) AS n FROM project_day').get() as { s: number; n: number };
     expect(day).toEqual({ s: 2 * 2 * 3600, n: 1 });
+  });
+});
+
+describe('job records that must not replace newer ones', () => {
+  it('ignores a RUNNING record replayed after the job ended', async () => {
+    const t = makeApp({ now: T0 + 10 * H });
+    const send = (j: ReturnType<typeof job>) => t.client.api.v1.ingest.jobs.$post({ json: jobsBatch([j]) }, t.auth(t.tokens.ingest));
+    await send(job({ jobId: '9', state: 'COMPLETED', endTime: iso(T0 + 2 * H), gpus: 2 }));
+    const replay = await send(job({ jobId: '9', state: 'RUNNING', endTime: null, gpus: 2 }));
+    expect(await replay.json()).toEqual({ accepted: 0, duplicates: 1 });
+    expect(t.db.$client.prepare('SELECT state, end_ts AS endTs FROM jobs').get()).toEqual({ state: 'COMPLETED', endTs: T0 + 2 * H });
+  });
+
+  it('stores a re-sent record of a forgotten person under their pseudonym, never their name', async () => {
+    const t = makeApp();
+    await t.client.api.v1.ingest.jobs.$post({ json: jobsBatch([job({ jobId: '1', user: 'alice' })]) }, t.auth(t.tokens.ingest));
+    const { pseudonym } = forgetPerson(t.db.$client, 'alice', { nowMs: T0, actor: 'test' });
+    await t.client.api.v1.ingest.jobs.$post({ json: jobsBatch([job({ jobId: '1', user: 'alice', state: 'FAILED' }), job({ jobId: '2', user: 'alice' })]) }, t.auth(t.tokens.ingest));
+    const users = t.db.$client.prepare('SELECT DISTINCT user FROM jobs').all();
+    expect(users).toEqual([{ user: pseudonym }]);
+    expect(t.db.$client.prepare("SELECT COUNT(*) AS n FROM users WHERE username = 'alice'").get()).toEqual({ n: 0 });
   });
 });
 

@@ -94,8 +94,6 @@ describe('duplicated and reordered batches', () => {
       // An ended job counts 1 GPU × 2 h = 7200 GPU-s and one ended job; a running one nothing yet.
       expect(day()).toEqual(row!.endTs === null ? { s: 0, n: 0 } : { s: 7200, n: 1 });
     }
-    // NOTE (reported): the last record received wins, so a RUNNING record replayed after
-    // COMPLETED turns the job back to RUNNING until the next poll resends the final state.
   });
 });
 
@@ -119,10 +117,18 @@ describe('times far in the future or past', () => {
     }
   });
 
-  it('accepts the bounds themselves', async () => {
+  it('accepts the bounds themselves; GPU samples only within the raw retention window', async () => {
+    const retentionMs = 14 * 24 * H;
     expect((await post(t, 'gpu', at(now + MAX_FUTURE_MS))).status).toBe(202);
-    expect((await post(t, 'gpu', at(now - MAX_PAST_MS))).status).toBe(202);
+    expect((await post(t, 'gpu', at(now - retentionMs))).status).toBe(202);
     expect(t.count('gpu_samples')).toBe(4);
+    const tooOld = await post(t, 'gpu', at(now - retentionMs - 1));
+    expect(tooOld.status).toBe(400);
+    expect(((await tooOld.json()) as { error: { message: string } }).error.message).toBe(
+      `samples.2.ts: ${iso(now - retentionMs - 1)} is older than the 14-day raw-sample retention window`,
+    );
+    const facility = { schema: 1, site: 's', readings: [{ ts: iso(now - MAX_PAST_MS), meter: 'm', quantity: 'itPowerW', value: 5 }] };
+    expect((await post(t, 'facility', facility)).status).toBe(202);
   });
 
   it('takes old job records (a past year of sacct) but not ones that end in the future', async () => {
