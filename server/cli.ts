@@ -52,7 +52,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`heatledger ${name}: ${message}\n`);
-    if (process.env.HEATLEDGER_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    // Read directly, not through server/config.ts: the configuration may be what failed.
+    if (process.env.HEATLEDGER_DEBUG === '1' && error instanceof Error) process.stderr.write(`${error.stack}\n`);
     return error instanceof UsageError ? 2 : 1;
   }
 }
