@@ -6,10 +6,10 @@ import { hasChromium, launchBrowser } from '../support/browser.ts';
 import { startServerProcess, type ServerProcess } from '../support/server-process.ts';
 
 const artifacts = 'test/artifacts';
-/** A da-DK number with a thousands dot and a decimal comma, e.g. `1.234,5`. */
-const danishNumber = /\b\d{1,3}(?:\.\d{3})+,\d+\b/;
-/** The same in en-GB, e.g. `1,234.5`. */
-const englishNumber = /\b\d{1,3}(?:,\d{3})+\.\d+\b/;
+/** A da-DK number: decimal comma, thousands dots where large, e.g. `1.234,5` or `673,0`. */
+const danishNumber = /\b\d{1,3}(?:\.\d{3})*,\d+\b/;
+/** The same in en-GB, e.g. `1,234.5` or `673.0`. */
+const englishNumber = /\b\d{1,3}(?:,\d{3})*\.\d+\b/;
 
 /** A selector that shows the view has data. */
 const populated: Record<string, string> = {
@@ -86,11 +86,14 @@ describe.skipIf(!hasChromium)('dashboard in Chromium against the real server wit
     });
   }
 
-  /** Picks a window and waits for the view's status line to show a newer fetch. */
+  /** When the view last fetched (epoch ms, from its status line). */
+  const updatedAt = (page: Page) => page.getByTestId('updated').first().getAttribute('data-updated-at');
+
+  /** Picks a window and waits for the view to fetch again. */
   async function changeWindow(page: Page, id: string): Promise<void> {
-    const before = await page.getByTestId('updated').first().textContent();
+    const before = await updatedAt(page);
     await page.getByTestId('window').selectOption(id);
-    await expect.poll(() => page.getByTestId('updated').first().textContent(), { timeout: 10_000 }).not.toBe(before);
+    await expect.poll(() => updatedAt(page), { timeout: 30_000 }).not.toBe(before);
   }
 
   async function switchToDanish(page: Page): Promise<void> {
@@ -121,6 +124,11 @@ describe.skipIf(!hasChromium)('dashboard in Chromium against the real server wit
     const csv = await downloadCsv(page, 'csv');
     expect(csv.split('\r\n')[0]).toBe('project,itEnergyKWh,overheadKWh,reusedHeatKWh,co2Kg,co2AvoidedKg');
     expect(csv).toContain('(unattributed)');
+    // The cooling loop, and the year's EU report from the server.
+    await page.getByTestId('cooling-cards').first().waitFor({ timeout: 30_000 });
+    expect(await ink(page, 'cooling-chart')).toBeGreaterThan(1000);
+    const eed = await downloadCsv(page, 'eed-csv');
+    expect(eed.split('\n').length).toBeGreaterThan(3);
     await switchToDanish(page);
     expect(await page.locator('h2').textContent()).toBe('Energi og varme');
     await page.getByTestId('theme').selectOption('dark');
@@ -133,7 +141,7 @@ describe.skipIf(!hasChromium)('dashboard in Chromium against the real server wit
     expect(await page.evaluate(() => [document.documentElement.lang, document.documentElement.dataset.theme])).toEqual(['da', 'dark']);
 
     await openView(page, 'usage', 'dashboard-facility-usage-da');
-    expect(await page.getByTestId('summary').textContent()).toMatch(danishNumber);
+    expect(await page.getByTestId('summary').textContent()).toMatch(/\b\d{1,3}(?:\.\d{3})+,\d+\b/); // 1.234,5: thousands dot and decimal comma
     await openView(page, 'waits', 'dashboard-facility-waits-da');
     expect(errors, errors.join('\n')).toEqual([]);
     await context.close();
@@ -175,7 +183,7 @@ describe.skipIf(!hasChromium)('dashboard in Chromium against the real server wit
     expect(review.split('\n')[0]).toBe('section,key,field,value');
     expect(review).toMatch(/^usage,dtu-llm,gpuHours,\d/m);
     const grantWindow = await page.getByTestId('review-window').textContent();
-    await page.getByTestId('window').selectOption('7d');
+    await page.getByTestId('window').selectOption('24h');
     await expect.poll(() => page.getByTestId('review-window').textContent(), { timeout: 30_000 }).not.toBe(grantWindow);
 
     await openView(page, 'usage', 'dashboard-committee-usage');
@@ -228,9 +236,9 @@ describe.skipIf(!hasChromium)('dashboard in Chromium against the real server wit
   it('admin: every view, with live updates by polling', async () => {
     const { context, page, errors } = await signIn('admin', 1000);
     expect(await navIds(page)).toEqual(['nav-overview', 'nav-allocations', 'nav-energy', 'nav-usage', 'nav-waits', 'nav-jobs']);
-    const first = await page.getByTestId('updated').textContent();
+    const first = await updatedAt(page);
     // The view polls every 10 s without a reload.
-    await expect.poll(() => page.getByTestId('updated').textContent(), { timeout: 15_000, interval: 1000 }).not.toBe(first);
+    await expect.poll(() => updatedAt(page), { timeout: 15_000, interval: 1000 }).not.toBe(first);
     for (const view of ['allocations', 'energy', 'usage', 'waits', 'jobs']) await openView(page, view, `dashboard-admin-${view}`);
     await changeWindow(page, '24h');
     await switchToDanish(page);
