@@ -19,3 +19,28 @@ export const validate = <T extends z.ZodType, Target extends keyof ValidationTar
       throw new DomainError('VALIDATION', message, details);
     }
   });
+
+/**
+ * Validates a request part with a hand-written check first and zod only when that check
+ * declines: `fast` returns the parsed value (what zod would return) or undefined when it
+ * is not sure, and zod then decides and words the error. A fast check may only accept
+ * what zod accepts, so answers and error messages stay those of zod.
+ */
+export const validateFast = <T extends z.ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T, fast: (value: unknown) => z.output<T> | undefined) =>
+  zValidator(
+    target,
+    schema,
+    (result) => {
+      if (!result.success) {
+        const { message, details } = describeZodError(result.error as unknown as z.ZodError);
+        throw new DomainError('VALIDATION', message, details);
+      }
+    },
+    {
+      validationFunction: (s, value) => {
+        const data = fast(value);
+        // zod-validator types this result per zod major version; the value is zod 4's safeParse shape.
+        return (data !== undefined ? { success: true as const, data } : s.safeParse(value)) as never;
+      },
+    },
+  );

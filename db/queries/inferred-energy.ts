@@ -33,12 +33,21 @@ export function inferredEnergy(sqlite: Database, fromTs: number, toTs: number, n
     .all(fromTs, toTs) as Array<{ hourTs: number; cluster: string; node: string; wh: number; s: number }>;
   if (unlabelled.length === 0) return [];
 
+  // Only jobs overlapping an hour that has unlabelled energy can claim any: over a long window
+  // (a year of jobs) with raw-derived hours only in the retention window, this skips most jobs.
+  let firstHour = Infinity;
+  let lastHour = -Infinity;
+  for (const u of unlabelled) {
+    if (u.hourTs < firstHour) firstHour = u.hourTs;
+    if (u.hourTs > lastHour) lastHour = u.hourTs;
+  }
   const jobs = sqlite
     .prepare(
       `SELECT cluster, job_id AS jobId, gpus, nodes, start_ts AS startTs, COALESCE(end_ts, ?) AS endTs FROM jobs
-       WHERE gpus > 0 AND start_ts IS NOT NULL AND start_ts < ? AND COALESCE(end_ts, ?) > ? AND nodes != '[]'`,
+       WHERE gpus > 0 AND start_ts IS NOT NULL AND start_ts < ? AND (end_ts > ? OR end_ts IS NULL) AND COALESCE(end_ts, ?) > ?
+         AND nodes != '[]'`,
     )
-    .all(nowTs, toTs + HOUR_MS, nowTs, fromTs) as Array<{ cluster: string; jobId: string; gpus: number; nodes: string; startTs: number; endTs: number }>;
+    .all(nowTs, Math.min(toTs, lastHour) + HOUR_MS, Math.max(fromTs, firstHour), nowTs, Math.max(fromTs, firstHour)) as Array<{ cluster: string; jobId: string; gpus: number; nodes: string; startTs: number; endTs: number }>;
   const byNode = new Map<string, Array<{ jobId: string; perNodeGpus: number; nodeCount: number; startTs: number; endTs: number }>>();
   for (const j of jobs) {
     const names = JSON.parse(j.nodes) as string[];

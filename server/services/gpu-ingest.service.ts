@@ -11,7 +11,7 @@
  */
 import type { Database, Statement } from 'better-sqlite3';
 import type { GpuBatchParsed } from './ingest-types.ts';
-import { integrateGpuSegment, type GpuPoint } from './integrate.ts';
+import { HOUR_MS, integrateGpuSegmentEach, type GpuPieceSink, type GpuPoint } from './integrate.ts';
 import type { IngestContext } from './ingest-context.ts';
 
 interface RollupDelta {
@@ -72,75 +72,83 @@ export class GpuIngestor {
   /** Stores one validated batch; must run inside a transaction. */
   ingest(batch: GpuBatchParsed, nowMs: number): { accepted: number; duplicates: number } {
     const nodeId = this.nodeId(batch.cluster, batch.node, nowMs);
-    const gpuHour = new Map<string, RollupDelta>();
-    const jobHour = new Map<string, RollupDelta>();
+    // Hot path (every sample): rollup deltas keyed by numbers, pieces handed over without arrays.
+    const gpuHour = new Map<number, RollupDelta>();
+    const jobHour = new Map<string, Map<number, RollupDelta>>();
     const touchedCursors = new Set<number>();
     const maxGapMs = this.ctx.config.maxGapS * 1000;
     const idle = this.ctx.config.idleUtilPct;
     let accepted = 0;
     let duplicates = 0;
 
-    const addSegment = (gpuId: number, p: GpuPoint, n: GpuPoint, sign: 1 | -1) => {
-      for (const piece of integrateGpuSegment(p, n, maxGapMs, idle)) {
-        const energyWh = sign * (piece.energyWh ?? 0);
-        const coveredS = piece.energyWh === null ? 0 : sign * piece.seconds;
-        const utilPctS = sign * (piece.utilPctS ?? 0);
-        const jobS = piece.jobIds.length > 0 ? sign * piece.seconds : 0;
-        accumulate(gpuHour, `${piece.hourTs}|${gpuId}`, energyWh, coveredS, utilPctS, jobS, piece.jobIds.length === 0 ? energyWh : 0);
-        const share = piece.jobIds.length;
-        for (const jobId of piece.jobIds) {
-          accumulate(
-            jobHour,
-            `${piece.hourTs}|${jobId}`,
-            energyWh / share,
-            (sign * piece.seconds) / share,
-            utilPctS / share,
-            piece.idle ? (sign * piece.seconds) / share : 0,
-          );
-        }
+    let gpuId = 0;
+    let sign = 1;
+    const sink: GpuPieceSink = (hourTs, jobIds, seconds, energy, utilS, isIdle) => {
+      const energyWh = energy === null ? 0 : sign * energy;
+      const signedS = sign * seconds;
+      const utilPctS = utilS === null ? 0 : sign * utilS;
+      const share = jobIds.length;
+      accumulate(gpuHour, (hourTs / HOUR_MS) * GPU_KEY_SPAN + gpuId, energyWh, energy === null ? 0 : signedS, utilPctS, share > 0 ? signedS : 0, share === 0 ? energyWh : 0);
+      for (let k = 0; k < share; k++) {
+        const jobId = jobIds[k]!;
+        let hours = jobHour.get(jobId);
+        if (!hours) jobHour.set(jobId, (hours = new Map()));
+        accumulate(hours, hourTs, energyWh / share, signedS / share, utilPctS / share, isIdle ? signedS / share : 0);
       }
+    };
+    const addSegment = (id: number, p: GpuPoint, n: GpuPoint, s: 1 | -1) => {
+      gpuId = id;
+      sign = s;
+      integrateGpuSegmentEach(p, n, maxGapMs, idle, sink);
     };
 
     const samples = batch.samples
       .map((s) => ({ s, ts: Date.parse(s.ts), gpuId: this.gpuId(s, nodeId, nowMs) }))
       .sort((a, b) => a.gpuId - b.gpuId || a.ts - b.ts);
 
-    for (const { s, ts, gpuId } of samples) {
-      const jobIds = [...new Set(s.jobIds)].sort();
-      const jobJson = jobIds.length > 0 ? JSON.stringify(jobIds) : null;
-      const inserted = this.st.sampleIns.run(ts, gpuId, s.utilPct, s.memUsedMiB, s.powerW, s.tempC, jobJson).changes > 0;
+    // Consecutive samples of a GPU usually name the same jobs: reuse the sorted list and its JSON.
+    let lastRaw: string[] | null = null;
+    let lastJobIds: string[] = [];
+    let lastJson: string | null = null;
+    for (const { s, ts, gpuId: id } of samples) {
+      if (lastRaw === null || !sameList(s.jobIds, lastRaw)) {
+        lastRaw = s.jobIds;
+        lastJobIds = s.jobIds.length === 0 ? [] : s.jobIds.length === 1 ? [s.jobIds[0]!] : [...new Set(s.jobIds)].sort();
+        lastJson = lastJobIds.length > 0 ? JSON.stringify(lastJobIds) : null;
+      }
+      const jobIds = lastJobIds;
+      const inserted = this.st.sampleIns.run(ts, id, s.utilPct, s.memUsedMiB, s.powerW, s.tempC, lastJson).changes > 0;
       if (!inserted) {
         duplicates++;
         continue;
       }
       accepted++;
       const point: GpuPoint = { ts, powerW: s.powerW, utilPct: s.utilPct, jobIds };
-      const cursor = this.cursor(gpuId);
+      const cursor = this.cursor(id);
       if (!cursor || ts > cursor.ts) {
-        if (cursor) addSegment(gpuId, cursor, point, 1);
-        this.cursors.set(gpuId, point);
-        touchedCursors.add(gpuId);
+        if (cursor) addSegment(id, cursor, point, 1);
+        this.cursors.set(id, point);
+        touchedCursors.add(id);
         continue;
       }
       // A late sample: re-split the segment it falls into.
-      const prev = toPoint(this.st.prev.get(ts - maxGapMs, ts, gpuId));
-      const next = toPoint(this.st.next.get(ts, ts + maxGapMs, gpuId));
-      if (prev && next) addSegment(gpuId, prev, next, -1);
-      if (prev) addSegment(gpuId, prev, point, 1);
-      if (next) addSegment(gpuId, point, next, 1);
+      const prev = toPoint(this.st.prev.get(ts - maxGapMs, ts, id));
+      const next = toPoint(this.st.next.get(ts, ts + maxGapMs, id));
+      if (prev && next) addSegment(id, prev, next, -1);
+      if (prev) addSegment(id, prev, point, 1);
+      if (next) addSegment(id, point, next, 1);
     }
 
     for (const [key, d] of gpuHour) {
-      const [hour, gpu] = key.split('|');
-      this.st.gpuHourAdd.run(Number(hour), Number(gpu), d.energyWh, d.seconds, d.utilPctS, d.other, d.noJobWh);
+      const gpu = key % GPU_KEY_SPAN;
+      this.st.gpuHourAdd.run(((key - gpu) / GPU_KEY_SPAN) * HOUR_MS, gpu, d.energyWh, d.seconds, d.utilPctS, d.other, d.noJobWh);
     }
-    for (const [key, d] of jobHour) {
-      const bar = key.indexOf('|');
-      this.st.jobHourAdd.run(Number(key.slice(0, bar)), batch.cluster, key.slice(bar + 1), d.energyWh, d.seconds, d.utilPctS, d.other);
+    for (const [jobId, hours] of jobHour) {
+      for (const [hourTs, d] of hours) this.st.jobHourAdd.run(hourTs, batch.cluster, jobId, d.energyWh, d.seconds, d.utilPctS, d.other);
     }
-    for (const gpuId of touchedCursors) {
-      const c = this.cursors.get(gpuId)!;
-      this.st.cursorPut.run(gpuId, c.ts, c.utilPct, c.powerW, c.jobIds.length ? JSON.stringify(c.jobIds) : null);
+    for (const id of touchedCursors) {
+      const c = this.cursors.get(id)!;
+      this.st.cursorPut.run(id, c.ts, c.utilPct, c.powerW, c.jobIds.length ? JSON.stringify(c.jobIds) : null);
     }
     return { accepted, duplicates };
   }
@@ -190,13 +198,26 @@ export class GpuIngestor {
   }
 }
 
+/**
+ * gpu_hour deltas are keyed by hour index × GPU_KEY_SPAN + gpu id: exact in a double for
+ * gpu ids below 2^22 (the gpus table's row ids; four million GPUs) until the year 2500.
+ */
+const GPU_KEY_SPAN = 4_194_304;
+
+function sameList(a: string[], b: string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function toPoint(row: unknown): GpuPoint | null {
   if (!row) return null;
   const r = row as { ts: number; powerW: number | null; utilPct: number | null; jobIds: string | null };
   return { ts: r.ts, powerW: r.powerW, utilPct: r.utilPct, jobIds: r.jobIds ? (JSON.parse(r.jobIds) as string[]) : [] };
 }
 
-function accumulate(map: Map<string, RollupDelta>, key: string, energyWh: number, seconds: number, utilPctS: number, other: number, noJobWh = 0) {
+function accumulate<K>(map: Map<K, RollupDelta>, key: K, energyWh: number, seconds: number, utilPctS: number, other: number, noJobWh = 0) {
   const d = map.get(key);
   if (d) {
     d.energyWh += energyWh;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HOUR_MS, integrateGpuSegment, splitLinear } from './integrate.ts';
+import { HOUR_MS, integrateGpuSegment, integrateGpuSegmentEach, splitLinear } from './integrate.ts';
 
 describe('splitLinear', () => {
   it('integrates a constant over a segment inside one bucket', () => {
@@ -62,5 +62,38 @@ describe('splitLinear cut points', () => {
       [2 * HOUR_MS, 2 * HOUR_MS + 50],
       [2 * HOUR_MS + 50, 2 * HOUR_MS + 100],
     ]);
+  });
+});
+
+describe('integrateGpuSegmentEach', () => {
+  const collect = (p: Parameters<typeof integrateGpuSegmentEach>[0], n: Parameters<typeof integrateGpuSegmentEach>[1]) => {
+    const out: Array<{ hourTs: number; jobIds: string[]; seconds: number; energyWh: number | null; utilPctS: number | null; idle: boolean }> = [];
+    integrateGpuSegmentEach(p, n, 300_000, 5, (hourTs, jobIds, seconds, energyWh, utilPctS, idle) => out.push({ hourTs, jobIds, seconds, energyWh, utilPctS, idle }));
+    return out;
+  };
+
+  it('splits a segment inside one hour at its midpoint between the two samples\' jobs', () => {
+    // 100 W → 300 W over 20 s: 200 W at the midpoint; halves (100+200)/2·10 s and (200+300)/2·10 s.
+    const pieces = collect({ ts: 0, powerW: 100, utilPct: 0, jobIds: [] }, { ts: 20_000, powerW: 300, utilPct: 100, jobIds: ['7'] });
+    expect(pieces.map((x) => [x.hourTs, x.jobIds, x.seconds, x.idle])).toEqual([[0, [], 10, true], [0, ['7'], 10, false]]);
+    expect(pieces[0]!.energyWh).toBeCloseTo(1500 / 3600, 12);
+    expect(pieces[1]!.energyWh).toBeCloseTo(2500 / 3600, 12);
+    // Utilisation 0 → 100 %: 25 %·10 s and 75 %·10 s.
+    expect(pieces.map((x) => x.utilPctS)).toEqual([250, 750]);
+  });
+
+  it('keeps a segment that ends exactly on the hour in that hour, and splits one across it', () => {
+    const p = { ts: HOUR_MS - 10_000, powerW: 0, utilPct: null, jobIds: ['1'] };
+    expect(collect(p, { ts: HOUR_MS, powerW: 120, utilPct: null, jobIds: ['1'] }).map((x) => x.hourTs)).toEqual([0, 0]);
+    // 0 W → 120 W from 00:59:50 to 01:00:10: 60 W at the hour; 60·10/2 and 180·10/2 W·s.
+    const across = collect(p, { ts: HOUR_MS + 10_000, powerW: 120, utilPct: null, jobIds: ['1'] });
+    expect(across.map((x) => x.hourTs)).toEqual([0, HOUR_MS]);
+    expect(across[0]!.energyWh).toBeCloseTo(300 / 3600, 12);
+    expect(across[1]!.energyWh).toBeCloseTo(900 / 3600, 12);
+    expect(across.every((x) => x.utilPctS === null)).toBe(true);
+  });
+
+  it('hands over nothing across a gap longer than the bound', () => {
+    expect(collect({ ts: 0, powerW: 1, utilPct: 1, jobIds: [] }, { ts: 300_001, powerW: 1, utilPct: 1, jobIds: [] })).toEqual([]);
   });
 });

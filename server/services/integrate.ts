@@ -102,3 +102,49 @@ export function integrateGpuSegment(p: GpuPoint, n: GpuPoint, maxGapMs: number, 
     };
   });
 }
+
+/** Receives the pieces of a GPU segment one by one (see `integrateGpuSegmentEach`). */
+export type GpuPieceSink = (hourTs: number, jobIds: string[], seconds: number, energyWh: number | null, utilPctS: number | null, idle: boolean) => void;
+
+/**
+ * `integrateGpuSegment` without allocating: hands each piece to `sink`. The common case, a
+ * segment inside one hour, is computed inline with the same arithmetic as `splitLinear`
+ * (so the figures are bit-identical); anything else goes through `integrateGpuSegment`.
+ */
+export function integrateGpuSegmentEach(p: GpuPoint, n: GpuPoint, maxGapMs: number, idleUtilPct: number, sink: GpuPieceSink): void {
+  const t0 = p.ts;
+  const t1 = n.ts;
+  const dt = t1 - t0;
+  if (dt <= 0 || dt > maxGapMs) return;
+  const hourTs = bucketOf(t0, HOUR_MS);
+  if (hourTs + HOUR_MS < t1) {
+    for (const x of integrateGpuSegment(p, n, maxGapMs, idleUtilPct)) sink(x.hourTs, x.jobIds, x.seconds, x.energyWh, x.utilPctS, x.idle);
+    return;
+  }
+  const mid = t0 + dt / 2;
+  let e1: number | null = null;
+  let e2: number | null = null;
+  if (p.powerW !== null && n.powerW !== null) {
+    const v0 = p.powerW;
+    const slope = (n.powerW - v0) / dt;
+    const va = v0 + slope * (t0 - t0);
+    const vm = v0 + slope * (mid - t0);
+    const vb = v0 + slope * (t1 - t0);
+    e1 = (((va + vm) / 2) * (mid - t0)) / HOUR_MS;
+    e2 = (((vm + vb) / 2) * (t1 - mid)) / HOUR_MS;
+  }
+  let u1: number | null = null;
+  let u2: number | null = null;
+  if (p.utilPct !== null && n.utilPct !== null) {
+    const v0 = p.utilPct;
+    const slope = (n.utilPct - v0) / dt;
+    const va = v0 + slope * (t0 - t0);
+    const vm = v0 + slope * (mid - t0);
+    const vb = v0 + slope * (t1 - t0);
+    u1 = (((va + vm) / 2) * (mid - t0)) / 1000;
+    u2 = (((vm + vb) / 2) * (t1 - mid)) / 1000;
+  }
+  // The midpoint may fall in the next hour only when t1 is exactly on the boundary; bucketOf(mid) is then still hourTs.
+  sink(hourTs, p.jobIds, (mid - t0) / 1000, e1, u1, p.utilPct !== null && p.utilPct < idleUtilPct);
+  sink(hourTs, n.jobIds, (t1 - mid) / 1000, e2, u2, n.utilPct !== null && n.utilPct < idleUtilPct);
+}
