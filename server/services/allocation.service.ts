@@ -8,7 +8,7 @@
  * the period, up to now, from job records, exactly like /api/v1/usage.
  */
 import type { Database } from 'better-sqlite3';
-import { usageByKey } from '../../db/queries/usage.ts';
+import { gpuHoursByAccount } from '../../db/queries/gpu-hours.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import { DomainError } from '../errors.ts';
 
@@ -77,20 +77,26 @@ function subtreeProjects(records: AllocationRecord[], id: number): string[] {
   return [...out];
 }
 
-function usedGpuHours(sqlite: Database, projects: string[], fromTs: number, toTs: number, nowTs: number): number {
-  if (toTs <= fromTs) return 0;
-  return usageByKey(sqlite, { fromTs, toTs, nowTs, groupBy: 'project', accounts: projects, users: null }).reduce((s, r) => s + r.gpuHours, 0);
+/** GPU-hours per account, memoised per window within one listing (allocations share periods). */
+function usageCache(sqlite: Database, nowTs: number) {
+  const cache = new Map<string, Map<string, number>>();
+  return (projects: string[], fromTs: number, toTs: number): number => {
+    const key = `${fromTs}|${toTs}`;
+    let byAccount = cache.get(key);
+    if (!byAccount) cache.set(key, (byAccount = gpuHoursByAccount(sqlite, fromTs, toTs, nowTs)));
+    return projects.reduce((sum, p) => sum + (byAccount.get(p) ?? 0), 0);
+  };
 }
 
 /** Use against grant, burn rates, forecasts and flags of one allocation. */
-function status(sqlite: Database, records: AllocationRecord[], a: AllocationRecord, nowTs: number): AllocationStatus {
+function status(sqlite: Database, records: AllocationRecord[], a: AllocationRecord, nowTs: number, usedIn = usageCache(sqlite, nowTs)): AllocationStatus {
   const projects = subtreeProjects(records, a.id);
   const until = Math.min(nowTs, a.periodEndTs);
-  const used = usedGpuHours(sqlite, projects, a.periodStartTs, until, nowTs);
+  const used = usedIn(projects, a.periodStartTs, until);
   const elapsedDays = Math.max(0, (until - a.periodStartTs) / DAY_MS);
   const recentFrom = Math.max(a.periodStartTs, until - 7 * DAY_MS);
   const recentDays = (until - recentFrom) / DAY_MS;
-  const recentRate = recentDays > 0 ? usedGpuHours(sqlite, projects, recentFrom, until, nowTs) / recentDays : 0;
+  const recentRate = recentDays > 0 ? usedIn(projects, recentFrom, until) / recentDays : 0;
   const averageRate = elapsedDays > 0 ? used / elapsedDays : 0;
   const remaining = a.amount - used;
   const forecast = (rate: number) => (remaining <= 0 ? new Date(until).toISOString() : rate > 0 ? new Date(until + (remaining / rate) * DAY_MS).toISOString() : null);
@@ -131,13 +137,15 @@ export function listAllocations(sqlite: Database, nowTs: number, vis: Visibility
   const records = all(sqlite);
   const visible = records.filter((a) => (!project || a.project === project) && (vis.accounts === null || vis.accounts.includes(a.project)));
   if (project && vis.accounts !== null && !vis.accounts.includes(project)) throw new DomainError('FORBIDDEN', `you are not a member of project ${project}`);
-  return { rows: visible.map((a) => status(sqlite, records, a, nowTs)) };
+  const used = usageCache(sqlite, nowTs);
+  return { rows: visible.map((a) => status(sqlite, records, a, nowTs, used)) };
 }
 
 /** Statuses of every allocation (for alert checks and the committee). */
 export function allStatuses(sqlite: Database, nowTs: number): AllocationStatus[] {
   const records = all(sqlite);
-  return records.map((a) => status(sqlite, records, a, nowTs));
+  const used = usageCache(sqlite, nowTs);
+  return records.map((a) => status(sqlite, records, a, nowTs, used));
 }
 
 function audit(sqlite: Database, nowTs: number, actor: string, action: string, target: string, details: unknown) {

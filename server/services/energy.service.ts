@@ -147,12 +147,29 @@ export interface AttributionRow {
   co2AvoidedKg: number;
 }
 
+/** Adds a row's IT energy and its share of an hour's overhead, reused heat and CO2. */
+function addShare(target: AttributionRow, itKWh: number, h: HourShares, share: number): void {
+  target.itEnergyKWh += itKWh;
+  target.overheadKWh += h.overheadKWh * share;
+  target.reusedHeatKWh += h.reusedKWh * share;
+  target.co2Kg += h.co2Kg * share;
+  target.co2AvoidedKg += h.avoidedKg * share;
+}
+
+interface HourShares {
+  itKWh: number;
+  overheadKWh: number;
+  reusedKWh: number;
+  co2Kg: number;
+  avoidedKg: number;
+}
+
 /**
- * Facility energy, reused heat and CO2 shared out per hour to projects (or jobs); the
- * `(unattributed)` row closes every column to the meters' totals. A researcher or PI sees
- * only their projects' rows (the remainder then stands for everyone else).
+ * Per hour: the IT energy to share by (the meters' E_IT, but never less than the GPUs'
+ * own energy), the overhead, reused heat, CO2 and avoided CO2 to share out, and the GPU
+ * energy per project that shares them.
  */
-export function getAttribution({ sqlite, config, now = Date.now }: Deps, window: { fromTs: number; toTs: number }, by: 'project' | 'job', vis: Visibility) {
+export function hourlyShares({ sqlite, config, now = Date.now }: Deps, window: { fromTs: number; toTs: number }) {
   // Hourly sums of the 5-minute figures, CO2 from each 5-minute interval's own intensity.
   const facilityByHour = new Map<number, Totals>();
   for (const b of facilityEnergy(sqlite, null, window.fromTs, window.toTs, INTERVAL_MS)) {
@@ -161,54 +178,59 @@ export function getAttribution({ sqlite, config, now = Date.now }: Deps, window:
     const t = sumBuckets([b]);
     facilityByHour.set(hour, prev ? sumTotals(prev, t) : t);
   }
-  const measured = gpuEnergyByHour(sqlite, window.fromTs, window.toTs, by, null, now());
-  const measuredByHour = new Map<number, Array<{ key: string; energyKWh: number }>>();
-  for (const m of measured) measuredByHour.set(m.hourTs, [...(measuredByHour.get(m.hourTs) ?? []), m]);
+  const measuredByProject = gpuEnergyByHour(sqlite, window.fromTs, window.toTs, 'project', null, now());
+  const measuredTotal = new Map<number, number>();
+  for (const m of measuredByProject) measuredTotal.set(m.hourTs, (measuredTotal.get(m.hourTs) ?? 0) + m.energyKWh);
+  const gpuTotal = gpuTotalByHour(sqlite, window.fromTs, window.toTs);
+  const byHour = new Map<number, HourShares>();
+  for (const hour of new Set([...facilityByHour.keys(), ...measuredTotal.keys(), ...gpuTotal.keys()])) {
+    const f = facilityByHour.get(hour);
+    // Meters that read less than the GPUs alone (a missing meter, a gap) cannot be right: all GPUs' own energy is then the floor.
+    const itKWh = Math.max(f?.itEnergyKWh ?? 0, measuredTotal.get(hour) ?? 0, gpuTotal.get(hour) ?? 0);
+    const reusedKWh = f?.reusedHeatKWh ?? 0;
+    byHour.set(hour, {
+      itKWh,
+      overheadKWh: f?.facilityEnergyKWh != null ? Math.max(0, f.facilityEnergyKWh - itKWh) : 0,
+      reusedKWh,
+      co2Kg: f?.co2Kg ?? 0,
+      avoidedKg: (reusedKWh * config.displacedHeatGPerKWh) / 1000,
+    });
+  }
+  return { byHour, measuredByProject };
+}
 
+/**
+ * Facility energy, reused heat and CO2 shared out per hour to projects (or jobs); the
+ * `(unattributed)` row closes every column to the meters' totals. A researcher or PI sees
+ * only their projects' rows (the remainder then stands for everyone else).
+ */
+export function getAttribution({ sqlite, config, now = Date.now }: Deps, window: { fromTs: number; toTs: number }, by: 'project' | 'job', vis: Visibility) {
+  const hours = hourlyShares({ sqlite, config, now }, window);
+  const measured = by === 'project' ? hours.measuredByProject : gpuEnergyByHour(sqlite, window.fromTs, window.toTs, by, null, now());
   const rows = new Map<string, AttributionRow>();
   const row = (key: string) => {
     let r = rows.get(key);
     if (!r) rows.set(key, (r = { key, itEnergyKWh: 0, overheadKWh: 0, reusedHeatKWh: 0, co2Kg: 0, co2AvoidedKg: 0 }));
     return r;
   };
-  const gpuTotal = gpuTotalByHour(sqlite, window.fromTs, window.toTs);
-  const allHours = new Set([...facilityByHour.keys(), ...measuredByHour.keys(), ...gpuTotal.keys()]);
-  for (const hour of allHours) {
-    const f = facilityByHour.get(hour);
-    const parts = measuredByHour.get(hour) ?? [];
-    const measuredKWh = parts.reduce((s, p) => s + p.energyKWh, 0);
-    // Meters that read less than the GPUs alone (a missing meter, a gap) cannot be right: all GPUs' own energy is then the floor.
-    const itKWh = Math.max(f?.itEnergyKWh ?? 0, measuredKWh, gpuTotal.get(hour) ?? 0);
-    const overheadKWh = f?.facilityEnergyKWh != null ? Math.max(0, f.facilityEnergyKWh - itKWh) : 0;
-    const reusedKWh = f?.reusedHeatKWh ?? 0;
-    const co2Kg = f?.co2Kg ?? 0;
-    const avoidedKg = (reusedKWh * config.displacedHeatGPerKWh) / 1000;
-    const share = (kwh: number) => (itKWh > 0 ? kwh / itKWh : 0);
-    let givenIt = 0;
-    let givenOverhead = 0;
-    let givenReuse = 0;
-    let givenCo2 = 0;
-    let givenAvoided = 0;
-    for (const p of parts) {
-      const s = share(p.energyKWh);
-      const r = row(p.key);
-      r.itEnergyKWh += p.energyKWh;
-      r.overheadKWh += overheadKWh * s;
-      r.reusedHeatKWh += reusedKWh * s;
-      r.co2Kg += co2Kg * s;
-      r.co2AvoidedKg += avoidedKg * s;
-      givenIt += p.energyKWh;
-      givenOverhead += overheadKWh * s;
-      givenReuse += reusedKWh * s;
-      givenCo2 += co2Kg * s;
-      givenAvoided += avoidedKg * s;
-    }
-    const rest = row(UNATTRIBUTED);
-    rest.itEnergyKWh += itKWh - givenIt;
-    rest.overheadKWh += overheadKWh - givenOverhead;
-    rest.reusedHeatKWh += reusedKWh - givenReuse;
-    rest.co2Kg += co2Kg - givenCo2;
-    rest.co2AvoidedKg += avoidedKg - givenAvoided;
+  // What the named rows took from each hour; the remainder of the hour is unattributed.
+  const given = new Map<number, AttributionRow>();
+  for (const m of measured) {
+    const h = hours.byHour.get(m.hourTs)!;
+    const share = h.itKWh > 0 ? m.energyKWh / h.itKWh : 0;
+    let g = given.get(m.hourTs);
+    if (!g) given.set(m.hourTs, (g = { key: '', itEnergyKWh: 0, overheadKWh: 0, reusedHeatKWh: 0, co2Kg: 0, co2AvoidedKg: 0 }));
+    addShare(row(m.key), m.energyKWh, h, share);
+    addShare(g, m.energyKWh, h, share);
+  }
+  const rest = row(UNATTRIBUTED);
+  for (const [hour, h] of hours.byHour) {
+    const g = given.get(hour);
+    rest.itEnergyKWh += h.itKWh - (g?.itEnergyKWh ?? 0);
+    rest.overheadKWh += h.overheadKWh - (g?.overheadKWh ?? 0);
+    rest.reusedHeatKWh += h.reusedKWh - (g?.reusedHeatKWh ?? 0);
+    rest.co2Kg += h.co2Kg - (g?.co2Kg ?? 0);
+    rest.co2AvoidedKg += h.avoidedKg - (g?.co2AvoidedKg ?? 0);
   }
 
   let out = [...rows.values()].sort((a, b) => (a.key === UNATTRIBUTED ? 1 : b.key === UNATTRIBUTED ? -1 : b.itEnergyKWh - a.itEnergyKWh));

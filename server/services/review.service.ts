@@ -11,7 +11,7 @@ import type { Visibility } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
 import { DomainError } from '../errors.ts';
 import { listAllocations } from './allocation.service.ts';
-import { getAttribution } from './energy.service.ts';
+import { getAttribution, hourlyShares } from './energy.service.ts';
 import { keyedHash } from './keyed-hash.ts';
 
 const DAY_MS = 86_400_000;
@@ -88,8 +88,20 @@ export function listJobs(deps: Deps, window: { fromTs: number; toTs: number }, v
       limit: filter.limit,
     }) as Array<Omit<JobRow, 'submitTime' | 'startTime' | 'endTime' | 'waitS' | 'co2Kg' | 'energyInferredKWh'> & { cluster: string; submitTs: number; startTs: number | null; endTs: number | null }>;
   const inferred = new Map<string, number>();
-  for (const i of inferredEnergy(sqlite, window.fromTs, window.toTs, nowTs)) inferred.set(`${i.cluster}:${i.jobId}`, (inferred.get(`${i.cluster}:${i.jobId}`) ?? 0) + i.energyKWh);
-  const co2 = new Map(getAttribution(deps, window, 'job', { ...vis, accounts: null }).rows.map((r) => [r.key, r.co2Kg]));
+  const inferredList = inferredEnergy(sqlite, window.fromTs, window.toTs, nowTs);
+  for (const i of inferredList) inferred.set(`${i.cluster}:${i.jobId}`, (inferred.get(`${i.cluster}:${i.jobId}`) ?? 0) + i.energyKWh);
+  // CO2 of the listed jobs only: their energy per hour × that hour's CO2 per IT kWh.
+  const shares = hourlyShares(deps, window).byHour;
+  const hourly = sqlite.prepare('SELECT hour_ts AS hourTs, energy_wh / 1000.0 AS kwh FROM job_hour WHERE cluster = ? AND job_id = ? AND hour_ts >= ? AND hour_ts < ?');
+  const co2Of = (cluster: string, jobId: string) => {
+    const perHour = hourly.all(cluster, jobId, window.fromTs, window.toTs) as Array<{ hourTs: number; kwh: number }>;
+    for (const i of inferredList) if (i.cluster === cluster && i.jobId === jobId) perHour.push({ hourTs: i.hourTs, kwh: i.energyKWh });
+    if (perHour.length === 0) return null;
+    return perHour.reduce((sum, e) => {
+      const h = shares.get(e.hourTs);
+      return sum + (h && h.itKWh > 0 ? (e.kwh / h.itKWh) * h.co2Kg : 0);
+    }, 0);
+  };
   const pseudo = vis.perUser ? null : pseudonymiser(sqlite);
   const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
   return rows.map(({ cluster, submitTs, startTs, endTs, ...r }) => ({
@@ -101,7 +113,7 @@ export function listJobs(deps: Deps, window: { fromTs: number; toTs: number }, v
     startTime: iso(startTs),
     endTime: iso(endTs),
     waitS: startTs === null ? null : (startTs - submitTs) / 1000,
-    co2Kg: co2.get(`${cluster}:${r.jobId}`) ?? null,
+    co2Kg: co2Of(cluster, r.jobId),
   }));
 }
 

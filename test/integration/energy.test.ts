@@ -88,6 +88,9 @@ describe('energy attribution to projects', () => {
     expect(byKey['(unattributed)']!.itEnergyKWh).toBeCloseTo(60, 9);
     expect(byKey['(unattributed)']!.overheadKWh).toBeCloseTo(12, 9);
     expect(byKey['(unattributed)']!.reusedHeatKWh).toBeCloseTo(36, 9);
+    // A job's CO2 in the job list is its share of the hour's CO2, as in the attribution.
+    const jobs = (await (await t.client.api.v1.jobs.$get({ query: { from: iso(T0), to: iso(T0 + H) } }, t.auth(t.tokens.read))).json()).rows;
+    expect(Object.fromEntries(jobs.map((j) => [j.jobId, j.co2Kg]))).toEqual({ '1': expect.closeTo(1.2, 9), '2': expect.closeTo(3.6, 9) });
   });
 
   it('closes every column to the meters within 0.1 % on random scenarios', async () => {
