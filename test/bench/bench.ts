@@ -2,6 +2,12 @@
  * `npm run bench`: measures what the README and the issues quote, printing a table and
  * writing test/artifacts/bench.json.
  *
+ * - national (issue 8): a year of a 10,000-GPU facility built as test/bench/national.ts
+ *   describes (job records and facility meters through the real ingest, the year's
+ *   per-job-hour rollup synthesised with the ingest's integrator, raw samples through the
+ *   real GPU ingest for 2 × 10 minutes of all GPUs); then freshness under saturating HTTP
+ *   ingest, p50/p95 of every read endpoint over the year and the last month, maintenance
+ *   (project-day rebuild, raw purge, size) and the collector's parse cost and memory.
  * - demo: start-up time, the simulated facility's 30-day history sent through the real
  *   HTTP ingest API (samples/s), rows and file size afterwards;
  * - ingest: end-to-end HTTP ingest of GPU batches against a raw better-sqlite3 insert of
@@ -19,6 +25,26 @@ import { openDatabase } from '../../db/client.ts';
 import { loadConfig } from '../../server/config.ts';
 import { startServer } from '../../server/main.ts';
 import { createToken } from '../../server/services/auth.service.ts';
+import { createAllocation } from '../../server/services/allocation.service.ts';
+import { rebuildProjectDay } from '../../server/services/project-day-rollup.service.ts';
+import { NATIONAL, buildNational, nodeName, projectName } from './national.ts';
+import { existsSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+
+/** Starts test/bench/server-child.ts on `dbPath` and waits for its URL. */
+async function startServerProcess(dbPath: string): Promise<{ url: string; close(): void }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'server-child.ts'), dbPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line) resolve((JSON.parse(line) as { url: string }).url);
+    });
+    child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
+  });
+  return { url, close: () => child.kill('SIGTERM') };
+}
 
 const results: Record<string, number | string> = {};
 const row = (name: string, value: number | string, unit = '') => {
@@ -109,10 +135,12 @@ async function benchIngest() {
   raw.$client.close();
 
   const dbPath = join(dir, 'http.db');
-  const server = await startServer(loadConfig({}, { dbPath, port: 0, host: '127.0.0.1' }), () => {});
   const db = openDatabase(dbPath);
   const ingestToken = createToken(db, 'bench-ingest', 'ingest');
   const readToken = createToken(db, 'bench-read', 'read');
+  // The server runs in its own process (test/bench/server-child.ts), as it does in production,
+  // so the senders here (the collectors) do not share its event loop.
+  const server = await startServerProcess(dbPath);
   const bodies = batches.map((b) => JSON.stringify(b));
   t = performance.now();
   let next = 0;
@@ -151,12 +179,233 @@ async function benchIngest() {
     if ((usage.rows.find((r) => r.key === 'fresh-proj')?.energyKWh ?? 0) > 0) break;
   }
   row('freshness: acknowledged batch → visible in usage', performance.now() - acked, 'ms');
-  await server.close();
+  server.close();
   db.$client.close();
 }
 
-await benchIngest();
-await benchDemo();
+const started = performance.now();
+const save = () => {
+  mkdirSync('test/artifacts', { recursive: true });
+  writeFileSync('test/artifacts/bench.json', JSON.stringify({ measuredAt: new Date().toISOString(), results }, null, 2));
+};
+for (const section of [benchIngest, benchNational, benchCollector, () => optionalBench('web-bench.ts', 'benchWeb', 'web'), () => optionalBench('load-bench.ts', 'benchLoad', 'load'), benchDemo]) {
+  await section();
+  save(); // after every section, so a long run leaves what it measured
+}
+row('bench: total wall time', (performance.now() - started) / 1000, 's');
 mkdirSync('test/artifacts', { recursive: true });
 writeFileSync('test/artifacts/bench.json', JSON.stringify({ measuredAt: new Date().toISOString(), results }, null, 2));
 console.log('\nwritten test/artifacts/bench.json');
+
+const DAY = 86_400_000;
+
+async function timed(url: string, token: string, timeoutMs = 60_000): Promise<{ ms: number; ok: boolean }> {
+  const t = performance.now();
+  try {
+    const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) });
+    await res.arrayBuffer();
+    return { ms: performance.now() - t, ok: res.status === 200 };
+  } catch {
+    return { ms: performance.now() - t, ok: false };
+  }
+}
+
+/** p50/p95 of one endpoint: 20 calls when it is fast, 3 when one call takes over a second. */
+async function latency(name: string, url: string, token: string) {
+  const first = await timed(url, token);
+  if (!first.ok) {
+    row(`query: ${name}`, first.ms >= 60_000 ? 'timed out (60 s)' : 'failed');
+    return;
+  }
+  const times = [first.ms];
+  const reps = first.ms > 1000 ? 2 : 19;
+  for (let i = 0; i < reps; i++) times.push((await timed(url, token)).ms);
+  times.sort((a, b) => a - b);
+  row(`query: ${name} p50`, percentile(times, 0.5), 'ms');
+  row(`query: ${name} p95`, percentile(times, 0.95), 'ms');
+}
+
+async function benchNational() {
+  const dir = mkdtempSync(join(tmpdir(), 'hl-national-'));
+  const dbPath = join(dir, 'national.db');
+  const nowTs = Date.now();
+  const config = loadConfig({}, { dbPath, port: 0, host: '127.0.0.1', alertCheckS: 86_400 });
+  const db = openDatabase(dbPath);
+  let t = performance.now();
+  const stats = buildNational(db.$client, config, nowTs, (line) => console.log(line));
+  row('national: build wall time', (performance.now() - t) / 1000, 's');
+  row('national: jobs', stats.jobs);
+  row('national: job_hour rows (year)', stats.jobHourRows);
+  row('national: facility readings (year, 1/min)', stats.facilityReadings);
+  row('national: job ingest (in-process, no zod)', stats.timings.jobIngestPerS!, 'jobs/s');
+  row('national: GPU ingest in-process at national size', stats.rawSamples / stats.timings.rawSamplesS!, 'samples/s');
+  // One grant per project for the year, as a committee would hold them.
+  for (let p = 0; p < NATIONAL.projects; p++) {
+    createAllocation(db.$client, { project: projectName(p), parentId: null, grantedGpuHours: 100_000, periodStart: new Date(nowTs - 300 * DAY).toISOString(), periodEnd: new Date(nowTs + 65 * DAY).toISOString() }, 'bench', nowTs);
+  }
+  const readToken = createToken(db, 'bench-read', 'read');
+  const ingestToken = createToken(db, 'bench-ingest', 'ingest');
+  db.$client.pragma('wal_checkpoint(TRUNCATE)');
+  db.$client.close();
+
+  const server = await startServer(config, () => {});
+  const year = `from=${new Date(nowTs - 365 * DAY).toISOString()}&to=${new Date(nowTs).toISOString()}`;
+  const month = `from=${new Date(nowTs - 30 * DAY).toISOString()}&to=${new Date(nowTs).toISOString()}`;
+  // Per-job answers (a row per job: two million over the year) are measured over the month only.
+  const windowed: Array<[string, string, boolean]> = [
+    ['usage by project', '/api/v1/usage?groupBy=project&', true],
+    ['usage by user', '/api/v1/usage?groupBy=user&', true],
+    ['usage by partition', '/api/v1/usage?groupBy=partition&', true],
+    ['usage by day', '/api/v1/usage?groupBy=day&', true],
+    ['waits by partition', '/api/v1/waits?groupBy=partition&', true],
+    ['waits by project', '/api/v1/waits?groupBy=project&', true],
+    ['waits by gpus', '/api/v1/waits?groupBy=gpus&', true],
+    ['waits by hour of week', '/api/v1/waits?groupBy=hourOfWeek&', true],
+    ['energy KPIs (daily series)', '/api/v1/energy/kpis?bucket=day&', true],
+    ['energy by project', '/api/v1/energy/projects?', true],
+    ['cooling (daily)', '/api/v1/energy/cooling?bucket=day&', true],
+    ['energy by job', '/api/v1/energy/jobs?', false],
+    ['jobs list (500)', '/api/v1/jobs?limit=500&', false],
+    ['review pack p299', '/api/v1/projects/p299/review?', false],
+  ];
+  for (const [name, path, yearToo] of windowed) {
+    await latency(`${name}, month`, `${server.url}${path}${month}`, readToken);
+    if (yearToo) await latency(`${name}, year`, `${server.url}${path}${year}`, readToken);
+  }
+  await latency('queue now', `${server.url}/api/v1/queue`, readToken);
+  await latency('wait estimate (gpu, 8 GPUs)', `${server.url}/api/v1/waits/estimate?partition=gpu&gpus=8`, readToken);
+  await latency('allocations of p299 (one grant)', `${server.url}/api/v1/allocations?project=p299`, readToken);
+  await latency(`EED report ${new Date(nowTs).getUTCFullYear() - 1}`, `${server.url}/api/v1/reports/eed?year=${new Date(nowTs).getUTCFullYear() - 1}`, readToken);
+
+  // Freshness under full ingest load: four senders post node batches as fast as the server takes
+  // them while a probe job's samples are posted and /api/v1/usage is polled until they count.
+  let stop = false;
+  let sentSamples = 0;
+  const loadStart = performance.now();
+  const senders = Array.from({ length: 4 }, async (_, k) => {
+    for (let i = 0; !stop; i++) {
+      const n = (k * 311 + i) % NATIONAL.nodes;
+      const base = nowTs - 60_000 + ((Math.floor((k * 311 + i) / NATIONAL.nodes) * 60 + 1) % 50) * 1000;
+      const samples = [];
+      for (let s = 0; s < 30; s++) {
+        for (let g = 0; g < NATIONAL.gpusPerNode; g++) {
+          samples.push({ ts: new Date(base + s * 1000 + k * 37 + i).toISOString(), gpuUuid: `GPU-${n}-${g}`, gpuIndex: g, model: 'NVIDIA H200', utilPct: 80, memUsedMiB: 1000, memTotalMiB: 143_771, powerW: 400, powerLimitW: 700, tempC: 50, processes: [], jobIds: [`live-${n}`] });
+        }
+      }
+      const res = await fetch(`${server.url}/api/v1/ingest/gpu`, { method: 'POST', headers: { authorization: `Bearer ${ingestToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ schema: 1, cluster: NATIONAL.cluster, node: nodeName(n), samples }) });
+      await res.arrayBuffer();
+      if (res.status === 202) sentSamples += samples.length;
+    }
+  });
+  await new Promise((r) => setTimeout(r, 2000));
+  const probeTs = nowTs - 30 * 60_000;
+  const post = (path: string, body: unknown) => fetch(`${server.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${ingestToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  await post('/api/v1/ingest/jobs', { schema: 1, cluster: 'probe', jobs: [{ jobId: 'fresh-1', user: 'u', account: 'fresh-proj', state: 'RUNNING', submitTime: new Date(probeTs).toISOString(), startTime: new Date(probeTs).toISOString(), endTime: null, gpus: 1 }] });
+  const probe = { schema: 1, cluster: 'probe', node: 'probe-node', samples: [0, 10_000].map((d) => ({ ts: new Date(probeTs + d).toISOString(), gpuUuid: 'GPU-probe', gpuIndex: 0, model: null, utilPct: 50, memUsedMiB: null, memTotalMiB: null, powerW: 360, powerLimitW: null, tempC: null, processes: [], jobIds: ['fresh-1'] })) };
+  const ack = await post('/api/v1/ingest/gpu', probe);
+  const acked = performance.now();
+  if (ack.status !== 202) throw new Error('freshness batch refused');
+  const from = new Date(probeTs - 3_600_000).toISOString();
+  for (;;) {
+    const usage = (await (await fetch(`${server.url}/api/v1/usage?from=${from}`, { headers: { authorization: `Bearer ${readToken}` } })).json()) as { rows: Array<{ key: string; energyKWh: number }> };
+    if ((usage.rows.find((r) => r.key === 'fresh-proj')?.energyKWh ?? 0) > 0) break;
+  }
+  row('freshness under full ingest load: ack → visible in usage', performance.now() - acked, 'ms');
+  stop = true;
+  await Promise.all(senders);
+  row('freshness: concurrent HTTP ingest during the probe', sentSamples / ((performance.now() - loadStart) / 1000), 'samples/s');
+  await server.close();
+
+  // Maintenance.
+  const sqlite = new Database(dbPath);
+  sqlite.pragma('cache_size = -262144');
+  const before = sqlite.prepare('SELECT COUNT(*) AS n, TOTAL(gpu_s) AS s FROM project_day').get() as { n: number; s: number };
+  t = performance.now();
+  const rebuilt = rebuildProjectDay(sqlite, nowTs - 365 * DAY, nowTs + DAY);
+  row('maintenance: rebuild the year of project_day', (performance.now() - t) / 1000, 's');
+  const after = sqlite.prepare('SELECT COUNT(*) AS n, TOTAL(gpu_s) AS s FROM project_day').get() as { n: number; s: number };
+  row('maintenance: project_day rows (rebuilt; before)', `${rebuilt.rows} (${before.n}); GPU-s equal: ${Math.abs(after.s - before.s) < 1e-6 * before.s}`);
+  const rawBytes = (sqlite.prepare("SELECT SUM(pgsize) AS b FROM dbstat WHERE name = 'gpu_samples'").get() as { b: number }).b;
+  const rawRows = (sqlite.prepare('SELECT COUNT(*) AS n FROM gpu_samples').get() as { n: number }).n;
+  const perSample = rawBytes / rawRows;
+  row('maintenance: bytes per raw GPU sample (table pages / rows)', perSample, 'B');
+  const retention = existsSync(join(import.meta.dirname, '../../server/services/retention.service.ts'))
+    ? ((await import('../../server/services/retention.service.ts')) as { purgeRawSamples: (s: Database.Database, o: { nowMs: number; retentionDays: number }) => { gpuSamples: number; facilityReadings: number } }).purgeRawSamples
+    : null;
+  if (retention) {
+    t = performance.now();
+    const purged = retention(sqlite, { nowMs: nowTs + 1.5 * DAY, retentionDays: config.retentionDays });
+    const s = (performance.now() - t) / 1000;
+    row('maintenance: purge expired raw rows', s, 's');
+    row('maintenance: purged GPU samples / facility readings', `${purged.gpuSamples} / ${purged.facilityReadings}`);
+    row('maintenance: purge rate', (purged.gpuSamples + purged.facilityReadings) / s, 'rows/s');
+  } else {
+    console.log('(server/services/retention.service.ts absent: purge not measured)');
+  }
+  sqlite.pragma('wal_checkpoint(TRUNCATE)');
+  const tableBytes = sqlite.prepare("SELECT name, SUM(pgsize) AS b FROM dbstat GROUP BY name ORDER BY b DESC").all() as Array<{ name: string; b: number }>;
+  sqlite.close();
+  const fileBytes = statSync(dbPath).size;
+  const rawNow = tableBytes.filter((x) => x.name === 'gpu_samples').reduce((a, x) => a + x.b, 0);
+  row('maintenance: database file (year of rollups, jobs, meters)', fileBytes / 2 ** 30, 'GiB');
+  for (const x of tableBytes.slice(0, 6)) row(`maintenance: size of ${x.name}`, x.b / 2 ** 20, 'MiB');
+  const retainedSamples = (NATIONAL.nodes * NATIONAL.gpusPerNode * config.retentionDays * DAY) / 10_000;
+  row(`maintenance: raw window (${config.retentionDays} d of 10 s samples, 10,000 GPUs)`, (retainedSamples * perSample) / 2 ** 30, 'GiB');
+  row('maintenance: database per year incl. raw window', (fileBytes - rawNow + retainedSamples * perSample) / 2 ** 30, 'GiB');
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Parse cost of an 8-GPU nvidia-smi document and the collector's memory, in a child process. */
+async function benchCollector() {
+  const script = `
+    import { readFileSync } from 'node:fs';
+    import { parseXmlAsNodeNvidiaSmi } from './collectors/gpu/xml-as-node-nvidia-smi.ts';
+    import { parseNvidiaSmi } from './collectors/gpu/parse.ts';
+    const xml = readFileSync('test/fixtures/nvidia-smi/h200-x2-mig-handwritten.xml', 'utf8');
+    const open = xml.indexOf('<gpu ');
+    const close = xml.lastIndexOf('</gpu>') + 6;
+    const gpus = xml.slice(open, close);
+    let body = '';
+    for (let i = 0; i < 4; i++) body += gpus.replace(/GPU-([0-9a-f]{8})/g, (_, h) => 'GPU-' + i + h.slice(1));
+    const doc8 = xml.slice(0, open) + body + xml.slice(close);
+    const n = 300;
+    for (let i = 0; i < 20; i++) parseNvidiaSmi(await parseXmlAsNodeNvidiaSmi(doc8), new Date().toISOString());
+    const t = performance.now();
+    let count = 0;
+    for (let i = 0; i < n; i++) count += parseNvidiaSmi(await parseXmlAsNodeNvidiaSmi(doc8), new Date().toISOString()).length;
+    const ms = (performance.now() - t) / n;
+    globalThis.gc?.();
+    const m = process.memoryUsage();
+    console.log(JSON.stringify({ ms, gpus: count / n, bytes: doc8.length, rss: m.rss, heap: m.heapUsed }));
+  `;
+  const out = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  if (out.status !== 0) {
+    console.log(`(collector bench failed: ${out.stderr.slice(0, 300)})`);
+    return;
+  }
+  const r = JSON.parse(out.stdout.trim().split('\n').at(-1)!) as { ms: number; gpus: number; bytes: number; rss: number; heap: number };
+  row(`collector: parse an ${r.gpus}-GPU document (${Math.round(r.bytes / 1024)} KiB XML)`, r.ms, 'ms');
+  row('collector: resident memory after parsing (RSS)', r.rss / 2 ** 20, 'MiB');
+  row('collector: JS heap in use', r.heap / 2 ** 20, 'MiB');
+}
+
+/** Runs another engineer's bench module if it is present. */
+async function optionalBench(file: string, fn: string, label: string) {
+  const path = join(import.meta.dirname, file);
+  if (!existsSync(path)) {
+    console.log(`(${file} absent: ${label} figures skipped)`);
+    return;
+  }
+  const mod = (await import(path)) as Record<string, unknown>;
+  const run = mod[fn];
+  if (typeof run !== 'function') {
+    console.log(`(${file} has no ${fn}(): ${label} figures skipped)`);
+    return;
+  }
+  try {
+    const figures = (await (run as () => Promise<Record<string, number | string>>)()) ?? {};
+    for (const [k, v] of Object.entries(figures)) row(`${label}: ${k}`, v);
+  } catch (error) {
+    console.log(`(${fn}() failed: ${(error as Error).message})`);
+  }
+}
