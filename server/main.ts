@@ -22,6 +22,11 @@ export interface RunningServer {
 
 /** Opens the database, serves the app and (with `config.demo`) starts the simulated facility. */
 export async function startServer(config: Config, log: (line: string) => void = console.log): Promise<RunningServer> {
+  if (config.demo && config.retentionDays <= config.demoDays) {
+    // The demo's history is sent as raw samples, which ingest refuses beyond the retention window.
+    log(`demo: raw-sample retention raised from ${config.retentionDays} to ${config.demoDays + 1} days to hold the demo's history`);
+    config = { ...config, retentionDays: config.demoDays + 1 };
+  }
   const fresh = config.dbPath === ':memory:' || !existsSync(config.dbPath);
   const db = openDatabase(config.dbPath);
   const app = createApp({ db, config, demoAccounts: config.demo ? demoAccounts : [] });

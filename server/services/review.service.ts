@@ -63,14 +63,17 @@ export function listJobs(deps: Deps, window: { fromTs: number; toTs: number }, v
   if (filter.project) assertProject(sqlite, filter.project, vis);
   const rows = sqlite
     .prepare(
-      `SELECT j.cluster, j.job_id AS jobId, j.account AS project, j.user, j.partition, j.state, j.gpus,
+      `WITH e AS (
+         SELECT cluster, job_id, SUM(energy_wh) AS wh, SUM(idle_gpu_s) AS idleS, SUM(util_pct_s) AS utilS, SUM(gpu_s) AS gpuS
+         FROM job_hour WHERE hour_ts >= @from AND hour_ts < @to GROUP BY cluster, job_id)
+       SELECT j.cluster, j.job_id AS jobId, j.account AS project, j.user, j.partition, j.state, j.gpus,
          j.submit_ts AS submitTs, j.start_ts AS startTs, j.end_ts AS endTs,
          CASE WHEN j.start_ts IS NULL THEN 0 ELSE
            j.gpus * MAX(0, MIN(COALESCE(j.end_ts, @now), @to) - MAX(j.start_ts, @from)) / 3600000.0 END AS gpuHours,
-         COALESCE((SELECT SUM(h.energy_wh) FROM job_hour h WHERE h.cluster = j.cluster AND h.job_id = j.job_id AND h.hour_ts >= @from AND h.hour_ts < @to), 0) / 1000.0 AS energyKWh,
-         COALESCE((SELECT SUM(h.idle_gpu_s) FROM job_hour h WHERE h.cluster = j.cluster AND h.job_id = j.job_id AND h.hour_ts >= @from AND h.hour_ts < @to), 0) / 3600.0 AS idleGpuHours,
-         (SELECT SUM(h.util_pct_s) / NULLIF(SUM(h.gpu_s), 0) FROM job_hour h WHERE h.cluster = j.cluster AND h.job_id = j.job_id AND h.hour_ts >= @from AND h.hour_ts < @to) AS meanUtilPct
-       FROM jobs j
+         COALESCE(e.wh, 0) / 1000.0 AS energyKWh,
+         COALESCE(e.idleS, 0) / 3600.0 AS idleGpuHours,
+         e.utilS / NULLIF(e.gpuS, 0) AS meanUtilPct
+       FROM jobs j LEFT JOIN e ON e.cluster = j.cluster AND e.job_id = j.job_id
        WHERE ((j.start_ts < @to AND COALESCE(j.end_ts, @now) > @from) OR (j.start_ts IS NULL AND j.state = 'PENDING'))
          AND (@project IS NULL OR j.account = @project)
          AND (@accounts IS NULL OR j.account IN (SELECT value FROM json_each(@accounts)))
