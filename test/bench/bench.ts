@@ -46,6 +46,7 @@ async function startServerProcess(dbPath: string): Promise<{ url: string; close(
   return { url, close: () => child.kill('SIGTERM') };
 }
 
+const DAY = 86_400_000;
 const results: Record<string, number | string> = {};
 const row = (name: string, value: number | string, unit = '') => {
   results[name] = value;
@@ -197,7 +198,6 @@ mkdirSync('test/artifacts', { recursive: true });
 writeFileSync('test/artifacts/bench.json', JSON.stringify({ measuredAt: new Date().toISOString(), results }, null, 2));
 console.log('\nwritten test/artifacts/bench.json');
 
-const DAY = 86_400_000;
 
 async function timed(url: string, token: string, timeoutMs = 60_000): Promise<{ ms: number; ok: boolean }> {
   const t = performance.now();
