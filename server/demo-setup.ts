@@ -47,13 +47,16 @@ export function setUpDemo(db: Db, startTs: number): void {
   }
   const sqlite: Database = db.$client;
   if ((sqlite.prepare('SELECT COUNT(*) AS n FROM allocations').get() as { n: number }).n > 0) return;
+  // A 55-day period that started with the demo's 30-day history: more than half of it is
+  // gone, so grants burnt slowly show as under-used and fast ones forecast to run out.
+  const periodDays = 55;
   const periodStart = new Date(Math.floor(startTs / DAY_MS) * DAY_MS).toISOString();
-  const periodEnd = new Date(Math.floor(startTs / DAY_MS) * DAY_MS + 90 * DAY_MS).toISOString();
-  // Expected GPU-hours over 90 days: the project's share of its partition's load.
+  const periodEnd = new Date(Math.floor(startTs / DAY_MS) * DAY_MS + periodDays * DAY_MS).toISOString();
+  // Expected GPU-hours over the period: the project's share of its partition's load.
   const capacity = { gpu: 96 * 0.95, interactive: 32 * 0.6 };
   const grants = demoProjects.map((p) => {
     const partitionShare = demoProjects.filter((q) => q.partition === p.partition).reduce((s, q) => s + q.share, 0);
-    const expected = (p.share / partitionShare) * capacity[p.partition] * 24 * 90;
+    const expected = (p.share / partitionShare) * capacity[p.partition] * 24 * periodDays;
     return { project: p.name, hours: Math.round((expected * (grantFactor[p.name] ?? 1)) / 100) * 100 };
   });
   const total = grants.reduce((s, g) => s + g.hours, 0);
