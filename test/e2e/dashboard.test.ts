@@ -52,16 +52,13 @@ describe.skipIf(!hasChromium)('dashboard in Chromium against the real server wit
 
   /**
    * Signs in as `role` and returns the page, printing how long its first view took to show
-   * data. The dashboard's own share (chunks, rendering) is held to 1 s where the landing
-   * view's endpoints answer in milliseconds (the facility's and admin's overview); the
-   * committee's and researchers' landing views wait on /allocations and /jobs, which take
-   * seconds on the demo today, so those are printed and only bounded loosely.
+   * data. The time is printed, not asserted: a timed test flakes on a busy machine, and the
+   * 1 s goal is measured by `npm run bench` (test/bench/web-bench.ts).
    */
-  async function signIn(role: string, budgetMs: number) {
+  async function signIn(role: string) {
     const session = await open();
     const { renderMs, jsGzipBytes } = await measureFirstView(session.page, server.url, role);
     console.log(`e2e: ${role}: first populated view ${renderMs.toFixed(0)} ms after sign-in; ${(jsGzipBytes / 1024).toFixed(1)} KiB gzip JS loaded`);
-    expect(renderMs).toBeLessThan(budgetMs);
     return session;
   }
 
@@ -107,7 +104,7 @@ describe.skipIf(!hasChromium)('dashboard in Chromium against the real server wit
   }
 
   it('facility: overview, energy and heat, usage, waits; window, Danish, dark theme, CSV', async () => {
-    const { context, page, errors } = await signIn('facility', 1000);
+    const { context, page, errors } = await signIn('facility');
     expect(await navIds(page)).toEqual(['nav-overview', 'nav-energy', 'nav-usage', 'nav-waits']);
     await page.locator(populated.overview!).first().waitFor({ state: 'attached' });
     expect(Number((await page.getByTestId('gpus-busy').textContent())!.replace(/\D/g, ''))).toBeGreaterThan(0);
@@ -148,7 +145,7 @@ describe.skipIf(!hasChromium)('dashboard in Chromium against the real server wit
   }, 180_000);
 
   it('committee: allocations sorted and filtered, a project review pack with its CSV, usage, waits', async () => {
-    const { context, page, errors } = await signIn('committee', 30_000);
+    const { context, page, errors } = await signIn('committee');
     expect(await navIds(page)).toEqual(['nav-allocations', 'nav-usage', 'nav-waits']);
     const table = page.getByTestId('allocations-table');
     const rowCount = await table.locator('tbody tr').count();
@@ -234,7 +231,7 @@ describe.skipIf(!hasChromium)('dashboard in Chromium against the real server wit
   }
 
   it('admin: every view, with live updates by polling', async () => {
-    const { context, page, errors } = await signIn('admin', 1000);
+    const { context, page, errors } = await signIn('admin');
     expect(await navIds(page)).toEqual(['nav-overview', 'nav-allocations', 'nav-energy', 'nav-usage', 'nav-waits', 'nav-jobs']);
     const first = await updatedAt(page);
     // The view polls every 10 s without a reload.
