@@ -196,7 +196,7 @@ describe.skipIf(!hasChromium)('dashboard in Chromium against the real server wit
     ['pi', 'dtu-llm'],
   ] as const) {
     it(`${role}: my jobs, usage, queue waits with the estimate, their project`, async () => {
-      const { context, page, errors } = await signIn(role, 30_000);
+      const { context, page, errors } = await signIn(role);
       expect(await navIds(page)).toEqual(['nav-usage', 'nav-waits', 'nav-jobs', `nav-project-${project}`]);
       const jobProjects = await page.getByTestId('jobs-table').locator('tbody td:nth-child(2)').allTextContents();
       expect(new Set(jobProjects)).toEqual(new Set([project]));
