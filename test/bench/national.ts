@@ -22,6 +22,7 @@ import { DAY_MS, HOUR_MS, bucketOf, splitLinear } from '../../server/services/in
 import { gpuSecondsByDay } from '../../server/services/jobs-ingest.service.ts';
 import type { Config } from '../../server/config.ts';
 import type { Database } from 'better-sqlite3';
+import { seeded } from '../../collectors/demo/random.ts';
 
 export const NATIONAL = {
   cluster: 'national',
@@ -37,18 +38,6 @@ export const NATIONAL = {
 
 const gpuChoices = [1, 2, 4, 8, 16, 32, 64];
 const gpuWeights = [0.3, 0.2, 0.2, 0.18, 0.07, 0.04, 0.01];
-
-/** mulberry32: a small deterministic PRNG so every run builds the same facility. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export const projectName = (p: number) => `p${String(p).padStart(3, '0')}`;
 export const nodeName = (n: number) => `n${String(n).padStart(4, '0')}`;
@@ -80,7 +69,7 @@ export function buildNational(sqlite: Database, config: Config, nowTs: number, l
   // multi-GB file page-fault bound.
   sqlite.pragma('cache_size = -1048576');
   const timings: Record<string, number> = {};
-  const random = rng(42);
+  const random = seeded(42);
   const yearStart = nowTs - NATIONAL.days * DAY_MS;
   // Projects are unequal: a few large ones hold most of the time (Zipf-like weights).
   const projectCum: number[] = [];
