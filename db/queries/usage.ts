@@ -13,6 +13,7 @@
  *   at 1), the share of the charged time whose energy was measured.
  */
 import type { Database } from 'better-sqlite3';
+import { jobsOverlapping } from './gpu-hours.ts';
 import { inferredEnergy } from './inferred-energy.ts';
 
 export type UsageGroup = 'project' | 'user' | 'partition' | 'day';
@@ -68,11 +69,12 @@ export function usageByKey(sqlite: Database, f: UsageFilter): UsageRow[] {
     return r;
   };
 
-  // Jobs that ran inside the window: start < to and (still running or ended after from).
-  const running = `j.start_ts IS NOT NULL AND j.start_ts < @to AND COALESCE(j.end_ts, @now) > @from ${extra}`;
+  // Jobs that ran inside the window (start < to, and still running or ended after from),
+  // narrowed to what the caller may see.
+  const running = `1 = 1 ${extra}`;
   if (f.groupBy === 'day') {
     const jobs = sqlite
-      .prepare(`SELECT j.start_ts AS s, COALESCE(j.end_ts, @now) AS e, j.gpus AS g FROM jobs j WHERE ${running}`)
+      .prepare(`SELECT j.start_ts AS s, COALESCE(j.end_ts, @now) AS e, j.gpus AS g FROM ${jobsOverlapping} j WHERE ${running}`)
       .all(params) as Array<{ s: number; e: number; g: number }>;
     for (const job of jobs) {
       const s = Math.max(job.s, f.fromTs);
@@ -91,7 +93,7 @@ export function usageByKey(sqlite: Database, f: UsageFilter): UsageRow[] {
       .prepare(
         `SELECT ${key} AS key, COUNT(*) AS jobs,
            SUM(j.gpus * (MIN(COALESCE(j.end_ts, @now), @to) - MAX(j.start_ts, @from))) / 3600000.0 AS gpuHours
-         FROM jobs j WHERE ${running} GROUP BY 1`,
+         FROM ${jobsOverlapping} j WHERE ${running} GROUP BY 1`,
       )
       .all(params) as Array<{ key: string; jobs: number; gpuHours: number }>;
     for (const a of agg) Object.assign(row(a.key), { jobs: a.jobs, gpuHours: Math.max(0, a.gpuHours) });

@@ -4,6 +4,7 @@
  * username under a key kept in the database), never the names.
  */
 import type { Database } from 'better-sqlite3';
+import { jobsOverlapping } from '../../db/queries/gpu-hours.ts';
 import { inferredEnergy } from '../../db/queries/inferred-energy.ts';
 import { usageByKey } from '../../db/queries/usage.ts';
 import { startedJobs, waitStats } from '../../db/queries/waits.ts';
@@ -73,9 +74,9 @@ export function listJobs(deps: Deps, window: { fromTs: number; toTs: number }, v
          COALESCE(e.wh, 0) / 1000.0 AS energyKWh,
          COALESCE(e.idleS, 0) / 3600.0 AS idleGpuHours,
          e.utilS / NULLIF(e.gpuS, 0) AS meanUtilPct
-       FROM jobs j LEFT JOIN e ON e.cluster = j.cluster AND e.job_id = j.job_id
-       WHERE ((j.start_ts < @to AND COALESCE(j.end_ts, @now) > @from) OR (j.start_ts IS NULL AND j.state = 'PENDING'))
-         AND (@project IS NULL OR j.account = @project)
+       FROM (SELECT * FROM ${jobsOverlapping} UNION ALL SELECT * FROM jobs WHERE state = 'PENDING' AND start_ts IS NULL) j
+         LEFT JOIN e ON e.cluster = j.cluster AND e.job_id = j.job_id
+       WHERE (@project IS NULL OR j.account = @project)
          AND (@accounts IS NULL OR j.account IN (SELECT value FROM json_each(@accounts)))
          AND (@users IS NULL OR j.user IN (SELECT value FROM json_each(@users)))
        ORDER BY ${filter.orderBy === 'idle' ? 'idleGpuHours DESC' : 'COALESCE(j.start_ts, j.submit_ts) DESC'} LIMIT @limit`,
