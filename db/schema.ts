@@ -190,8 +190,13 @@ export const gpuHour = sqliteTable(
     jobS: real('job_s').notNull().default(0),
     /** Energy of the time the GPU's samples named no job (idle, or processes hidden from the collector). */
     noJobWh: real('no_job_wh').notNull().default(0),
+    /**
+     * Seconds the GPU named no job yet was not idle (or its utilisation was unknown): the
+     * sign of processes hidden from the collector, which gates energy inference.
+     */
+    noJobBusyS: real('no_job_busy_s').notNull().default(0),
   },
-  (t) => [primaryKey({ columns: [t.hourTs, t.gpuId] })],
+  (t) => [primaryKey({ columns: [t.hourTs, t.gpuId] }), index('gpu_hour_busy_unnamed').on(t.hourTs).where(sql`${t.noJobBusyS} > 0`)],
 );
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Inferred GPU energy: when a node's samples name no job (processes hidden in containers,
  * or a collector without permission to read /proc), the scheduler still knows which jobs
- * held GPUs on that node. Per node and hour, the energy of the GPU time that named no job
+ * held GPUs on that node. Per node and hour where a GPU named no job while busy (the sign
+ * of hidden processes; an idle unnamed GPU alone is nobody's), the energy of the GPU time that named no job
  * goes to the jobs that held GPUs there and were never seen on some of them: a job's
  * "missing" GPU-seconds are (its GPUs on the node − the GPUs its own samples named) × its
  * overlap with the hour. GPUs named are counted, not sampled seconds, so the moments before
@@ -23,11 +24,18 @@ const HOUR_MS = 3_600_000;
 
 /** Inferred energy per job and hour over [fromTs, toTs) (whole hours starting in the window). */
 export function inferredEnergy(sqlite: Database, fromTs: number, toTs: number, nowTs: number): InferredEnergy[] {
+  // Only node-hours where a GPU named no job while it was busy (or its utilisation was
+  // unknown): processes were evidently hidden there. Elsewhere unnamed GPUs were idle and
+  // nobody's; the partial index keeps this a short search even over a year.
   const unlabelled = sqlite
     .prepare(
-      `SELECT g.hour_ts AS hourTs, n.cluster, n.name AS node, SUM(g.no_job_wh) AS wh, SUM(g.covered_s - g.job_s) AS s
-       FROM gpu_hour g JOIN gpus ON gpus.id = g.gpu_id JOIN nodes n ON n.id = gpus.node_id
-       WHERE g.hour_ts >= ? AND g.hour_ts < ? AND g.no_job_wh > 0
+      `WITH flagged AS (
+         SELECT DISTINCT g.hour_ts, gpus.node_id FROM gpu_hour g INDEXED BY gpu_hour_busy_unnamed JOIN gpus ON gpus.id = g.gpu_id
+         WHERE g.hour_ts >= ? AND g.hour_ts < ? AND g.no_job_busy_s > 0)
+       SELECT f.hour_ts AS hourTs, n.cluster, n.name AS node, SUM(g.no_job_wh) AS wh, SUM(g.covered_s - g.job_s) AS s
+       FROM flagged f JOIN nodes n ON n.id = f.node_id JOIN gpus ON gpus.node_id = f.node_id
+         JOIN gpu_hour g ON g.hour_ts = f.hour_ts AND g.gpu_id = gpus.id
+       WHERE g.no_job_wh > 0
        GROUP BY 1, 2, 3`,
     )
     .all(fromTs, toTs) as Array<{ hourTs: number; cluster: string; node: string; wh: number; s: number }>;

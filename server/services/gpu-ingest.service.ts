@@ -20,6 +20,7 @@ interface RollupDelta {
   utilPctS: number;
   other: number;
   noJobWh: number;
+  noJobBusyS: number;
 }
 
 /** Prepared statements and caches for GPU ingest, built once per database. */
@@ -56,10 +57,10 @@ export class GpuIngestor {
          WHERE ts > ? AND ts <= ? AND gpu_id = ? ORDER BY ts ASC LIMIT 1`,
       ),
       gpuHourAdd: db.prepare(
-        `INSERT INTO gpu_hour (hour_ts, gpu_id, energy_wh, covered_s, util_pct_s, job_s, no_job_wh) VALUES (?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO gpu_hour (hour_ts, gpu_id, energy_wh, covered_s, util_pct_s, job_s, no_job_wh, no_job_busy_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (hour_ts, gpu_id) DO UPDATE SET energy_wh = energy_wh + excluded.energy_wh,
            covered_s = covered_s + excluded.covered_s, util_pct_s = util_pct_s + excluded.util_pct_s, job_s = job_s + excluded.job_s,
-           no_job_wh = no_job_wh + excluded.no_job_wh`,
+           no_job_wh = no_job_wh + excluded.no_job_wh, no_job_busy_s = no_job_busy_s + excluded.no_job_busy_s`,
       ),
       jobHourAdd: db.prepare(
         `INSERT INTO job_hour (hour_ts, cluster, job_id, energy_wh, gpu_s, util_pct_s, idle_gpu_s) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -88,7 +89,16 @@ export class GpuIngestor {
       const signedS = sign * seconds;
       const utilPctS = utilS === null ? 0 : sign * utilS;
       const share = jobIds.length;
-      accumulate(gpuHour, (hourTs / HOUR_MS) * GPU_KEY_SPAN + gpuId, energyWh, energy === null ? 0 : signedS, utilPctS, share > 0 ? signedS : 0, share === 0 ? energyWh : 0);
+      accumulate(
+        gpuHour,
+        (hourTs / HOUR_MS) * GPU_KEY_SPAN + gpuId,
+        energyWh,
+        energy === null ? 0 : signedS,
+        utilPctS,
+        share > 0 ? signedS : 0,
+        share === 0 ? energyWh : 0,
+        share === 0 && !isIdle ? signedS : 0,
+      );
       for (let k = 0; k < share; k++) {
         const jobId = jobIds[k]!;
         let hours = jobHour.get(jobId);
@@ -141,7 +151,7 @@ export class GpuIngestor {
 
     for (const [key, d] of gpuHour) {
       const gpu = key % GPU_KEY_SPAN;
-      this.st.gpuHourAdd.run(((key - gpu) / GPU_KEY_SPAN) * HOUR_MS, gpu, d.energyWh, d.seconds, d.utilPctS, d.other, d.noJobWh);
+      this.st.gpuHourAdd.run(((key - gpu) / GPU_KEY_SPAN) * HOUR_MS, gpu, d.energyWh, d.seconds, d.utilPctS, d.other, d.noJobWh, d.noJobBusyS);
     }
     for (const [jobId, hours] of jobHour) {
       for (const [hourTs, d] of hours) this.st.jobHourAdd.run(hourTs, batch.cluster, jobId, d.energyWh, d.seconds, d.utilPctS, d.other);
@@ -217,7 +227,7 @@ function toPoint(row: unknown): GpuPoint | null {
   return { ts: r.ts, powerW: r.powerW, utilPct: r.utilPct, jobIds: r.jobIds ? (JSON.parse(r.jobIds) as string[]) : [] };
 }
 
-function accumulate<K>(map: Map<K, RollupDelta>, key: K, energyWh: number, seconds: number, utilPctS: number, other: number, noJobWh = 0) {
+function accumulate<K>(map: Map<K, RollupDelta>, key: K, energyWh: number, seconds: number, utilPctS: number, other: number, noJobWh = 0, noJobBusyS = 0) {
   const d = map.get(key);
   if (d) {
     d.energyWh += energyWh;
@@ -225,8 +235,9 @@ function accumulate<K>(map: Map<K, RollupDelta>, key: K, energyWh: number, secon
     d.utilPctS += utilPctS;
     d.other += other;
     d.noJobWh += noJobWh;
+    d.noJobBusyS += noJobBusyS;
   } else {
-    map.set(key, { energyWh, seconds, utilPctS, other, noJobWh });
+    map.set(key, { energyWh, seconds, utilPctS, other, noJobWh, noJobBusyS });
   }
 }
 

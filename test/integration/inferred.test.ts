@@ -51,3 +51,17 @@ describe('a job seen on its own GPU', () => {
     expect(row!.energyInferredKWh).toBe(0);
   });
 });
+
+describe('when unnamed GPUs are all idle', () => {
+  it('infers nothing: without a busy unnamed GPU there is no sign of hidden processes', async () => {
+    const t = makeApp();
+    await t.client.api.v1.ingest.jobs.$post({ json: { schema: 1, cluster: 'c', jobs: [job({ jobId: '7', gpus: 2, nodes: ['n1'], startTime: iso(T0), endTime: iso(T0 + H) })] } }, t.auth(t.tokens.ingest));
+    const idleNode = [0, 1, 2, 3].flatMap((i) => series(T0, T0 + H, 60, { gpuUuid: `GPU-${i}`, gpuIndex: i, powerW: 80, utilPct: 0, jobIds: [] }));
+    await t.client.api.v1.ingest.gpu.$post({ json: { schema: 1, cluster: 'c', node: 'n1', samples: idleNode } }, t.auth(t.tokens.ingest));
+    const [row] = (await (await t.client.api.v1.usage.$get({ query: { from: iso(T0), to: iso(T0 + H) } }, t.auth(t.tokens.read))).json()).rows;
+    expect(row!.energyKWh).toBe(0);
+    expect(row!.energyInferredKWh).toBe(0);
+    const attribution = await (await t.client.api.v1.energy.projects.$get({ query: { from: iso(T0), to: iso(T0 + H) } }, t.auth(t.tokens.read))).json();
+    expect(attribution.rows.find((r) => r.key === '(unattributed)')!.itEnergyKWh).toBeCloseTo((4 * 80) / 1000, 9);
+  });
+});
