@@ -99,13 +99,18 @@ export function usageByKey(sqlite: Database, f: UsageFilter): UsageRow[] {
     for (const a of agg) Object.assign(row(a.key), { jobs: a.jobs, gpuHours: Math.max(0, a.gpuHours) });
   }
 
-  const energyKey = f.groupBy === 'day' ? "strftime('%Y-%m-%d', h.hour_ts / 1000, 'unixepoch')" : keyColumn[f.groupBy];
+  // Summed per job (and day) first, then joined with the jobs: a fifth of the lookups of
+  // joining every job-hour row.
+  const dayOf = "strftime('%Y-%m-%d', hour_ts / 1000, 'unixepoch')";
+  const energyKey = f.groupBy === 'day' ? 'h.day' : keyColumn[f.groupBy];
   const energy = sqlite
     .prepare(
-      `SELECT ${energyKey} AS key, SUM(h.energy_wh) / 1000.0 AS energyKWh, SUM(h.gpu_s) / 3600.0 AS measured,
-         SUM(h.idle_gpu_s) / 3600.0 AS idle
-       FROM job_hour h JOIN jobs j ON j.cluster = h.cluster AND j.job_id = h.job_id
-       WHERE h.hour_ts >= @from AND h.hour_ts < @to ${extra} GROUP BY 1`,
+      `SELECT ${energyKey} AS key, SUM(h.wh) / 1000.0 AS energyKWh, SUM(h.gpuS) / 3600.0 AS measured, SUM(h.idleS) / 3600.0 AS idle
+       FROM (SELECT cluster, job_id, ${f.groupBy === 'day' ? dayOf : "''"} AS day,
+               SUM(energy_wh) AS wh, SUM(gpu_s) AS gpuS, SUM(idle_gpu_s) AS idleS
+             FROM job_hour WHERE hour_ts >= @from AND hour_ts < @to GROUP BY cluster, job_id, day) h
+         JOIN jobs j ON j.cluster = h.cluster AND j.job_id = h.job_id
+       WHERE 1 = 1 ${extra} GROUP BY 1`,
     )
     .all(params) as Array<{ key: string; energyKWh: number; measured: number; idle: number }>;
   for (const e of energy) Object.assign(row(e.key), { energyKWh: e.energyKWh, measuredGpuHours: e.measured, idleGpuHours: e.idle });
