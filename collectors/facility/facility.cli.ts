@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { positiveFlag, tokenFlag } from '../shared/cli-flags.ts';
 import { UsageError } from '../shared/usage-error.ts';
 import { createSender } from '../shared/sender.ts';
 import { facilityBatchSchema, type FacilityBatch, type FacilityReading } from '../shared/wire.ts';
@@ -80,30 +81,12 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof options }>>['values'
 const MAX_READINGS_PER_BATCH = 50_000;
 const CO2_REFRESH_MS = 15 * 60_000;
 
-function positive(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`collect facility: --${name} must be a positive number, not '${raw}'`);
-  return value;
-}
-
 function readSmallFile(flag: string, path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
     throw new InputError(`cannot read --${flag} ${path}: ${(error as Error).message}`);
   }
-}
-
-function readToken(values: Values): string {
-  if (values.token && values['token-file']) throw new UsageError('collect facility: give --token or --token-file, not both');
-  if (values['token-file']) {
-    const token = readSmallFile('token-file', values['token-file']).trim();
-    if (!token) throw new UsageError(`collect facility: --token-file ${values['token-file']} is empty`);
-    return token;
-  }
-  if (values.token) return values.token;
-  throw new UsageError('collect facility: --server needs --token or --token-file');
 }
 
 function redfishAuth(values: Values): RedfishAuth {
@@ -203,7 +186,7 @@ async function openSources(values: Values): Promise<Sources> {
       auth: redfishAuth(values),
       ca,
       insecure: values.insecure ?? false,
-      timeoutMs: positive('timeout', values.timeout, 10) * 1000,
+      timeoutMs: positiveFlag('collect facility', 'timeout', values.timeout, 10) * 1000,
     });
     sources.redfish = { client, config, maps: config?.meters ?? null };
   } else if (values.config || values.user || values.session || values.ca || values.insecure) {
@@ -300,12 +283,12 @@ async function sendToServer(
   if (server.protocol !== 'http:' && server.protocol !== 'https:') {
     throw new UsageError(`collect facility: --server must be http:// or https://, not ${server.protocol}`);
   }
-  const intervalMs = positive('interval', values.interval, 60) * 1000;
+  const intervalMs = positiveFlag('collect facility', 'interval', values.interval, 60) * 1000;
   const sender = createSender({
     server: server.href,
-    token: readToken(values),
+    token: tokenFlag('collect facility', values),
     spoolDir: values['spool-dir'] ?? defaultSpoolDir(),
-    maxSpoolBytes: positive('max-spool-mb', values['max-spool-mb'], 512) * 1024 * 1024,
+    maxSpoolBytes: positiveFlag('collect facility', 'max-spool-mb', values['max-spool-mb'], 512) * 1024 * 1024,
     // Short enough that a last flush on SIGTERM ends inside systemd's stop timeout.
     timeoutMs: Math.min(15_000, Math.max(2_000, intervalMs)),
   });
@@ -369,7 +352,7 @@ async function sendToServer(
       },
       sender,
       intervalMs,
-      maxBackoffMs: positive('max-backoff', values['max-backoff'], 600) * 1000,
+      maxBackoffMs: positiveFlag('collect facility', 'max-backoff', values['max-backoff'], 600) * 1000,
       signal: controller.signal,
       log,
     });

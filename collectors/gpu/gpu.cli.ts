@@ -3,10 +3,10 @@
  * `--server URL --token T` samples every `--interval` seconds and sends, spooling while
  * the server is away, until SIGTERM/SIGINT.
  */
-import { readFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { positiveFlag, tokenFlag } from '../shared/cli-flags.ts';
 import { UsageError } from '../shared/usage-error.ts';
 import { createSender } from '../shared/sender.ts';
 import { gpuBatchSchema, type GpuBatch } from '../shared/wire.ts';
@@ -43,31 +43,9 @@ const options = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-function positive(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`collect gpu: --${name} must be a positive number, not '${raw}'`);
-  return value;
-}
-
 function defaultSpoolDir(): string {
   // A system service owns /var/spool; a person trying it out does not.
   return process.getuid?.() === 0 ? '/var/spool/heatledger/gpu' : join(homedir(), '.local/state/heatledger/gpu-spool');
-}
-
-function readToken(values: { token?: string; 'token-file'?: string }): string {
-  if (values.token && values['token-file']) throw new UsageError('collect gpu: give --token or --token-file, not both');
-  if (values['token-file']) {
-    try {
-      const token = readFileSync(values['token-file'], 'utf8').trim();
-      if (token) return token;
-    } catch (error) {
-      throw new UsageError(`collect gpu: cannot read --token-file ${values['token-file']}: ${(error as Error).message}`);
-    }
-    throw new UsageError(`collect gpu: --token-file ${values['token-file']} is empty`);
-  }
-  if (values.token) return values.token;
-  throw new UsageError('collect gpu: --server needs --token or --token-file');
 }
 
 function checked(batch: GpuBatch): GpuBatch {
@@ -95,7 +73,7 @@ export async function gpuCli(argv: string[]): Promise<number> {
   // Slurm names nodes by short hostname; the jobs batch must meet the GPU batch there.
   const node = values.node ?? hostname().split('.')[0];
   const procRoot = values['proc-root'] ?? '/proc';
-  const timeoutMs = positive('nvidia-smi-timeout', values['nvidia-smi-timeout'], 30) * 1000;
+  const timeoutMs = positiveFlag('collect gpu', 'nvidia-smi-timeout', values['nvidia-smi-timeout'], 30) * 1000;
   const sampleBatch = async () => checked(gpuBatch(cluster, node, await sampleGpus({ procRoot, timeoutMs })));
 
   if (values.stdout) {
@@ -114,13 +92,13 @@ export async function gpuCli(argv: string[]): Promise<number> {
   if (server.protocol !== 'http:' && server.protocol !== 'https:') {
     throw new UsageError(`collect gpu: --server must be http:// or https://, not ${server.protocol}`);
   }
-  const intervalMs = positive('interval', values.interval, 10) * 1000;
-  const maxBackoffMs = positive('max-backoff', values['max-backoff'], 300) * 1000;
+  const intervalMs = positiveFlag('collect gpu', 'interval', values.interval, 10) * 1000;
+  const maxBackoffMs = positiveFlag('collect gpu', 'max-backoff', values['max-backoff'], 300) * 1000;
   const sender = createSender({
     server: server.href,
-    token: readToken(values),
+    token: tokenFlag('collect gpu', values),
     spoolDir: values['spool-dir'] ?? defaultSpoolDir(),
-    maxSpoolBytes: positive('max-spool-mb', values['max-spool-mb'], 512) * 1024 * 1024,
+    maxSpoolBytes: positiveFlag('collect gpu', 'max-spool-mb', values['max-spool-mb'], 512) * 1024 * 1024,
     // Short enough that a last flush on SIGTERM ends inside systemd's stop timeout.
     timeoutMs: Math.min(15_000, Math.max(2_000, intervalMs)),
   });
