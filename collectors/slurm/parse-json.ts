@@ -110,22 +110,7 @@ function sacctDraft(job: Json, exitCodesUnreliable: boolean): JobDraft {
   const submitLine = str(job.submit_line);
   const state = stateOf(obj(job.state).current);
 
-  const arrayJobId = num(array.job_id);
-  const taskId = num(array.task_id);
-  const taskString = str(array.task);
-  let jobId = String(num(job.job_id) ?? str(job.job_id) ?? '?');
-  let arrayId: string | null = null;
-  let pendingTasks: string | null = null;
-  if (arrayJobId && arrayJobId > 0 && taskId !== null) {
-    arrayId = String(arrayJobId);
-    jobId = `${arrayJobId}_${taskId}`;
-  } else if (arrayJobId && arrayJobId > 0 && taskString) {
-    arrayId = String(arrayJobId);
-    pendingTasks = taskString.replace(/^\[|\]$/g, '');
-    jobId = `${arrayJobId}_[${pendingTasks}]`;
-  } else {
-    jobId = hetId(jobId, het.job_id, het.job_offset);
-  }
+  const { jobId, arrayId, pendingTasks } = printedId(job.job_id, array.job_id, array.task_id, array.task, het.job_id, het.job_offset);
 
   let exitCode = exitCodeOf(job.exit_code);
   const base = [state].flat()[0] ?? '';
@@ -162,22 +147,7 @@ function squeueDraft(job: Json): JobDraft {
   const tasks = num(job.tasks) ?? 1;
   const nodes = expandHostlist(str(job.nodes));
   const allocStr = str(job.tres_alloc_str);
-  const arrayJobId = num(job.array_job_id);
-  const taskId = num(job.array_task_id);
-  const taskString = str(job.array_task_string);
-  let jobId = String(num(job.job_id) ?? str(job.job_id) ?? '?');
-  let arrayId: string | null = null;
-  let pendingTasks: string | null = null;
-  if (arrayJobId && arrayJobId > 0 && taskId !== null) {
-    arrayId = String(arrayJobId);
-    jobId = `${arrayJobId}_${taskId}`;
-  } else if (arrayJobId && arrayJobId > 0 && taskString) {
-    arrayId = String(arrayJobId);
-    pendingTasks = taskString;
-    jobId = `${arrayJobId}_[${taskString}]`;
-  } else {
-    jobId = hetId(jobId, job.het_job_id, job.het_job_offset);
-  }
+  const { jobId, arrayId, pendingTasks } = printedId(job.job_id, job.array_job_id, job.array_task_id, job.array_task_string, job.het_job_id, job.het_job_offset);
   const perJob = gpusFromTresPer(str(job.tres_per_job));
   const perNode = gpusFromTresPer(str(job.tres_per_node), nodeCount);
   const perTask = gpusFromTresPer(str(job.tres_per_task), tasks);
@@ -212,10 +182,23 @@ function stateOf(value: unknown): string | string[] | null {
 }
 
 /** Heterogeneous job components print as "123+1". */
-function hetId(jobId: string, hetJobId: unknown, offset: unknown): string {
+/**
+ * The id Slurm prints for a job: `8_2` for an array task, `8_[1-3]` for queued tasks not yet
+ * split (their list in `pendingTasks`), `7+1` for a heterogeneous job's component, else the id.
+ */
+function printedId(rawId: unknown, rawArrayJobId: unknown, rawTaskId: unknown, rawTasks: unknown, hetJobId: unknown, hetOffset: unknown) {
+  const arrayJobId = num(rawArrayJobId);
+  const taskId = num(rawTaskId);
+  const tasks = str(rawTasks);
+  if (arrayJobId && arrayJobId > 0 && taskId !== null) return { jobId: `${arrayJobId}_${taskId}`, arrayId: String(arrayJobId), pendingTasks: null };
+  if (arrayJobId && arrayJobId > 0 && tasks) {
+    const pendingTasks = tasks.replace(/^\[|\]$/g, '');
+    return { jobId: `${arrayJobId}_[${pendingTasks}]`, arrayId: String(arrayJobId), pendingTasks };
+  }
   const leader = num(hetJobId);
-  const off = num(offset);
-  return leader && leader > 0 && off !== null ? `${leader}+${off}` : jobId;
+  const offset = num(hetOffset);
+  const jobId = leader && leader > 0 && offset !== null ? `${leader}+${offset}` : String(num(rawId) ?? str(rawId) ?? '?');
+  return { jobId, arrayId: null, pendingTasks: null };
 }
 
 function cpusOf(list: TresEntry[]): number | null {
