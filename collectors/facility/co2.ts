@@ -4,7 +4,7 @@
  * the public API, as `gridCo2GPerKWh` readings of meter `grid-<area>`.
  */
 import type { FacilityReading } from '../shared/wire.ts';
-import { InputError, parseDecimal, readCsv, toUtcIso } from './import-file.ts';
+import { InputError, jsonIfJson, parseDecimal, readCsv, toUtcIso } from './import-file.ts';
 
 export const ENERGI_DATA_SERVICE_URL = 'https://api.energidataservice.dk';
 
@@ -53,14 +53,8 @@ function sorted(readings: FacilityReading[]): FacilityReading[] {
 
 /** Parses a `CO2Emis` export (API JSON `{records: [...]}` or the CSV download) for one price area. */
 export function parseCo2Emis(text: string, name: string, priceArea = 'DK1'): FacilityReading[] {
-  const trimmed = text.replace(/^\uFEFF/, '').trimStart();
-  if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(trimmed);
-    } catch (error) {
-      throw new InputError(`${name} is not valid JSON: ${(error as Error).message}`);
-    }
+  const raw = jsonIfJson(text, name);
+  if (raw !== undefined) {
     const records = Array.isArray(raw) ? raw : (raw as { records?: unknown }).records;
     if (!Array.isArray(records)) throw new InputError(`${name}: no 'records' array (expected an Energi Data Service CO2Emis answer)`);
     const readings: FacilityReading[] = [];

@@ -154,16 +154,24 @@ export interface ParsedExport {
   site: string | null;
 }
 
+/**
+ * An export's JSON value when it is JSON (it starts with `{` or `[` after a byte-order mark
+ * and blanks), else undefined for CSV; invalid JSON is an InputError naming the file.
+ */
+export function jsonIfJson(text: string, name: string): unknown {
+  const trimmed = text.replace(/^\uFEFF/, '').trimStart();
+  if (!trimmed.startsWith('{') && !trimmed.startsWith('[')) return undefined;
+  try {
+    return JSON.parse(trimmed) as unknown;
+  } catch (error) {
+    throw new InputError(`${name} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
 /** Parses a BMS / heat-meter export (CSV or JSON, told apart by content). */
 export function parseFacilityExport(text: string, name: string): ParsedExport {
-  const trimmed = text.replace(/^\uFEFF/, '').trimStart();
-  if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(trimmed);
-    } catch (error) {
-      throw new InputError(`${name} is not valid JSON: ${(error as Error).message}`);
-    }
+  const raw = jsonIfJson(text, name);
+  if (raw !== undefined) {
     if (Array.isArray(raw)) return { readings: raw.map((item, i) => parseJsonReading(item, `${name}: [${i}]`)), site: null };
     const batch = raw as Record<string, unknown>;
     if (!Array.isArray(batch.readings)) throw new InputError(`${name}: JSON is neither an array of readings nor a facility batch with 'readings'`);
