@@ -4,19 +4,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { captureOutput } from '../../test/support/capture-output.ts';
 import { UsageError } from '../shared/usage-error.ts';
 import type { FacilityBatch } from '../shared/wire.ts';
 import { facilityCli } from './facility.cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'heatledger-facility-cli-'));
 
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
-  return { out, err };
-}
 afterEach(() => vi.restoreAllMocks());
 
 function file(name: string, text: string): string {
@@ -48,7 +42,7 @@ describe('collect facility --from-file', () => {
         '2026-11-28T11:05:00+01:00;dh-1;heatReusedKWh;1.234.567,8',
       ].join('\n'),
     );
-    const { out, err } = capture();
+    const { out, err } = captureOutput();
     expect(await facilityCli(['--from-file', path, '--site', 'bitten', '--stdout'])).toBe(0);
     const b = batch(out);
     expect(b.site).toBe('bitten');
@@ -61,13 +55,13 @@ describe('collect facility --from-file', () => {
 
   it('takes the site from a JSON batch', async () => {
     const path = file('batch.json', JSON.stringify({ schema: 1, site: 'sdu', readings: [{ ts: '2026-11-28T10:00:00Z', meter: 'site', quantity: 'facilityPowerW', value: 412000 }] }));
-    const { out } = capture();
+    const { out } = captureOutput();
     expect(await facilityCli(['--from-file', path, '--stdout'])).toBe(0);
     expect(batch(out)).toEqual({ schema: 1, site: 'sdu', readings: [{ ts: '2026-11-28T10:00:00.000Z', meter: 'site', quantity: 'facilityPowerW', value: 412000 }] });
   });
 
   it('exits 1 naming the file, line and column, and never prints a partial batch', async () => {
-    const { out, err } = capture();
+    const { out, err } = captureOutput();
     const bad = file('bad.csv', 'timestamp,meter,quantity,value\n2026-11-28T10:00:00Z,site,facilityPowerW,1\n2026-11-28T10:00:00Z,site,powerW,2\n');
     expect(await facilityCli(['--from-file', bad, '--stdout'])).toBe(1);
     expect(err[0]).toBe(`heatledger collect facility: ${bad} line 3 column 3 (quantity): unknown quantity 'powerW' (one of itPowerW, facilityPowerW, coolingPowerW, heatRemovedW, heatReusedW, supplyTempC, returnTempC, flowLpm, waterL, gridCo2GPerKWh, itEnergyKWh, facilityEnergyKWh, heatReusedKWh)\n`);
@@ -89,7 +83,7 @@ describe('collect facility --from-file', () => {
 describe('collect facility carbon intensity', () => {
   it('imports a CO2Emis CSV for the chosen price area', async () => {
     const path = file('co2.csv', 'Minutes5UTC;Minutes5DK;PriceArea;CO2Emission\n2026-11-28 10:00;2026-11-28 11:00;DK1;142,5\n2026-11-28 10:00;2026-11-28 11:00;DK2;61,25\n');
-    const { out } = capture();
+    const { out } = captureOutput();
     expect(await facilityCli(['--co2-file', path, '--price-area', 'dk2', '--site', 'bitten', '--stdout'])).toBe(0);
     expect(batch(out).readings).toEqual([{ ts: '2026-11-28T10:00:00.000Z', meter: 'grid-dk2', quantity: 'gridCo2GPerKWh', value: 61.25 }]);
   });
@@ -116,7 +110,7 @@ describe('collect facility carbon intensity', () => {
     await new Promise<void>((ok) => api.listen(0, '127.0.0.1', ok));
     const base = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
     try {
-      const { out } = capture();
+      const { out } = captureOutput();
       const args = ['--co2-api', '--co2-api-url', base, '--start', '2026-11-28T10:00:00Z', '--end', '2026-11-28T11:00:00+01:00', '--site', 'bitten', '--stdout'];
       expect(await facilityCli(args)).toBe(0);
       expect(batch(out).readings).toEqual([
@@ -136,7 +130,7 @@ describe('collect facility carbon intensity', () => {
   });
 
   it('names the API URL when it cannot be reached', async () => {
-    const { err } = capture();
+    const { err } = captureOutput();
     expect(await facilityCli(['--co2-api', '--co2-api-url', 'http://127.0.0.1:9', '--stdout'])).toBe(1);
     expect(err[0]).toMatch(/GET http:\/\/127\.0\.0\.1:9\/dataset\/CO2Emis\?start=.*: fetch failed/);
   });
@@ -162,7 +156,7 @@ describe('collect facility --server, polling', () => {
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const path = file('site.csv', 'timestamp,meter,quantity,value\n2026-11-28T10:00:00Z,site,facilityPowerW,412000\n');
-    const { err } = capture();
+    const { err } = captureOutput();
     try {
       const running = facilityCli([
         '--from-file', path, '--co2-api', '--co2-api-url', base, '--start', '2026-11-28T00:00:00Z', '--end', '2026-11-28T01:00:00Z',

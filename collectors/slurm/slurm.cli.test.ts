@@ -2,19 +2,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { captureOutput } from '../../test/support/capture-output.ts';
 import type { JobsBatch } from '../shared/wire.ts';
 import { backoffS, createPoller, slurmCli, type BatchSender } from './slurm.cli.ts';
 import { mergeJobs, SlurmCommandError, type RunCommand } from './slurm-source.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'heatledger-slurm-cli-'));
 
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
-  return { out, err };
-}
 afterEach(() => vi.restoreAllMocks());
 
 const psv = [
@@ -29,7 +23,7 @@ describe('collect slurm --from-file', () => {
     writeFileSync(file, psv);
     const map = join(dir, 'map.json');
     writeFileSync(map, JSON.stringify({ 'slurm-acct-1': 'proj-alpha' }));
-    const { out, err } = capture();
+    const { out, err } = captureOutput();
     expect(await slurmCli(['--from-file', file, '--stdout', '--account-map', map])).toBe(0);
     expect(err).toEqual([]);
     const batch = JSON.parse(out.join('')) as JobsBatch;
@@ -43,13 +37,13 @@ describe('collect slurm --from-file', () => {
   it('uses --cluster when the data names none', async () => {
     const file = join(dir, 'nocluster.psv');
     writeFileSync(file, 'JobID|User|Account|Submit|State\n1|u|a|2026-01-01T00:00:00|PENDING\n');
-    const { out } = capture();
+    const { out } = captureOutput();
     expect(await slurmCli(['--from-file', file, '--stdout', '--cluster', 'bitten'])).toBe(0);
     expect(JSON.parse(out.join('')).cluster).toBe('bitten');
   });
 
   it('exits non-zero naming the file and the problem', async () => {
-    const { err } = capture();
+    const { err } = captureOutput();
     expect(await slurmCli(['--from-file', join(dir, 'missing.json'), '--stdout'])).toBe(1);
     const broken = join(dir, 'broken.json');
     writeFileSync(broken, '{"jobs": [');

@@ -15,6 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { captureOutput } from '../support/capture-output.ts';
 import { facilityCli } from '../../collectors/facility/facility.cli.ts';
 import { defaultMapping } from '../../collectors/facility/mapping.ts';
 import { discover, RedfishClient } from '../../collectors/facility/redfish.ts';
@@ -139,13 +140,6 @@ async function startMockup(options: MockupOptions): Promise<Mockup> {
   };
 }
 
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
-  return { out, err };
-}
 afterEach(() => vi.restoreAllMocks());
 
 function batchOf(out: string[]): FacilityBatch {
@@ -197,7 +191,7 @@ describe.skipIf(!existsSync(cdu) || !existsSync(pdu) || !existsSync(shelf))('fac
     const rounds: Array<Record<string, number>> = [];
     const errs: string[][] = [];
     for (let i = 0; i < 2; i++) {
-      const { out, err } = capture();
+      const { out, err } = captureOutput();
       const before = Date.now();
       expect(await facilityCli(['--redfish', gateway.url, '--site', 'bitten', '--once', '--stdout'])).toBe(0);
       const batch = batchOf(out);
@@ -265,7 +259,7 @@ describe.skipIf(!existsSync(cdu) || !existsSync(pdu) || !existsSync(shelf))('fac
     );
     const fresh = await startMockup({ roots: [cdu, pdu, shelf] });
     try {
-      const { out, err } = capture();
+      const { out, err } = captureOutput();
       expect(await facilityCli(['--redfish', fresh.url, '--config', config, '--once', '--stdout'])).toBe(0);
       const batch = batchOf(out);
       expect(batch.site).toBe('bitten');
@@ -293,7 +287,7 @@ describe.skipIf(!existsSync(cdu) || !existsSync(pdu) || !existsSync(shelf))('fac
   it('refuses a config that would read kW as W, naming the file and the entry', async () => {
     const config = join(work, 'bad.json');
     writeFileSync(config, JSON.stringify({ meters: [{ meter: 'x', resource: '/redfish/v1/ThermalEquipment/CDUs/1/EnvironmentMetrics', readings: { itPowerW: 'HumidityPercent' } }] }));
-    const { err } = capture();
+    const { err } = captureOutput();
     expect(await facilityCli(['--redfish', gateway.url, '--config', config, '--once', '--stdout'])).toBe(1);
     expect(err.join('')).toMatch(/config .*bad\.json: meters\.0 \(x\): cannot tell how 'HumidityPercent' converts to itPowerW/);
     writeFileSync(config, JSON.stringify({ meters: [{ meter: 'x', resource: '/redfish/v1/A', readings: { heat: 'HeatRemovedkW' } }] }));
@@ -304,7 +298,7 @@ describe.skipIf(!existsSync(cdu) || !existsSync(pdu) || !existsSync(shelf))('fac
   it('names the URL when a mapped resource is missing or the service is unreachable', async () => {
     const config = join(work, 'missing.json');
     writeFileSync(config, JSON.stringify({ meters: [{ meter: 'x', resource: '/redfish/v1/ThermalEquipment/CDUs/9', readings: { itPowerW: 'PowerWatts' } }] }));
-    const { out, err } = capture();
+    const { out, err } = captureOutput();
     expect(await facilityCli(['--redfish', gateway.url, '--config', config, '--once', '--stdout'])).toBe(1);
     expect(err.join('')).toContain(`GET ${gateway.url}/redfish/v1/ThermalEquipment/CDUs/9: HTTP 404`);
     expect(await facilityCli(['--redfish', 'http://127.0.0.1:9', '--once', '--stdout'])).toBe(1);
@@ -318,7 +312,7 @@ describe.skipIf(!existsSync(cdu) || !existsSync(pdu) || !existsSync(shelf))('fac
     await new Promise<void>((ok) => silent.listen(0, '127.0.0.1', ok));
     const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
     try {
-      const { err } = capture();
+      const { err } = captureOutput();
       const startMs = Date.now();
       expect(await facilityCli(['--redfish', url, '--timeout', '0.3', '--once', '--stdout'])).toBe(1);
       expect(Date.now() - startMs).toBeLessThan(3000);
@@ -345,12 +339,12 @@ describe.skipIf(!existsSync(server1u))('a liquid-cooled server mapped by config'
       }),
     );
     try {
-      const { out } = capture();
+      const { out } = captureOutput();
       expect(await facilityCli(['--redfish', mock.url, '--config', config, '--site', 'bitten', '--once', '--stdout'])).toBe(0);
       // The cold plate reports no flow: that reading is absent, not 0.
       expect(table(batchOf(out).readings)).toEqual({ 'node-1u/itPowerW': 374, 'node-1u-cpu1/supplyTempC': 14.8, 'node-1u-cpu1/returnTempC': 38.2 });
       // Without a config there is nothing to discover on a server: say so, send nothing.
-      const { out: bare, err } = capture();
+      const { out: bare, err } = captureOutput();
       expect(await facilityCli(['--redfish', mock.url, '--once', '--stdout'])).toBe(0);
       expect(batchOf(bare).readings).toEqual([]);
       expect(err.join('')).toContain(`found no CDUs, rack PDUs or power shelves at ${mock.url}/redfish/v1/; map its resources with --config FILE`);
@@ -364,7 +358,7 @@ describe.skipIf(!existsSync(cdu))('Redfish authentication', () => {
   it('sends basic auth and explains a refusal', async () => {
     const mock = await startMockup({ roots: [cdu], auth: 'basic' });
     try {
-      const { out, err } = capture();
+      const { out, err } = captureOutput();
       expect(await facilityCli(['--redfish', mock.url, '--user', USER, '--password-file', passwordFile, '--once', '--stdout'])).toBe(0);
       expect(table(batchOf(out).readings)['cdu-1/heatRemovedW']).toBe(25480);
       out.length = 0;
@@ -386,14 +380,14 @@ describe.skipIf(!existsSync(cdu))('Redfish authentication', () => {
       expect(await client.close()).toBeNull();
       expect(mock.sessionsDeleted).toEqual(['s2']);
 
-      const { out } = capture();
+      const { out } = captureOutput();
       expect(await facilityCli(['--redfish', mock.url, '--user', USER, '--password-file', passwordFile, '--session', '--once', '--stdout'])).toBe(0);
       expect(table(batchOf(out).readings)['cdu-1/flowLpm']).toBe(42);
       expect(mock.sessionsDeleted).toEqual(['s2', 's3']);
 
       const wrong = join(work, 'wrong-password');
       writeFileSync(wrong, 'nope\n');
-      const { err } = capture();
+      const { err } = captureOutput();
       expect(await facilityCli(['--redfish', mock.url, '--user', USER, '--password-file', wrong, '--session', '--once', '--stdout'])).toBe(1);
       expect(err.join('')).toContain(`POST ${mock.url}/redfish/v1/SessionService/Sessions: login refused for user '${USER}' (HTTP 401)`);
     } finally {
@@ -434,13 +428,13 @@ describe.skipIf(!existsSync(cdu) || !hasOpenssl())('Redfish over https with a si
   const login = () => ['--user', USER, '--password-file', passwordFile, '--once', '--stdout'];
 
   it('trusts the service with --ca and reads it', async () => {
-    const { out } = capture();
+    const { out } = captureOutput();
     expect(await facilityCli(['--redfish', mock.url, '--ca', caFile, ...login()])).toBe(0);
     expect(table(batchOf(out).readings)['cdu-1/returnTempC']).toBe(40);
   });
 
   it('refuses an unknown certificate by default, naming the URL and the way out', async () => {
-    const { err } = capture();
+    const { err } = captureOutput();
     expect(await facilityCli(['--redfish', mock.url, ...login()])).toBe(1);
     expect(err.join('')).toMatch(new RegExp(`GET ${mock.url}/redfish/v1/: .*certificate.*\\(give the CA with --ca FILE\\)`));
     // Another CA (the server's own certificate as CA) is not enough either.
@@ -452,7 +446,7 @@ describe.skipIf(!existsSync(cdu) || !hasOpenssl())('Redfish over https with a si
 
   it('skips the check only with --insecure', async () => {
     const earlierReads = mock.hits.get('/redfish/v1/ThermalEquipment/CDUs/1/PrimaryCoolantConnectors/1') ?? 0;
-    const { out } = capture();
+    const { out } = captureOutput();
     expect(await facilityCli(['--redfish', mock.url, '--insecure', ...login()])).toBe(0);
     expect(table(batchOf(out).readings)['cdu-1/supplyTempC']).toBe(30 + 0.5 * earlierReads);
   });
@@ -531,7 +525,7 @@ describe.skipIf(!existsSync(cdu) || !existsSync(pdu) || !existsSync(shelf))('end
     const mock = await startMockup({ roots: [cdu, pdu, shelf], auth: 'session' });
     const send = ['--server', serverUrl, '--token', t.tokens.ingest, '--spool-dir', join(work, 'e2e-spool'), '--site', 'bitten', '--once'];
     try {
-      capture();
+      captureOutput();
       for (let round = 0; round < 2; round++) {
         expect(await facilityCli(['--redfish', mock.url, '--user', USER, '--password-file', passwordFile, '--session', ...send])).toBe(0);
         await new Promise((ok) => setTimeout(ok, 5)); // two rounds, two instants
