@@ -4,7 +4,7 @@
  * polling them every second into `heatledger serve`, and the server's cooling-loop and
  * KPI answers checked against what the mock served, integrated here by the trapezoid rule.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServerProcess, type ServerProcess } from '../support/server-process.ts';
+import { createTokenByCli, startServerProcess, type ServerProcess } from '../support/server-process.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const cli = join(repoRoot, 'bin/heatledger.js');
@@ -64,12 +64,6 @@ async function serveMockups(roots: string[]) {
   };
 }
 
-function token(dbPath: string, name: string, scope: 'ingest' | 'read'): string {
-  const run = spawnSync(process.execPath, [cli, 'token', 'create', '--name', name, '--scope', scope, '--db', dbPath], { cwd: repoRoot, encoding: 'utf8' });
-  if (run.status !== 0) throw new Error(`token create failed: ${run.stderr}`);
-  return run.stdout.trim();
-}
-
 /** Trapezoid integral of (ms, value) points, in value·ms. */
 function trapezoid(points: Array<{ ts: number; value: number }>): number {
   let sum = 0;
@@ -87,8 +81,8 @@ describe.skipIf(!existsSync(cduDir) || !existsSync(pduDir))('facility collector 
   beforeAll(async () => {
     server = await startServerProcess();
     mock = await serveMockups([cduDir, pduDir]);
-    const ingestToken = token(server.dbPath, 'facility-e2e', 'ingest');
-    readToken = token(server.dbPath, 'facility-e2e-read', 'read');
+    const ingestToken = createTokenByCli(server.dbPath, 'facility-e2e', 'ingest');
+    readToken = createTokenByCli(server.dbPath, 'facility-e2e-read', 'read');
     const child = spawn(
       process.execPath,
       [cli, 'collect', 'facility', '--redfish', mock.url, '--server', server.url, '--token', ingestToken, '--interval', '1', '--site', 'bitten',

@@ -7,7 +7,7 @@
  * stored exactly once, and the job's energy equal to the trapezoid integral of the
  * stored powers.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServerProcess, type ServerProcess } from '../support/server-process.ts';
+import { createTokenByCli, exited, startServerProcess, type ServerProcess } from '../support/server-process.ts';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const cli = join(repoRoot, 'bin/heatledger.js');
@@ -186,22 +186,6 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs: number): Pr
   }
 }
 
-function createToken(dbPath: string, name: string, scope: 'ingest' | 'read'): string {
-  const run = spawnSync(process.execPath, [cli, 'token', 'create', '--name', name, '--scope', scope, '--db', dbPath], {
-    cwd: repoRoot,
-    encoding: 'utf8',
-  });
-  if (run.status !== 0) throw new Error(`token create failed: ${run.stderr}`);
-  return run.stdout.trim();
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((res) => {
-    if (child.exitCode !== null || child.signalCode !== null) return res(child.exitCode);
-    child.once('exit', (code) => res(code));
-  });
-}
-
 const iso = (ms: number) => new Date(ms).toISOString();
 
 describe('GPU collector process → server process, with the server away mid-run', () => {
@@ -260,8 +244,8 @@ describe('GPU collector process → server process, with the server away mid-run
     const first = await startServer();
     url = first.url;
     expect(url).toBe(`http://127.0.0.1:${port}`);
-    ingestToken = createToken(dbPath, 'e2e-ingest', 'ingest');
-    readToken = createToken(dbPath, 'e2e-read', 'read');
+    ingestToken = createTokenByCli(dbPath, 'e2e-ingest', 'ingest');
+    readToken = createTokenByCli(dbPath, 'e2e-read', 'read');
 
     // The job is running from just before the collector's first sample.
     jobStartMs = Date.now() - 1000;

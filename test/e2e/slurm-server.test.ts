@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServerProcess, type ServerProcess } from '../support/server-process.ts';
+import { createTokenByCli, exited, startServerProcess, type ServerProcess } from '../support/server-process.ts';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = join(repoRoot, 'bin', 'heatledger.js');
@@ -91,22 +91,6 @@ interface StoredJob {
   endTs: number | null;
 }
 
-function createToken(dbPath: string, name: string, scope: 'ingest' | 'read'): string {
-  const run = spawnSync(process.execPath, [cli, 'token', 'create', '--name', name, '--scope', scope, '--db', dbPath], {
-    cwd: repoRoot,
-    encoding: 'utf8',
-  });
-  if (run.status !== 0) throw new Error(`token create failed: ${run.stderr}`);
-  return run.stdout.trim();
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((res) => {
-    if (child.exitCode !== null || child.signalCode !== null) return res(child.exitCode);
-    child.once('exit', (code) => res(code));
-  });
-}
-
 const SENT = /sent (\d+) jobs of (\S+) \((\d+) accepted, (\d+) duplicates\)/g;
 
 describe.skipIf(!enabled)('collect slurm (polling process) against a real Slurm into the real server', () => {
@@ -129,8 +113,8 @@ describe.skipIf(!enabled)('collect slurm (polling process) against a real Slurm 
     sacct = readSacct(since).filter((r) => r.submitMs >= Date.parse(since));
 
     server = await startServerProcess();
-    const ingestToken = createToken(server.dbPath, 'e2e-slurm-ingest', 'ingest');
-    readToken = createToken(server.dbPath, 'e2e-slurm-read', 'read');
+    const ingestToken = createTokenByCli(server.dbPath, 'e2e-slurm-ingest', 'ingest');
+    readToken = createTokenByCli(server.dbPath, 'e2e-slurm-read', 'read');
     collector = spawn(
       process.execPath,
       [cli, 'collect', 'slurm', '--server', server.url, '--token', ingestToken, '--interval', '2', '--since', since,

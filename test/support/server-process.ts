@@ -1,8 +1,9 @@
 /** Starts the real `heatledger serve` as a child process and waits until it listens. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface ServerProcess {
   url: string;
@@ -48,4 +49,24 @@ export async function startServerProcess(args: string[] = [], env: Record<string
         child.kill('SIGTERM');
       }),
   };
+}
+
+const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+
+/** A new API token from the real `heatledger token create` on the database at `dbPath`. */
+export function createTokenByCli(dbPath: string, name: string, scope: 'ingest' | 'read' | 'admin'): string {
+  const run = spawnSync(process.execPath, [join(repoRoot, 'bin', 'heatledger.js'), 'token', 'create', '--name', name, '--scope', scope, '--db', dbPath], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  });
+  if (run.status !== 0) throw new Error(`token create failed: ${run.stderr}`);
+  return run.stdout.trim();
+}
+
+/** Resolves with a child's exit code once it has exited (at once if it already has). */
+export function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((res) => {
+    if (child.exitCode !== null || child.signalCode !== null) return res(child.exitCode);
+    child.once('exit', (code) => res(code));
+  });
 }
