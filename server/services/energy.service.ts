@@ -114,7 +114,9 @@ function regroup(fine: FacilityBucket[], ms: number): FacilityBucket[] {
   const out = new Map<number, FacilityBucket[]>();
   for (const b of fine) {
     const k = Math.floor(b.ts / ms) * ms;
-    out.set(k, [...(out.get(k) ?? []), b]);
+    const list = out.get(k);
+    if (list) list.push(b);
+    else out.set(k, [b]);
   }
   return [...out].map(([ts, list]) => {
     const t = sumBuckets(list);

@@ -91,15 +91,21 @@ export function listJobs(deps: Deps, window: { fromTs: number; toTs: number }, v
       users: vis.role === 'researcher' && vis.users ? JSON.stringify(vis.users) : null,
       limit: filter.limit,
     }) as Array<Omit<JobRow, 'submitTime' | 'startTime' | 'endTime' | 'waitS' | 'co2Kg' | 'energyInferredKWh'> & { cluster: string; submitTs: number; startTs: number | null; endTs: number | null }>;
-  const inferred = new Map<string, number>();
-  const inferredList = inferredEnergy(sqlite, window.fromTs, window.toTs, nowTs);
-  for (const i of inferredList) inferred.set(`${i.cluster}:${i.jobId}`, (inferred.get(`${i.cluster}:${i.jobId}`) ?? 0) + i.energyKWh);
+  // Inferred energy per job, by hour (for its CO2) and in total.
+  const inferredHours = new Map<string, Array<{ hourTs: number; kwh: number }>>();
+  for (const i of inferredEnergy(sqlite, window.fromTs, window.toTs, nowTs)) {
+    const key = `${i.cluster}:${i.jobId}`;
+    const list = inferredHours.get(key);
+    if (list) list.push({ hourTs: i.hourTs, kwh: i.energyKWh });
+    else inferredHours.set(key, [{ hourTs: i.hourTs, kwh: i.energyKWh }]);
+  }
+  const inferred = new Map([...inferredHours].map(([key, list]) => [key, list.reduce((sum, e) => sum + e.kwh, 0)]));
   // CO2 of the listed jobs only: their energy per hour × that hour's CO2 per IT kWh.
   const shares = hourlyShares(deps, window).byHour;
   const hourly = sqlite.prepare('SELECT hour_ts AS hourTs, energy_wh / 1000.0 AS kwh FROM job_hour WHERE cluster = ? AND job_id = ? AND hour_ts >= ? AND hour_ts < ?');
   const co2Of = (cluster: string, jobId: string) => {
     const perHour = hourly.all(cluster, jobId, window.fromTs, window.toTs) as Array<{ hourTs: number; kwh: number }>;
-    for (const i of inferredList) if (i.cluster === cluster && i.jobId === jobId) perHour.push({ hourTs: i.hourTs, kwh: i.energyKWh });
+    perHour.push(...(inferredHours.get(`${cluster}:${jobId}`) ?? []));
     if (perHour.length === 0) return null;
     return perHour.reduce((sum, e) => {
       const h = shares.get(e.hourTs);
