@@ -33,15 +33,10 @@ interface Deps {
 
 const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : a / b);
 
-interface Totals {
-  itEnergyKWh: number | null;
-  facilityEnergyKWh: number | null;
-  reusedHeatKWh: number | null;
-  coolingEnergyKWh: number | null;
-  heatRemovedKWh: number | null;
-  waterL: number | null;
+/** A bucket's energies, summed over buckets, plus the CO2 of its facility energy. */
+type Totals = Pick<FacilityBucket, 'itEnergyKWh' | 'facilityEnergyKWh' | 'reusedHeatKWh' | 'coolingEnergyKWh' | 'heatRemovedKWh' | 'waterL'> & {
   co2Kg: number | null;
-}
+};
 
 function addNullable(a: number | null, b: number | null): number | null {
   if (a === null) return b;
