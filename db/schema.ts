@@ -233,6 +233,53 @@ export const projectDay = sqliteTable(
   (t) => [primaryKey({ columns: [t.dayTs, t.cluster, t.account] })],
 );
 
+/**
+ * Use per UTC day by project (account), user and partition: the rollup that usage,
+ * grant and review questions over long windows read.
+ * - `allocGpuS`, `jobsActive`, `jobsStarted`: ended jobs only (allocated GPUs × running
+ *   time inside the day; jobs that ran in the day; jobs that started in it). Job ingest
+ *   subtracts a record's old contribution and adds the new one, so re-sent and corrected
+ *   records keep it exact. Running jobs are counted live by the queries.
+ * - `energyWh`, `measuredGpuS`, `idleGpuS`: the job-hour rollup of jobs whose record is
+ *   known, by the day of the hour. Samples of a job not yet known wait in job_hour and
+ *   move here when its record arrives (and move again if its account, user or partition changes).
+ * `partition` is '(none)' when the scheduler named none.
+ */
+export const usageDay = sqliteTable(
+  'usage_day',
+  {
+    dayTs: integer('day_ts').notNull(),
+    account: text('account').notNull(),
+    user: text('user').notNull(),
+    partition: text('partition').notNull(),
+    allocGpuS: real('alloc_gpu_s').notNull().default(0),
+    jobsActive: integer('jobs_active').notNull().default(0),
+    jobsStarted: integer('jobs_started').notNull().default(0),
+    energyWh: real('energy_wh').notNull().default(0),
+    measuredGpuS: real('measured_gpu_s').notNull().default(0),
+    idleGpuS: real('idle_gpu_s').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.dayTs, t.account, t.user, t.partition] })],
+);
+
+/** usage_day summed per UTC calendar month (`jobsActive`: ended jobs that ran in the month). */
+export const usageMonth = sqliteTable(
+  'usage_month',
+  {
+    monthTs: integer('month_ts').notNull(),
+    account: text('account').notNull(),
+    user: text('user').notNull(),
+    partition: text('partition').notNull(),
+    allocGpuS: real('alloc_gpu_s').notNull().default(0),
+    jobsActive: integer('jobs_active').notNull().default(0),
+    jobsStarted: integer('jobs_started').notNull().default(0),
+    energyWh: real('energy_wh').notNull().default(0),
+    measuredGpuS: real('measured_gpu_s').notNull().default(0),
+    idleGpuS: real('idle_gpu_s').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.monthTs, t.account, t.user, t.partition] })],
+);
+
 /** Raw facility readings (meters, cooling units, grid intensity); WITHOUT ROWID like gpu_samples. */
 export const facilityReadings = sqliteTable(
   'facility_readings',
