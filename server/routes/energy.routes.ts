@@ -4,7 +4,8 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { requireReader, visibility, type AppEnv } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
-import { getAttribution, getKpis } from '../services/energy.service.ts';
+import { getAttribution } from '../services/energy.service.ts';
+import { getKpis } from '../services/kpis.service.ts';
 import { validate } from '../validation.ts';
 import { toWindow, windowShape } from './read.schemas.ts';
 

@@ -34,7 +34,7 @@ import type { Database } from 'better-sqlite3';
 import { levelMean, reuseMeters } from '../../db/queries/cooling-loop.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
-import { getKpis } from './energy.service.ts';
+import { getKpis } from './kpis.service.ts';
 
 export const EED_REGULATION = 'Commission Delegated Regulation (EU) 2024/1364';
 

@@ -1,10 +1,7 @@
 /**
- * Facility KPIs (ISO/IEC 30134, EU Reg. 2024/1364) and the attribution of facility energy,
- * reused heat and CO2 to projects and jobs.
+ * The attribution of facility energy, reused heat and CO2 to projects and jobs (the KPIs
+ * themselves are in kpis.service.ts).
  *
- * - PUE = E_DC / E_IT; ERF = E_reuse / E_DC; ERE = (E_DC − E_reuse) / E_IT; WUE = water L
- *   per IT kWh; CUE = kg CO2 per IT kWh (E_DC × grid intensity of each interval). A ratio is
- *   null where a term is missing, never 0.
  * - Attribution, per hour: each project keeps its measured GPU energy as IT energy; the
  *   facility overhead (E_DC − E_IT), the reused heat and the CO2 of that hour are shared in
  *   proportion to IT energy; what no job accounts for (idle GPUs, CPUs, network, storage)
@@ -15,124 +12,18 @@
  *   reported beside emissions, never subtracted from them.
  */
 import type { Database } from 'better-sqlite3';
-import { facilityEnergy, gpuEnergyByHour, gpuTotalByHour, type FacilityBucket } from '../../db/queries/facility-energy.ts';
+import { facilityEnergy, gpuEnergyByHour, gpuTotalByHour } from '../../db/queries/facility-energy.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
-import { DomainError } from '../errors.ts';
 import { HOUR_MS, INTERVAL_MS } from './integrate.ts';
+import { sumBuckets, sumTotals, type Totals } from './kpis.service.ts';
 
 export const UNATTRIBUTED = '(unattributed)';
-export type Bucket = '5m' | 'hour' | 'day';
-const bucketMs: Record<Bucket, number> = { '5m': INTERVAL_MS, hour: HOUR_MS, day: 24 * HOUR_MS };
 
 interface Deps {
   sqlite: Database;
   config: Config;
   now?: () => number;
-}
-
-const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : a / b);
-
-/** A bucket's energies, summed over buckets, plus the CO2 of its facility energy. */
-type Totals = Pick<FacilityBucket, 'itEnergyKWh' | 'facilityEnergyKWh' | 'reusedHeatKWh' | 'coolingEnergyKWh' | 'heatRemovedKWh' | 'waterL'> & {
-  co2Kg: number | null;
-};
-
-function addNullable(a: number | null, b: number | null): number | null {
-  if (a === null) return b;
-  if (b === null) return a;
-  return a + b;
-}
-
-function sumBuckets(buckets: FacilityBucket[]): Totals {
-  const t: Totals = { itEnergyKWh: null, facilityEnergyKWh: null, reusedHeatKWh: null, coolingEnergyKWh: null, heatRemovedKWh: null, waterL: null, co2Kg: null };
-  for (const b of buckets) {
-    t.itEnergyKWh = addNullable(t.itEnergyKWh, b.itEnergyKWh);
-    t.facilityEnergyKWh = addNullable(t.facilityEnergyKWh, b.facilityEnergyKWh);
-    t.reusedHeatKWh = addNullable(t.reusedHeatKWh, b.reusedHeatKWh);
-    t.coolingEnergyKWh = addNullable(t.coolingEnergyKWh, b.coolingEnergyKWh);
-    t.heatRemovedKWh = addNullable(t.heatRemovedKWh, b.heatRemovedKWh);
-    t.waterL = addNullable(t.waterL, b.waterL);
-    if (b.facilityEnergyKWh !== null && b.gridCo2GPerKWh !== null) t.co2Kg = addNullable(t.co2Kg, (b.facilityEnergyKWh * b.gridCo2GPerKWh) / 1000);
-  }
-  return t;
-}
-
-function sumTotals(a: Totals, b: Totals): Totals {
-  return {
-    itEnergyKWh: addNullable(a.itEnergyKWh, b.itEnergyKWh),
-    facilityEnergyKWh: addNullable(a.facilityEnergyKWh, b.facilityEnergyKWh),
-    reusedHeatKWh: addNullable(a.reusedHeatKWh, b.reusedHeatKWh),
-    coolingEnergyKWh: addNullable(a.coolingEnergyKWh, b.coolingEnergyKWh),
-    heatRemovedKWh: addNullable(a.heatRemovedKWh, b.heatRemovedKWh),
-    waterL: addNullable(a.waterL, b.waterL),
-    co2Kg: addNullable(a.co2Kg, b.co2Kg),
-  };
-}
-
-function kpis(t: Totals, displacedG: number) {
-  return {
-    ...t,
-    pue: ratio(t.facilityEnergyKWh, t.itEnergyKWh),
-    erf: ratio(t.reusedHeatKWh, t.facilityEnergyKWh),
-    ere: t.facilityEnergyKWh === null || t.reusedHeatKWh === null ? null : ratio(t.facilityEnergyKWh - t.reusedHeatKWh, t.itEnergyKWh),
-    wue: ratio(t.waterL, t.itEnergyKWh),
-    cue: ratio(t.co2Kg, t.itEnergyKWh),
-    co2AvoidedKg: t.reusedHeatKWh === null ? null : (t.reusedHeatKWh * displacedG) / 1000,
-  };
-}
-
-/** KPIs over a window with their coverage, plus a series per bucket. */
-export function getKpis({ sqlite, config }: Deps, window: { fromTs: number; toTs: number }, bucket: Bucket, vis: Visibility) {
-  if (vis.role === 'researcher' || vis.role === 'pi') throw new DomainError('FORBIDDEN', 'facility KPIs are for the facility, the committee and admins');
-  const fine = facilityEnergy(sqlite, null, window.fromTs, window.toTs, INTERVAL_MS);
-  const spanS = (window.toTs - window.fromTs) / 1000;
-  const covered = (f: keyof FacilityBucket['coverage']) =>
-    fine.reduce((s, b) => s + b.coverage[f] * ((Math.min(b.ts + INTERVAL_MS, window.toTs) - Math.max(b.ts, window.fromTs)) / 1000), 0) / spanS;
-  const heatPump = sqlite.prepare('SELECT heat_pump_on_site AS onSite FROM sites LIMIT 1').get() as { onSite: number } | undefined;
-  const series = regroup(fine, bucketMs[bucket]).map((b) => ({ ts: new Date(b.ts).toISOString(), ...kpis(sumBuckets([b]), config.displacedHeatGPerKWh), gridCo2GPerKWh: b.gridCo2GPerKWh }));
-  return {
-    from: new Date(window.fromTs).toISOString(),
-    to: new Date(window.toTs).toISOString(),
-    ...kpis(sumBuckets(fine), config.displacedHeatGPerKWh),
-    ref: config.renewableShare,
-    heatPumpOnSite: heatPump ? heatPump.onSite === 1 : null,
-    coverage: { it: covered('it'), facility: covered('facility'), reuse: covered('reuse'), grid: covered('grid') },
-    bucket,
-    series,
-  };
-}
-
-/** Merges 5-minute buckets into coarser ones (energies add; intensity time-weighted by facility energy). */
-function regroup(fine: FacilityBucket[], ms: number): FacilityBucket[] {
-  if (ms === INTERVAL_MS) return fine;
-  const out = new Map<number, FacilityBucket[]>();
-  for (const b of fine) {
-    const k = Math.floor(b.ts / ms) * ms;
-    const list = out.get(k);
-    if (list) list.push(b);
-    else out.set(k, [b]);
-  }
-  return [...out].map(([ts, list]) => {
-    const t = sumBuckets(list);
-    const withGrid = list.filter((b) => b.gridCo2GPerKWh !== null);
-    return {
-      ts,
-      itEnergyKWh: t.itEnergyKWh,
-      facilityEnergyKWh: t.facilityEnergyKWh,
-      reusedHeatKWh: t.reusedHeatKWh,
-      coolingEnergyKWh: t.coolingEnergyKWh,
-      heatRemovedKWh: t.heatRemovedKWh,
-      waterL: t.waterL,
-      gridCo2GPerKWh: withGrid.length ? withGrid.reduce((s, b) => s + b.gridCo2GPerKWh!, 0) / withGrid.length : null,
-      coverage: {
-        it: list.reduce((s, b) => s + b.coverage.it, 0) / (ms / INTERVAL_MS),
-        facility: list.reduce((s, b) => s + b.coverage.facility, 0) / (ms / INTERVAL_MS),
-        reuse: list.reduce((s, b) => s + b.coverage.reuse, 0) / (ms / INTERVAL_MS),
-        grid: list.reduce((s, b) => s + b.coverage.grid, 0) / (ms / INTERVAL_MS),
-      },
-    };
-  });
 }
 
 export interface AttributionRow {
