@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { ensureUsageRollups } from '../server/services/usage-rollup.service.ts';
 import * as schema from './schema.ts';
 
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
@@ -24,5 +25,7 @@ export function openDatabase(path: string): Db {
   sqlite.pragma('cache_size = -65536');
   const db = drizzle(sqlite, { schema }) as Db;
   migrate(db, { migrationsFolder });
+  // Rollups added by a migration are filled from the stored records once.
+  ensureUsageRollups(sqlite);
   return db;
 }

@@ -218,22 +218,6 @@ export const jobHour = sqliteTable(
 );
 
 /**
- * Allocated GPU-seconds of ended jobs per project (account) and UTC day, kept exact by
- * subtracting a job's old contribution and adding its new one whenever its record changes.
- */
-export const projectDay = sqliteTable(
-  'project_day',
-  {
-    dayTs: integer('day_ts').notNull(),
-    cluster: text('cluster').notNull(),
-    account: text('account').notNull(),
-    gpuS: real('gpu_s').notNull().default(0),
-    jobsEnded: integer('jobs_ended').notNull().default(0),
-  },
-  (t) => [primaryKey({ columns: [t.dayTs, t.cluster, t.account] })],
-);
-
-/**
  * Use per UTC day by project (account), user and partition: the rollup that usage,
  * grant and review questions over long windows read.
  * - `allocGpuS`, `jobsActive`, `jobsStarted`: ended jobs only (allocated GPUs × running

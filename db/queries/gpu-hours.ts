@@ -4,6 +4,7 @@
  * accounting needs, without the energy joins of the usage query.
  */
 import type { Database } from 'better-sqlite3';
+import { usageByKey } from './usage.ts';
 
 /**
  * The jobs that ran inside [@from, @to), as a subquery (parameters @from, @to, @now).
@@ -16,14 +17,8 @@ export const jobsOverlapping = `(
   UNION ALL
   SELECT * FROM jobs INDEXED BY jobs_end WHERE end_ts IS NULL AND start_ts < @to AND @now > @from)`;
 
-/** GPU-hours per account in [fromTs, toTs). */
+/** GPU-hours per account in [fromTs, toTs), from the usage rollups (db/queries/usage.ts). */
 export function gpuHoursByAccount(sqlite: Database, fromTs: number, toTs: number, nowTs: number): Map<string, number> {
-  if (toTs <= fromTs) return new Map();
-  const rows = sqlite
-    .prepare(
-      `SELECT account, SUM(gpus * (MIN(COALESCE(end_ts, @now), @to) - MAX(start_ts, @from))) / 3600000.0 AS gpuHours
-       FROM ${jobsOverlapping} WHERE gpus > 0 GROUP BY account`,
-    )
-    .all({ from: fromTs, to: toTs, now: nowTs }) as Array<{ account: string; gpuHours: number }>;
-  return new Map(rows.map((r) => [r.account, Math.max(0, r.gpuHours)]));
+  const rows = usageByKey(sqlite, { fromTs, toTs, nowTs, groupBy: 'project', accounts: null, users: null });
+  return new Map(rows.map((r) => [r.key, r.gpuHours]));
 }

@@ -13,7 +13,8 @@
  *   at 1), the share of the charged time whose energy was measured.
  */
 import type { Database } from 'better-sqlite3';
-import { jobsOverlapping } from './gpu-hours.ts';
+import { DAY_MS, bucketOf } from '../../server/services/integrate.ts';
+import { NO_PARTITION, maxJobDurationMs, monthOf, nextMonth } from '../../server/services/usage-rollup.service.ts';
 import { inferredEnergy } from './inferred-energy.ts';
 
 export type UsageGroup = 'project' | 'user' | 'partition' | 'day';
@@ -41,96 +42,190 @@ export interface UsageRow {
   jobs: number;
 }
 
-const keyColumn: Record<Exclude<UsageGroup, 'day'>, string> = {
-  project: 'j.account',
-  user: 'j.user',
-  partition: "COALESCE(j.partition, '(none)')",
-};
+const jobKeys: Record<UsageGroup, string> = { project: 'j.account', user: 'j.user', partition: `COALESCE(j.partition, '${NO_PARTITION}')`, day: "''" };
+/** The grouping key as an expression over a job row `j` (by day the caller keys by time). */
+const jobKey = (group: UsageGroup) => jobKeys[group];
 
-const DAY_MS = 86_400_000;
-
-/** Runs the usage query; rows sorted by GPU-hours, largest first. */
+/** Runs the usage query; rows sorted by GPU-hours, largest first (by day: oldest first). */
 export function usageByKey(sqlite: Database, f: UsageFilter): UsageRow[] {
-  const where: string[] = [];
-  const params: Record<string, unknown> = { from: f.fromTs, to: f.toTs, now: f.nowTs };
-  if (f.accounts) {
-    where.push(`j.account IN (SELECT value FROM json_each(@accounts))`);
-    params.accounts = JSON.stringify(f.accounts);
-  }
-  if (f.users) {
-    where.push(`j.user IN (SELECT value FROM json_each(@users))`);
-    params.users = JSON.stringify(f.users);
-  }
-  const extra = where.length ? `AND ${where.join(' AND ')}` : '';
-  const rows = new Map<string, UsageRow>();
-  const row = (key: string) => {
-    let r = rows.get(key);
-    if (!r) rows.set(key, (r = { key, gpuHours: 0, energyKWh: 0, energyInferredKWh: 0, energyCoverage: null, energyProvenance: null, measuredGpuHours: 0, idleGpuHours: 0, jobs: 0 }));
-    return r;
+  const sums = new Map<string, Sums>();
+  const add: Add = (key, d) => {
+    let r = sums.get(key);
+    if (!r) sums.set(key, (r = { gpuS: 0, jobs: 0, energyWh: 0, measuredS: 0, idleS: 0, inferredWh: 0 }));
+    r.gpuS += d.gpuS ?? 0;
+    r.jobs += d.jobs ?? 0;
+    r.energyWh += d.energyWh ?? 0;
+    r.measuredS += d.measuredS ?? 0;
+    r.idleS += d.idleS ?? 0;
+    r.inferredWh += d.inferredWh ?? 0;
   };
-
-  // Jobs that ran inside the window (start < to, and still running or ended after from),
-  // narrowed to what the caller may see.
-  const running = `1 = 1 ${extra}`;
-  if (f.groupBy === 'day') {
-    const jobs = sqlite
-      .prepare(`SELECT j.start_ts AS s, COALESCE(j.end_ts, @now) AS e, j.gpus AS g FROM ${jobsOverlapping} j WHERE ${running}`)
-      .all(params) as Array<{ s: number; e: number; g: number }>;
-    for (const job of jobs) {
-      const s = Math.max(job.s, f.fromTs);
-      const e = Math.min(job.e, f.toTs);
-      for (let day = Math.floor(s / DAY_MS) * DAY_MS; day < e; day += DAY_MS) {
-        const overlap = Math.min(e, day + DAY_MS) - Math.max(s, day);
-        if (overlap <= 0) continue;
-        const r = row(new Date(day).toISOString().slice(0, 10));
-        r.gpuHours += (job.g * overlap) / 3_600_000;
-        r.jobs++;
-      }
+  if (f.toTs > f.fromTs) {
+    const q: Query = { f, params: { from: f.fromTs, to: f.toTs, now: f.nowTs, maxDur: maxJobDurationMs(sqlite) }, filters: [], add };
+    if (f.accounts) {
+      q.filters.push('account IN (SELECT value FROM json_each(@accounts))');
+      q.params.accounts = JSON.stringify(f.accounts);
     }
-  } else {
-    const key = keyColumn[f.groupBy];
-    const agg = sqlite
-      .prepare(
-        `SELECT ${key} AS key, COUNT(*) AS jobs,
-           SUM(j.gpus * (MIN(COALESCE(j.end_ts, @now), @to) - MAX(j.start_ts, @from))) / 3600000.0 AS gpuHours
-         FROM ${jobsOverlapping} j WHERE ${running} GROUP BY 1`,
-      )
-      .all(params) as Array<{ key: string; jobs: number; gpuHours: number }>;
-    for (const a of agg) Object.assign(row(a.key), { jobs: a.jobs, gpuHours: Math.max(0, a.gpuHours) });
+    if (f.users) {
+      q.filters.push('user IN (SELECT value FROM json_each(@users))');
+      q.params.users = JSON.stringify(f.users);
+    }
+    // Whole days [d0, d1) from the rollups; the partial days at either end worked out exactly.
+    const d0 = Math.min(Math.ceil(f.fromTs / DAY_MS) * DAY_MS, f.toTs);
+    const d1 = Math.max(d0, nothingStoredFrom(sqlite, f.toTs) ? Math.ceil(f.toTs / DAY_MS) * DAY_MS : bucketOf(f.toTs, DAY_MS));
+    // [from, d0) runs even when empty: it finds the jobs that started before the window and ran into it.
+    edgeUsage(sqlite, q, f.fromTs, d0, true);
+    if (d1 > d0) rolledUp(sqlite, q, d0, d1);
+    if (d1 < f.toTs) edgeUsage(sqlite, q, d1, f.toTs, false);
+    runningJobs(sqlite, q);
+    inferred(sqlite, q);
   }
+  const out: UsageRow[] = [];
+  for (const [key, r] of sums) {
+    const gpuHours = Math.max(0, r.gpuS / 3600);
+    const measuredGpuHours = r.measuredS / 3600;
+    const energyKWh = r.energyWh / 1000;
+    if (gpuHours === 0 && r.jobs === 0 && energyKWh === 0 && measuredGpuHours === 0) continue;
+    out.push({
+      key,
+      gpuHours,
+      energyKWh,
+      energyInferredKWh: r.inferredWh / 1000,
+      energyCoverage: gpuHours > 0 ? Math.min(1, measuredGpuHours / gpuHours) : null,
+      energyProvenance: energyKWh === 0 && measuredGpuHours === 0 ? null : r.inferredWh > 0 ? 'integrated+inferred' : 'integrated',
+      measuredGpuHours,
+      idleGpuHours: r.idleS / 3600,
+      jobs: r.jobs,
+    });
+  }
+  return f.groupBy === 'day' ? out.sort((a, b) => a.key.localeCompare(b.key)) : out.sort((a, b) => b.gpuHours - a.gpuHours || a.key.localeCompare(b.key));
+}
 
-  // Summed per job (and day) first, then joined with the jobs: a fifth of the lookups of
-  // joining every job-hour row.
-  const dayOf = "strftime('%Y-%m-%d', hour_ts / 1000, 'unixepoch')";
-  const energyKey = f.groupBy === 'day' ? 'h.day' : keyColumn[f.groupBy];
+interface Sums {
+  gpuS: number;
+  jobs: number;
+  energyWh: number;
+  measuredS: number;
+  idleS: number;
+  inferredWh: number;
+}
+type Add = (key: string, d: Partial<Sums>) => void;
+interface Query {
+  f: UsageFilter;
+  params: Record<string, unknown>;
+  /** Conditions on `account` and `user`, valid on jobs and on the rollups alike. */
+  filters: string[];
+  add: Add;
+}
+
+const dayKey = (ts: number) => new Date(ts).toISOString().slice(0, 10);
+const where = (q: Query) => (q.filters.length ? `AND ${q.filters.join(' AND ')}` : '');
+
+/** Whether no job started or ended, and no job-hour began, at or after `ts`. */
+function nothingStoredFrom(sqlite: Database, ts: number): boolean {
+  return !sqlite
+    .prepare(
+      `SELECT 1 WHERE EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_end WHERE end_ts >= @ts) OR EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_start WHERE start_ts >= @ts)
+         OR EXISTS (SELECT 1 FROM job_hour WHERE hour_ts >= @ts)`,
+    )
+    .get({ ts });
+}
+
+/** Whole days [d0, d1) from usage_day, and whole months inside them from usage_month. */
+function rolledUp(sqlite: Database, q: Query, d0: number, d1: number): void {
+  const byDay = q.f.groupBy === 'day';
+  const pieces: Array<[string, number, number]> = [];
+  const m0 = monthOf(d0) === d0 ? d0 : nextMonth(d0);
+  const m1 = monthOf(d1);
+  if (!byDay && m0 < m1) pieces.push(['usage_day', d0, m0], ['usage_month', m0, m1], ['usage_day', m1, d1]);
+  else pieces.push(['usage_day', d0, d1]);
+  const jobs = byDay ? 'jobs_active' : 'jobs_started';
+  const key = byDay ? 'bucket' : q.f.groupBy === 'project' ? 'account' : q.f.groupBy;
+  const selects = pieces
+    .filter(([, a, b]) => b > a)
+    .map(([table, a, b]) => {
+      const bucket = table === 'usage_day' ? 'day_ts' : 'month_ts';
+      return `SELECT ${bucket} AS bucket, account, user, partition, alloc_gpu_s, ${jobs} AS jobs, energy_wh, measured_gpu_s, idle_gpu_s
+              FROM ${table} WHERE ${bucket} >= ${a} AND ${bucket} < ${b} ${where(q)}`;
+    });
+  const rows = sqlite
+    .prepare(
+      `SELECT ${key} AS key, SUM(alloc_gpu_s) AS gpuS, SUM(jobs) AS jobs, SUM(energy_wh) AS energyWh, SUM(measured_gpu_s) AS measuredS, SUM(idle_gpu_s) AS idleS
+       FROM (${selects.join(' UNION ALL ')}) GROUP BY 1`,
+    )
+    .all(q.params) as Array<Sums & { key: string | number }>;
+  for (const r of rows) q.add(byDay ? dayKey(r.key as number) : (r.key as string), r);
+}
+
+/**
+ * Ended jobs and measured energy inside [a, b), worked out from the job records and
+ * job_hour. With `first`, also counts the jobs that started before `a` and ran past it.
+ */
+function edgeUsage(sqlite: Database, q: Query, a: number, b: number, first: boolean): void {
+  const byDay = q.f.groupBy === 'day';
+  const key = jobKey(q.f.groupBy);
+  const p = { ...q.params, a, b };
+  // Jobs that overlap [a, b) ended after a and, being no longer than the longest job, before b + maxDur.
+  const jobs = sqlite
+    .prepare(
+      `SELECT ${key} AS key, SUM(CASE WHEN start_ts >= @a OR @first THEN 1 ELSE 0 END) AS jobs,
+         SUM(gpus * MAX(0, MIN(end_ts, @b) - MAX(start_ts, @a))) / 1000.0 AS gpuS
+       FROM jobs j INDEXED BY jobs_end WHERE end_ts > @a AND end_ts <= @b + @maxDur AND start_ts < @b AND end_ts >= start_ts ${where(q)} GROUP BY 1`,
+    )
+    .all({ ...p, first: first ? 1 : 0 }) as Array<{ key: string; jobs: number; gpuS: number }>;
+  // By day a job counts on the day when it ran some time in it; otherwise once, when it started in the window (or ran into it).
+  for (const j of jobs) q.add(byDay ? dayKey(a) : j.key, { gpuS: j.gpuS, jobs: byDay ? 0 : j.jobs });
+  if (byDay && b > a) {
+    const n = sqlite
+      .prepare(`SELECT COUNT(*) AS n FROM jobs INDEXED BY jobs_end WHERE end_ts > @a AND end_ts <= @b + @maxDur AND start_ts < @b AND end_ts > start_ts ${where(q)}`)
+      .get(p) as { n: number };
+    q.add(dayKey(a), { jobs: n.n });
+  }
+  if (b <= a) return;
+  // Energy of the hours that start inside [a, b), summed per job first (a fifth of the lookups of joining every row).
   const energy = sqlite
     .prepare(
-      `SELECT ${energyKey} AS key, SUM(h.wh) / 1000.0 AS energyKWh, SUM(h.gpuS) / 3600.0 AS measured, SUM(h.idleS) / 3600.0 AS idle
-       FROM (SELECT cluster, job_id, ${f.groupBy === 'day' ? dayOf : "''"} AS day,
-               SUM(energy_wh) AS wh, SUM(gpu_s) AS gpuS, SUM(idle_gpu_s) AS idleS
-             FROM job_hour WHERE hour_ts >= @from AND hour_ts < @to GROUP BY cluster, job_id, day) h
+      `SELECT ${key} AS key, SUM(h.wh) AS energyWh, SUM(h.gpuS) AS measuredS, SUM(h.idleS) AS idleS
+       FROM (SELECT cluster, job_id, SUM(energy_wh) AS wh, SUM(gpu_s) AS gpuS, SUM(idle_gpu_s) AS idleS
+             FROM job_hour WHERE hour_ts >= @a AND hour_ts < @b GROUP BY cluster, job_id) h
          JOIN jobs j ON j.cluster = h.cluster AND j.job_id = h.job_id
-       WHERE 1 = 1 ${extra} GROUP BY 1`,
+       WHERE 1 = 1 ${where(q)} GROUP BY 1`,
     )
-    .all(params) as Array<{ key: string; energyKWh: number; measured: number; idle: number }>;
-  for (const e of energy) Object.assign(row(e.key), { energyKWh: e.energyKWh, measuredGpuHours: e.measured, idleGpuHours: e.idle });
+    .all(p) as Array<{ key: string; energyWh: number; measuredS: number; idleS: number }>;
+  for (const e of energy) q.add(byDay ? dayKey(a) : e.key, e);
+}
 
-  const inferred = inferredEnergy(sqlite, f.fromTs, f.toTs, f.nowTs);
-  if (inferred.length > 0) {
-    const meta = sqlite.prepare(`SELECT ${f.groupBy === 'day' ? "'' " : keyColumn[f.groupBy]} AS key, j.account, j.user FROM jobs j WHERE j.cluster = ? AND j.job_id = ?`);
-    for (const i of inferred) {
-      const m = meta.get(i.cluster, i.jobId) as { key: string; account: string; user: string } | undefined;
-      if (!m || (f.accounts && !f.accounts.includes(m.account)) || (f.users && !f.users.includes(m.user))) continue;
-      const r = row(f.groupBy === 'day' ? new Date(i.hourTs).toISOString().slice(0, 10) : m.key);
-      r.energyKWh += i.energyKWh;
-      r.energyInferredKWh += i.energyKWh;
+/** Running jobs' allocated GPU-time inside the window, up to now. */
+function runningJobs(sqlite: Database, q: Query): void {
+  const { f } = q;
+  if (f.nowTs <= f.fromTs) return;
+  const key = jobKey(f.groupBy);
+  const jobs = sqlite
+    .prepare(`SELECT ${key} AS key, start_ts AS s, gpus AS g FROM jobs j INDEXED BY jobs_end WHERE end_ts IS NULL AND start_ts < @to ${where(q)}`)
+    .all(q.params) as Array<{ key: string; s: number; g: number }>;
+  const end = Math.min(f.nowTs, f.toTs);
+  for (const j of jobs) {
+    const s = Math.max(j.s, f.fromTs);
+    if (f.groupBy !== 'day') {
+      q.add(j.key, { jobs: 1, gpuS: (j.g * Math.max(0, end - s)) / 1000 });
+      continue;
+    }
+    for (let day = bucketOf(s, DAY_MS); day < end; day += DAY_MS) {
+      const overlap = Math.min(end, day + DAY_MS) - Math.max(s, day);
+      if (overlap > 0) q.add(dayKey(day), { jobs: 1, gpuS: (j.g * overlap) / 1000 });
     }
   }
-  for (const r of rows.values()) {
-    r.energyCoverage = r.gpuHours > 0 ? Math.min(1, r.measuredGpuHours / r.gpuHours) : null;
-    r.energyProvenance = r.energyKWh === 0 && r.measuredGpuHours === 0 ? null : r.energyInferredKWh > 0 ? 'integrated+inferred' : 'integrated';
-  }
+}
 
-  const out = [...rows.values()];
-  return f.groupBy === 'day' ? out.sort((a, b) => a.key.localeCompare(b.key)) : out.sort((a, b) => b.gpuHours - a.gpuHours || a.key.localeCompare(b.key));
+/** Energy inferred from the scheduler where busy GPUs named no job. */
+function inferred(sqlite: Database, q: Query): void {
+  const { f } = q;
+  const rows = inferredEnergy(sqlite, f.fromTs, f.toTs, f.nowTs);
+  if (rows.length === 0) return;
+  const meta = sqlite.prepare(`SELECT ${jobKey(f.groupBy)} AS key, j.account, j.user FROM jobs j WHERE j.cluster = ? AND j.job_id = ?`);
+  for (const i of rows) {
+    const m = meta.get(i.cluster, i.jobId) as { key: string; account: string; user: string } | undefined;
+    if (!m || (f.accounts && !f.accounts.includes(m.account)) || (f.users && !f.users.includes(m.user))) continue;
+    const wh = i.energyKWh * 1000;
+    q.add(f.groupBy === 'day' ? dayKey(i.hourTs) : m.key, { energyWh: wh, inferredWh: wh });
+  }
 }

@@ -13,6 +13,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { GpuBatchParsed } from './ingest-types.ts';
 import { HOUR_MS, integrateGpuSegmentEach, type GpuPieceSink, type GpuPoint } from './integrate.ts';
 import type { IngestContext } from './ingest-context.ts';
+import type { UsageRollup } from './usage-rollup.service.ts';
 
 interface RollupDelta {
   energyWh: number;
@@ -30,7 +31,10 @@ export class GpuIngestor {
   private readonly cursors = new Map<number, GpuPoint | null>();
   private readonly st: Record<string, Statement>;
 
-  constructor(private readonly ctx: IngestContext) {
+  constructor(
+    private readonly ctx: IngestContext,
+    private readonly usage: UsageRollup,
+  ) {
     const db: Database = ctx.sqlite;
     this.st = {
       nodeGet: db.prepare('SELECT id FROM nodes WHERE cluster = ? AND name = ?'),
@@ -154,7 +158,10 @@ export class GpuIngestor {
       this.st.gpuHourAdd.run(((key - gpu) / GPU_KEY_SPAN) * HOUR_MS, gpu, d.energyWh, d.seconds, d.utilPctS, d.other, d.noJobWh, d.noJobBusyS);
     }
     for (const [jobId, hours] of jobHour) {
-      for (const [hourTs, d] of hours) this.st.jobHourAdd.run(hourTs, batch.cluster, jobId, d.energyWh, d.seconds, d.utilPctS, d.other);
+      for (const [hourTs, d] of hours) {
+        this.st.jobHourAdd.run(hourTs, batch.cluster, jobId, d.energyWh, d.seconds, d.utilPctS, d.other);
+        this.usage.addEnergy(batch.cluster, jobId, hourTs, d.energyWh, d.seconds, d.other);
+      }
     }
     for (const id of touchedCursors) {
       const c = this.cursors.get(id)!;

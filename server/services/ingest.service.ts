@@ -11,6 +11,7 @@ import { FacilityIngestor } from './facility-ingest.service.ts';
 import { GpuIngestor } from './gpu-ingest.service.ts';
 import type { FacilityBatchParsed, GpuBatchParsed, JobsBatchParsed } from './ingest-types.ts';
 import { JobsIngestor } from './jobs-ingest.service.ts';
+import { UsageRollup } from './usage-rollup.service.ts';
 
 export type ParsedBatch =
   | { kind: 'gpu'; batch: GpuBatchParsed }
@@ -24,8 +25,10 @@ export interface IngestService {
 /** Builds the ingest service over one database. */
 export function createIngestService({ sqlite, config, now = Date.now }: { sqlite: Database; config: Config; now?: () => number }): IngestService {
   const ctx = { sqlite, config };
-  const gpu = new GpuIngestor(ctx);
-  const jobs = new JobsIngestor(ctx);
+  // One rollup for both: a job record's arrival must reach the GPU side's cached lookups.
+  const usage = new UsageRollup(sqlite);
+  const gpu = new GpuIngestor(ctx, usage);
+  const jobs = new JobsIngestor(ctx, usage);
   const facility = new FacilityIngestor(ctx);
   const seenKey = sqlite.prepare('SELECT accepted FROM ingest_batches WHERE key = ?');
   const recordKey = sqlite.prepare('INSERT INTO ingest_batches (key, kind, accepted, received_ts) VALUES (?, ?, ?, ?)');
@@ -36,6 +39,7 @@ export function createIngestService({ sqlite, config, now = Date.now }: { sqlite
     if (input.kind === 'gpu') result = gpu.ingest(input.batch, nowMs);
     else if (input.kind === 'jobs') result = jobs.ingest(input.batch, nowMs);
     else result = facility.ingest(input.batch);
+    usage.flush();
     if (key) recordKey.run(key, input.kind, result.accepted, nowMs);
     return result;
   });
@@ -51,6 +55,7 @@ export function createIngestService({ sqlite, config, now = Date.now }: { sqlite
         gpu.resetCaches();
         jobs.resetCaches();
         facility.resetCaches();
+        usage.reset();
         throw error;
       }
     },

@@ -2,10 +2,10 @@
  * Job record ingest. A job sent again with newer fields replaces its older record (a job
  * moves PENDING → RUNNING → COMPLETED); an identical record counts as a duplicate.
  *
- * The per-project-day rollup holds allocated GPU-seconds of ended jobs (allocated GPUs ×
- * running time, split at UTC midnights, as sreport and XDMoD charge). When a record
- * changes, its old contribution is subtracted and the new one added, so the rollup stays
- * exact however often a job is re-sent. Running jobs are counted live by the usage query.
+ * The usage rollups (usage-rollup.service.ts) hold allocated GPU-seconds and counts of
+ * ended jobs. When a record changes, its old contribution is subtracted and the new one
+ * added, so the rollups stay exact however often a job is re-sent; a job's measured energy
+ * moves in when its record first arrives. Running jobs are counted live by the queries.
  *
  * Two records never replace a newer one: a record of an earlier stage of the job's life
  * (PENDING or RUNNING) after the stored one has ended (a poll's overlap, a replayed spool),
@@ -15,12 +15,14 @@ import { createHash } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import type { IngestContext } from './ingest-context.ts';
 import type { JobParsed, JobsBatchParsed } from './ingest-types.ts';
-import { DAY_MS, bucketOf } from './integrate.ts';
 import { keyedHash } from './keyed-hash.ts';
+import { NO_PARTITION, type RolledJob, type UsageRollup } from './usage-rollup.service.ts';
 
 interface StoredJob {
   state: string;
   account: string;
+  user: string;
+  partition: string;
   startTs: number | null;
   endTs: number | null;
   gpus: number;
@@ -34,13 +36,16 @@ export class JobsIngestor {
   private readonly knownMembers = new Set<string>();
   private readonly nameHash: (name: string) => string;
 
-  constructor(ctx: IngestContext) {
+  constructor(
+    ctx: IngestContext,
+    private readonly usage: UsageRollup,
+  ) {
     const db = ctx.sqlite;
     this.nameHash = keyedHash(db);
     this.st = {
       forgotten: db.prepare('SELECT pseudonym FROM forgotten_users WHERE name_hash = ?'),
       get: db.prepare(
-        'SELECT state, account, start_ts AS startTs, end_ts AS endTs, gpus, record_hash AS recordHash FROM jobs WHERE cluster = ? AND job_id = ?',
+        `SELECT state, account, user, COALESCE(partition, '${NO_PARTITION}') AS partition, start_ts AS startTs, end_ts AS endTs, gpus, record_hash AS recordHash FROM jobs WHERE cluster = ? AND job_id = ?`,
       ),
       upsert: db.prepare(
         `INSERT INTO jobs (cluster, job_id, array_job_id, name, user, account, partition, qos, state, submit_ts, eligible_ts,
@@ -53,10 +58,6 @@ export class JobsIngestor {
            start_ts = excluded.start_ts, end_ts = excluded.end_ts, gpus = excluded.gpus, gpu_type = excluded.gpu_type,
            cpus = excluded.cpus, nodes = excluded.nodes, exit_code = excluded.exit_code,
            record_hash = excluded.record_hash, updated_ts = excluded.updated_ts`,
-      ),
-      dayAdd: db.prepare(
-        `INSERT INTO project_day (day_ts, cluster, account, gpu_s, jobs_ended) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (day_ts, cluster, account) DO UPDATE SET gpu_s = gpu_s + excluded.gpu_s, jobs_ended = jobs_ended + excluded.jobs_ended`,
       ),
       projectIns: db.prepare('INSERT OR IGNORE INTO projects (name, created_ts) VALUES (?, ?)'),
       userIns: db.prepare("INSERT OR IGNORE INTO users (username, role, created_ts) VALUES (?, 'researcher', ?)"),
@@ -80,9 +81,11 @@ export class JobsIngestor {
         duplicates++;
         continue;
       }
-      if (old) this.addDays(batch.cluster, old, -1);
+      const next: RolledJob = { ...row, partition: row.partition ?? NO_PARTITION };
+      if (old) this.usage.addJob(old, -1);
       this.st.upsert.run(row);
-      this.addDays(batch.cluster, row, 1);
+      this.usage.addJob(next, 1);
+      this.usage.moveEnergy(batch.cluster, job.jobId, old ?? null, next);
       this.ensureProject(job.account, job.user, nowMs);
       accepted++;
     }
@@ -93,14 +96,6 @@ export class JobsIngestor {
   resetCaches(): void {
     this.knownProjects.clear();
     this.knownMembers.clear();
-  }
-
-  private addDays(cluster: string, job: Pick<StoredJob, 'account' | 'startTs' | 'endTs' | 'gpus'>, sign: 1 | -1): void {
-    if (job.startTs === null || job.endTs === null || job.endTs < job.startTs) return;
-    for (const [dayTs, gpuS] of gpuSecondsByDay(job.startTs, job.endTs, job.gpus)) {
-      this.st.dayAdd.run(dayTs, cluster, job.account, sign * gpuS, 0);
-    }
-    this.st.dayAdd.run(bucketOf(job.endTs, DAY_MS), cluster, job.account, 0, sign);
   }
 
   private ensureProject(account: string, user: string, nowMs: number): void {
@@ -123,18 +118,6 @@ const unfinished = new Set(['PENDING', 'RUNNING', 'SUSPENDED', 'CONFIGURING', 'C
 /** Whether `next` describes an earlier stage of a job whose stored record has already ended. */
 function isRegression(stored: StoredJob, next: { state: string; endTs: number | null }): boolean {
   return stored.endTs !== null && !unfinished.has(stored.state) && next.endTs === null && unfinished.has(next.state);
-}
-
-/** Allocated GPU-seconds of a run from startTs to endTs, split at UTC midnights. */
-export function gpuSecondsByDay(startTs: number, endTs: number, gpus: number): Map<number, number> {
-  const out = new Map<number, number>();
-  if (gpus <= 0) return out;
-  for (let day = bucketOf(startTs, DAY_MS); day < endTs; day += DAY_MS) {
-    const from = Math.max(startTs, day);
-    const to = Math.min(endTs, day + DAY_MS);
-    if (to > from) out.set(day, ((to - from) / 1000) * gpus);
-  }
-  return out;
 }
 
 function toRow(cluster: string, job: JobParsed, nowMs: number) {

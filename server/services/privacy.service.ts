@@ -84,6 +84,8 @@ export function forgetPerson(sqlite: Database, username: string, { nowMs, actor 
   return sqlite.transaction((): ForgetResult => {
     const user = sqlite.prepare('SELECT id FROM users WHERE username = ?').get(username) as { id: number } | undefined;
     const jobs = sqlite.prepare('UPDATE jobs SET user = ? WHERE user = ?').run(pseudonym, username).changes;
+    // The usage rollups carry the name too (the pseudonym is new, so no key can collide).
+    for (const table of ['usage_day', 'usage_month']) sqlite.prepare(`UPDATE ${table} SET user = ? WHERE user = ?`).run(pseudonym, username);
     if (!user && jobs === 0) throw new DomainError('NOT_FOUND', `nothing is stored about user ${username}`);
     let sessions = 0;
     let memberships = 0;

@@ -26,7 +26,7 @@ import { loadConfig } from '../../server/config.ts';
 import { startServer } from '../../server/main.ts';
 import { createToken } from '../../server/services/auth.service.ts';
 import { createAllocation } from '../../server/services/allocation.service.ts';
-import { rebuildProjectDay } from '../../server/services/project-day-rollup.service.ts';
+import { rebuildUsageRollups } from '../../server/services/usage-rollup.service.ts';
 import { NATIONAL, buildNational, nodeName, projectName } from './national.ts';
 import { existsSync, rmSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
@@ -93,7 +93,7 @@ async function benchDemo() {
   }
   await server.close();
   const sqlite = new Database(dbPath, { readonly: true });
-  for (const table of ['gpu_samples', 'jobs', 'job_hour', 'gpu_hour', 'project_day', 'facility_readings', 'facility_interval']) {
+  for (const table of ['gpu_samples', 'jobs', 'job_hour', 'gpu_hour', 'usage_day', 'facility_readings', 'facility_interval']) {
     row(`demo: rows in ${table}`, (sqlite.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n);
   }
   sqlite.close();
@@ -322,12 +322,17 @@ async function benchNational() {
   // Maintenance.
   const sqlite = new Database(dbPath);
   sqlite.pragma('cache_size = -262144');
-  const before = sqlite.prepare('SELECT COUNT(*) AS n, TOTAL(gpu_s) AS s FROM project_day').get() as { n: number; s: number };
+  const totals = 'SELECT COUNT(*) AS n, TOTAL(alloc_gpu_s) AS s, TOTAL(energy_wh) AS e FROM usage_day';
+  const before = sqlite.prepare(totals).get() as { n: number; s: number; e: number };
   t = performance.now();
-  const rebuilt = rebuildProjectDay(sqlite, nowTs - 365 * DAY, nowTs + DAY);
-  row('maintenance: rebuild the year of project_day', (performance.now() - t) / 1000, 's');
-  const after = sqlite.prepare('SELECT COUNT(*) AS n, TOTAL(gpu_s) AS s FROM project_day').get() as { n: number; s: number };
-  row('maintenance: project_day rows (rebuilt; before)', `${rebuilt.rows} (${before.n}); GPU-s equal: ${Math.abs(after.s - before.s) < 1e-6 * before.s}`);
+  const rebuilt = rebuildUsageRollups(sqlite);
+  row('maintenance: rebuild the year of usage rollups (project/user/partition × day and month)', (performance.now() - t) / 1000, 's');
+  const after = sqlite.prepare(totals).get() as { n: number; s: number; e: number };
+  const close = (a: number, b: number) => Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b));
+  row(
+    'maintenance: usage_day rows rebuilt (before; month rows)',
+    `${rebuilt.dayRows} (${before.n}; ${rebuilt.monthRows}); GPU-s and energy equal to the incremental rollup: ${close(after.s, before.s) && close(after.e, before.e)}`,
+  );
   const rawBytes = (sqlite.prepare("SELECT SUM(pgsize) AS b FROM dbstat WHERE name = 'gpu_samples'").get() as { b: number }).b;
   const rawRows = (sqlite.prepare('SELECT COUNT(*) AS n FROM gpu_samples').get() as { n: number }).n;
   const perSample = rawBytes / rawRows;

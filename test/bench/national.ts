@@ -19,7 +19,7 @@
 import { createIngestService } from '../../server/services/ingest.service.ts';
 import type { FacilityBatchParsed, GpuBatchParsed, JobsBatchParsed, JobParsed } from '../../server/services/ingest-types.ts';
 import { DAY_MS, HOUR_MS, bucketOf, splitLinear } from '../../server/services/integrate.ts';
-import { gpuSecondsByDay } from '../../server/services/jobs-ingest.service.ts';
+import { rebuildUsageRollups } from '../../server/services/usage-rollup.service.ts';
 import type { Config } from '../../server/config.ts';
 import type { Database } from 'better-sqlite3';
 import { seeded } from '../../collectors/demo/random.ts';
@@ -97,18 +97,15 @@ export function buildNational(sqlite: Database, config: Config, nowTs: number, l
   const synth: SynthJob[] = [];
   let batch: JobParsed[] = [];
   // The first 100,000 records go through the real job ingest (its rate is reported); the
-  // rest are written straight into the same tables with the ingest's own day split
-  // (gpuSecondsByDay), which 2-core time allows for two million.
+  // rest are written straight into the jobs table, which 2-core time allows for two million;
+  // the usage rollups are then rebuilt from all of them (rebuildUsageRollups, the code that
+  // fills the rollups of an existing database) once job_hour is in.
   const viaIngest = 100_000;
   let ingestMs = 0;
   const jobIns = sqlite.prepare(
     `INSERT INTO jobs (cluster, job_id, array_job_id, name, user, account, partition, qos, state, submit_ts, eligible_ts,
        start_ts, end_ts, gpus, gpu_type, cpus, nodes, exit_code, record_hash, updated_ts)
      VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'synthesised', ?)`,
-  );
-  const dayAdd = sqlite.prepare(
-    `INSERT INTO project_day (day_ts, cluster, account, gpu_s, jobs_ended) VALUES (?, ?, ?, ?, ?)
-     ON CONFLICT (day_ts, cluster, account) DO UPDATE SET gpu_s = gpu_s + excluded.gpu_s, jobs_ended = jobs_ended + excluded.jobs_ended`,
   );
   const projectIns = sqlite.prepare('INSERT OR IGNORE INTO projects (name, created_ts) VALUES (?, ?)');
   const userIns = sqlite.prepare("INSERT OR IGNORE INTO users (username, role, created_ts) VALUES (?, 'researcher', ?)");
@@ -117,22 +114,11 @@ export function buildNational(sqlite: Database, config: Config, nowTs: number, l
   );
   const members = new Set<string>();
   const direct = sqlite.transaction((jobs: JobParsed[]) => {
-    const days = new Map<string, { dayTs: number; account: string; gpuS: number; ended: number }>();
-    const day = (dayTs: number, account: string) => {
-      const k = `${dayTs}|${account}`;
-      let d = days.get(k);
-      if (!d) days.set(k, (d = { dayTs, account, gpuS: 0, ended: 0 }));
-      return d;
-    };
     for (const j of jobs) {
       const startTs = j.startTime === null ? null : Date.parse(j.startTime);
       const endTs = j.endTime === null ? null : Date.parse(j.endTime);
       jobIns.run(NATIONAL.cluster, j.jobId, j.name, j.user, j.account, j.partition, j.qos, j.state, Date.parse(j.submitTime),
         j.eligibleTime === null ? null : Date.parse(j.eligibleTime), startTs, endTs, j.gpus, j.gpuType, j.cpus, JSON.stringify(j.nodes), j.exitCode, nowTs);
-      if (startTs !== null && endTs !== null) {
-        for (const [dayTs, gpuS] of gpuSecondsByDay(startTs, endTs, j.gpus)) day(dayTs, j.account).gpuS += gpuS;
-        day(bucketOf(endTs, DAY_MS), j.account).ended++;
-      }
       if (!members.has(`${j.account}|${j.user}`)) {
         members.add(`${j.account}|${j.user}`);
         projectIns.run(j.account, nowTs);
@@ -140,7 +126,6 @@ export function buildNational(sqlite: Database, config: Config, nowTs: number, l
         memberIns.run(j.account, j.user);
       }
     }
-    for (const d of days.values()) dayAdd.run(d.dayTs, NATIONAL.cluster, d.account, d.gpuS, d.ended);
   });
   let sent = 0;
   const flush = () => {
@@ -243,6 +228,10 @@ export function buildNational(sqlite: Database, config: Config, nowTs: number, l
   for (let i = 0; i < byStart.length; i += 20_000) insertJobHours(byStart.slice(i, i + 20_000));
   timings.jobHourS = (performance.now() - t) / 1000;
   log(`national: ${jobHourRows.toLocaleString('en-GB')} job_hour rows in ${timings.jobHourS.toFixed(1)} s`);
+  t = performance.now();
+  const usage = rebuildUsageRollups(sqlite);
+  timings.usageRollupS = (performance.now() - t) / 1000;
+  log(`national: usage rollups (${usage.dayRows.toLocaleString('en-GB')} day rows, ${usage.monthRows.toLocaleString('en-GB')} month rows) in ${timings.usageRollupS.toFixed(1)} s`);
 
   // 3. Facility meters every minute for the year, through the real facility ingest, an hour per batch.
   t = performance.now();

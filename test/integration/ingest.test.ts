@@ -199,7 +199,7 @@ describe('usage', () => {
     expect(res.rows[0]!.energyKWh).toBeCloseTo((2 * 500 * 600) / 3.6e6, 9);
   });
 
-  it('replaces a job record as it moves PENDING → RUNNING → COMPLETED and keeps project days exact', async () => {
+  it('replaces a job record as it moves PENDING → RUNNING → COMPLETED and keeps the usage rollup exact', async () => {
     const t = makeApp({ now: T0 + 10 * H });
     const send = (j: ReturnType<typeof job>) => t.client.api.v1.ingest.jobs.$post({ json: jobsBatch([j]) }, t.auth(t.tokens.ingest));
     await send(job({ jobId: '9', state: 'PENDING', startTime: null, endTime: null, gpus: 2 }));
@@ -210,8 +210,10 @@ describe('usage', () => {
     // A correction (Slurm's record ends earlier) replaces the contribution rather than adding to it.
     await send(job({ jobId: '9', state: 'COMPLETED', endTime: iso(T0 + 2 * H), gpus: 2 }));
     expect(t.count('jobs')).toBe(1);
-    const day = t.db.$client.prepare('SELECT SUM(gpu_s) AS s, SUM(jobs_ended) AS n FROM project_day').get() as { s: number; n: number };
+    const day = t.db.$client.prepare('SELECT SUM(alloc_gpu_s) AS s, SUM(jobs_started) AS n FROM usage_day').get() as { s: number; n: number };
     expect(day).toEqual({ s: 2 * 2 * 3600, n: 1 });
+    const month = t.db.$client.prepare('SELECT SUM(alloc_gpu_s) AS s, SUM(jobs_active) AS n FROM usage_month').get() as { s: number; n: number };
+    expect(month).toEqual({ s: 2 * 2 * 3600, n: 1 });
   });
 });
 

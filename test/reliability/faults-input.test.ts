@@ -82,11 +82,11 @@ describe('duplicated and reordered batches', () => {
     );
   }, 120_000);
 
-  it('job records sent twice and out of order are stored once, with project_day matching the stored record', async () => {
+  it('job records sent twice and out of order are stored once, with the usage rollup matching the stored record', async () => {
     const t = makeApp();
     const running = job({ jobId: '9', state: 'RUNNING', endTime: null });
     const done = job({ jobId: '9', state: 'COMPLETED', endTime: iso(T0 + 2 * H) });
-    const day = () => t.db.$client.prepare('SELECT COALESCE(SUM(gpu_s), 0) AS s, COALESCE(SUM(jobs_ended), 0) AS n FROM project_day').get() as { s: number; n: number };
+    const day = () => t.db.$client.prepare('SELECT COALESCE(SUM(alloc_gpu_s), 0) AS s, COALESCE(SUM(jobs_started), 0) AS n FROM usage_day').get() as { s: number; n: number };
     for (const j of [running, done, done, running, done]) {
       expect((await post(t, 'jobs', { schema: 1, cluster: 'c', jobs: [j] })).status).toBe(202);
       expect(t.count('jobs')).toBe(1);

@@ -23,7 +23,7 @@ const NOW = T0 + 48 * H;
 
 const knownCodes = ['VALIDATION', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'CONFLICT', 'TOO_LARGE', 'RATE_LIMITED', 'UNAVAILABLE'];
 const writeTables = [
-  'gpu_samples', 'gpu_cursor', 'gpu_hour', 'job_hour', 'jobs', 'project_day', 'facility_readings', 'facility_cursor',
+  'gpu_samples', 'gpu_cursor', 'gpu_hour', 'job_hour', 'jobs', 'usage_day', 'usage_month', 'facility_readings', 'facility_cursor',
   'facility_interval', 'nodes', 'gpus', 'projects', 'users', 'project_members', 'ingest_batches', 'allocations', 'audit_log', 'sessions',
 ];
 

@@ -34,7 +34,7 @@ function cli(args: string[], stdin = ''): Promise<{ code: number | null; stdout:
 }
 
 const countOf = (sqlite: Database.Database, table: string) => (sqlite.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
-const tables = ['gpu_samples', 'jobs', 'job_hour', 'gpu_hour', 'project_day', 'users', 'projects', 'api_tokens', 'ingest_batches'];
+const tables = ['gpu_samples', 'jobs', 'job_hour', 'gpu_hour', 'usage_day', 'usage_month', 'users', 'projects', 'api_tokens', 'ingest_batches'];
 
 /** A file database with an app over it, fixed clock two days after T0. */
 function fileApp(name: string) {

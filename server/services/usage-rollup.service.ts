@@ -1,0 +1,271 @@
+/**
+ * The usage rollups (usage_day, usage_month): use per UTC day and month by project, user
+ * and partition, which usage, grant and review questions over long windows read.
+ *
+ * Job ingest adds an ended job's allocated GPU-seconds (split at UTC midnights, as sreport
+ * and XDMoD charge) and its counts, and subtracts a changed record's old contribution
+ * first, so re-sent and corrected records keep the rollup exact. GPU ingest adds measured
+ * energy per job-hour for jobs whose record is known; a job's earlier job-hour energy
+ * moves in when its record first arrives, and moves between keys if its account, user or
+ * partition changes. Running jobs are not in the rollup: queries count them live.
+ *
+ * The longest job seen (setting `maxJobDurationMs`) bounds the queries' searches for the
+ * jobs that cross a window's edge.
+ */
+import type { Database, Statement } from 'better-sqlite3';
+import { DAY_MS, bucketOf } from './integrate.ts';
+
+/** The key a job's use is rolled up under. */
+export interface UsageKey {
+  account: string;
+  user: string;
+  /** '(none)' when the scheduler named no partition. */
+  partition: string;
+}
+
+/** The fields of a job record the rollup needs. */
+export interface RolledJob extends UsageKey {
+  startTs: number | null;
+  endTs: number | null;
+  gpus: number;
+}
+
+export const NO_PARTITION = '(none)';
+
+/** Start of the UTC calendar month holding `ts`. */
+export function monthOf(ts: number): number {
+  const d = new Date(ts);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+}
+
+/** Start of the UTC calendar month after the one holding `ts`. */
+export function nextMonth(ts: number): number {
+  const d = new Date(ts);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+}
+
+/** Allocated GPU-seconds of a run from startTs to endTs, split at UTC midnights. */
+export function gpuSecondsByDay(startTs: number, endTs: number, gpus: number): Map<number, number> {
+  const out = new Map<number, number>();
+  if (gpus <= 0) return out;
+  for (let day = bucketOf(startTs, DAY_MS); day < endTs; day += DAY_MS) {
+    const from = Math.max(startTs, day);
+    const to = Math.min(endTs, day + DAY_MS);
+    if (to > from) out.set(day, ((to - from) / 1000) * gpus);
+  }
+  return out;
+}
+
+/** Whether a record counts in the rollup: it ran (started, ended, not backwards). */
+const hasRun = (j: Pick<RolledJob, 'startTs' | 'endTs'>): j is { startTs: number; endTs: number } =>
+  j.startTs !== null && j.endTs !== null && j.endTs >= j.startTs;
+
+interface Cell {
+  allocGpuS: number;
+  jobsActive: number;
+  jobsStarted: number;
+  energyWh: number;
+  measuredGpuS: number;
+  idleGpuS: number;
+}
+
+const SEP = '\u0000';
+const COLUMNS = ['alloc_gpu_s', 'jobs_active', 'jobs_started', 'energy_wh', 'measured_gpu_s', 'idle_gpu_s'] as const;
+const upsertSql = (table: 'usage_day' | 'usage_month', bucket: 'day_ts' | 'month_ts') =>
+  `INSERT INTO ${table} (${bucket}, account, user, partition, ${COLUMNS.join(', ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+   ON CONFLICT (${bucket}, account, user, partition) DO UPDATE SET ${COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`;
+
+/**
+ * Deltas to the usage rollups, gathered over one ingest batch and written by `flush()`
+ * inside the batch's transaction.
+ */
+export class UsageRollup {
+  private readonly st: Record<'dayAdd' | 'monthAdd' | 'meta' | 'jobHours' | 'getMax' | 'putMax', Statement>;
+  private readonly days = new Map<string, Cell>();
+  /** Jobs active per month: not a sum of days (a job that ran on two days of a month ran in it once). */
+  private readonly monthsActive = new Map<string, number>();
+  private readonly metaCache = new Map<string, UsageKey | null>();
+  private maxDurationMs: number;
+  private maxDirty = false;
+
+  constructor(private readonly sqlite: Database) {
+    this.st = {
+      dayAdd: sqlite.prepare(upsertSql('usage_day', 'day_ts')),
+      monthAdd: sqlite.prepare(upsertSql('usage_month', 'month_ts')),
+      meta: sqlite.prepare(`SELECT account, user, COALESCE(partition, '${NO_PARTITION}') AS partition FROM jobs WHERE cluster = ? AND job_id = ?`),
+      jobHours: sqlite.prepare(
+        'SELECT hour_ts AS hourTs, energy_wh AS energyWh, gpu_s AS gpuS, idle_gpu_s AS idleGpuS FROM job_hour INDEXED BY job_hour_job WHERE cluster = ? AND job_id = ?',
+      ),
+      getMax: sqlite.prepare("SELECT value FROM settings WHERE key = 'maxJobDurationMs'"),
+      putMax: sqlite.prepare("INSERT INTO settings (key, value) VALUES ('maxJobDurationMs', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+    };
+    this.maxDurationMs = readMaxDuration(this.st.getMax);
+  }
+
+  /** Adds (sign 1) or removes (sign −1) an ended job's allocated GPU-seconds and counts. */
+  addJob(job: RolledJob, sign: 1 | -1): void {
+    if (!hasRun(job)) return;
+    const key = keyOf(job);
+    for (const [dayTs, gpuS] of gpuSecondsByDay(job.startTs, job.endTs, job.gpus)) {
+      const c = this.cell(dayTs, key);
+      c.allocGpuS += sign * gpuS;
+    }
+    // A job is active on each day (and month) it ran some time; one that ran no time at
+    // all still counts as started.
+    const lastDay = job.endTs > job.startTs ? bucketOf(job.endTs - 1, DAY_MS) : -Infinity;
+    for (let day = bucketOf(job.startTs, DAY_MS); day <= lastDay; day += DAY_MS) this.cell(day, key).jobsActive += sign;
+    this.cell(bucketOf(job.startTs, DAY_MS), key).jobsStarted += sign;
+    for (let m = monthOf(job.startTs); m <= lastDay; m = nextMonth(m)) {
+      const k = `${m}${SEP}${key.account}${SEP}${key.user}${SEP}${key.partition}`;
+      this.monthsActive.set(k, (this.monthsActive.get(k) ?? 0) + sign);
+    }
+    if (sign === 1 && job.endTs - job.startTs > this.maxDurationMs) {
+      this.maxDurationMs = job.endTs - job.startTs;
+      this.maxDirty = true;
+    }
+  }
+
+  /**
+   * Moves a job's measured energy (every job-hour stored so far) from one key to another:
+   * `from` null when its record first arrives, `to` null when it goes away.
+   */
+  moveEnergy(cluster: string, jobId: string, from: UsageKey | null, to: UsageKey | null): void {
+    this.metaCache.delete(`${cluster}${SEP}${jobId}`);
+    if (from && to && sameKey(from, to)) return;
+    const hours = this.st.jobHours.all(cluster, jobId) as Array<{ hourTs: number; energyWh: number; gpuS: number; idleGpuS: number }>;
+    for (const h of hours) {
+      const day = bucketOf(h.hourTs, DAY_MS);
+      if (from) this.addEnergyTo(day, from, -h.energyWh, -h.gpuS, -h.idleGpuS);
+      if (to) this.addEnergyTo(day, to, h.energyWh, h.gpuS, h.idleGpuS);
+    }
+  }
+
+  /** Adds a job-hour's energy delta under its job's key, if the job's record is known. */
+  addEnergy(cluster: string, jobId: string, hourTs: number, energyWh: number, gpuS: number, idleGpuS: number): void {
+    const id = `${cluster}${SEP}${jobId}`;
+    let key = this.metaCache.get(id);
+    if (key === undefined) {
+      key = (this.st.meta.get(cluster, jobId) as UsageKey | undefined) ?? null;
+      this.metaCache.set(id, key);
+    }
+    if (key) this.addEnergyTo(bucketOf(hourTs, DAY_MS), key, energyWh, gpuS, idleGpuS);
+  }
+
+  /** Writes the gathered deltas to usage_day and usage_month. */
+  flush(): void {
+    const months = new Map<string, Cell>();
+    for (const [k, c] of this.days) {
+      const [day, account, user, partition] = k.split(SEP) as [string, string, string, string];
+      this.st.dayAdd.run(Number(day), account, user, partition, c.allocGpuS, c.jobsActive, c.jobsStarted, c.energyWh, c.measuredGpuS, c.idleGpuS);
+      const mk = `${monthOf(Number(day))}${SEP}${account}${SEP}${user}${SEP}${partition}`;
+      const m = months.get(mk);
+      if (!m) months.set(mk, { ...c, jobsActive: 0 });
+      else {
+        m.allocGpuS += c.allocGpuS;
+        m.energyWh += c.energyWh;
+        m.measuredGpuS += c.measuredGpuS;
+        m.idleGpuS += c.idleGpuS;
+        m.jobsStarted += c.jobsStarted;
+      }
+    }
+    for (const [mk, n] of this.monthsActive) {
+      const m = months.get(mk);
+      if (m) m.jobsActive += n;
+      else months.set(mk, { allocGpuS: 0, jobsActive: n, jobsStarted: 0, energyWh: 0, measuredGpuS: 0, idleGpuS: 0 });
+    }
+    this.days.clear();
+    this.monthsActive.clear();
+    for (const [k, c] of months) {
+      const [month, account, user, partition] = k.split(SEP) as [string, string, string, string];
+      this.st.monthAdd.run(Number(month), account, user, partition, c.allocGpuS, c.jobsActive, c.jobsStarted, c.energyWh, c.measuredGpuS, c.idleGpuS);
+    }
+    if (this.maxDirty) {
+      this.st.putMax.run(String(this.maxDurationMs));
+      this.maxDirty = false;
+    }
+  }
+
+  /** Forgets gathered deltas and cached lookups (after a rolled-back transaction). */
+  reset(): void {
+    this.days.clear();
+    this.monthsActive.clear();
+    this.metaCache.clear();
+    this.maxDurationMs = readMaxDuration(this.st.getMax);
+    this.maxDirty = false;
+  }
+
+  private addEnergyTo(day: number, key: UsageKey, energyWh: number, gpuS: number, idleGpuS: number): void {
+    const c = this.cell(day, key);
+    c.energyWh += energyWh;
+    c.measuredGpuS += gpuS;
+    c.idleGpuS += idleGpuS;
+  }
+
+  private cell(dayTs: number, key: UsageKey): Cell {
+    const k = `${dayTs}${SEP}${key.account}${SEP}${key.user}${SEP}${key.partition}`;
+    let c = this.days.get(k);
+    if (!c) this.days.set(k, (c = { allocGpuS: 0, jobsActive: 0, jobsStarted: 0, energyWh: 0, measuredGpuS: 0, idleGpuS: 0 }));
+    return c;
+  }
+}
+
+const keyOf = (j: UsageKey): UsageKey => ({ account: j.account, user: j.user, partition: j.partition });
+const sameKey = (a: UsageKey, b: UsageKey) => a.account === b.account && a.user === b.user && a.partition === b.partition;
+
+function readMaxDuration(get: Statement): number {
+  const row = get.get() as { value: string } | undefined;
+  return row ? Number(row.value) : 0;
+}
+
+/** The longest run of an ended job so far, in ms (0 before any). */
+export function maxJobDurationMs(sqlite: Database): number {
+  const row = sqlite.prepare("SELECT value FROM settings WHERE key = 'maxJobDurationMs'").get() as { value: string } | undefined;
+  return row ? Number(row.value) : 0;
+}
+
+/**
+ * Rebuilds both usage rollups from the job records and job_hour, for a database that
+ * predates them, after a restore or a bug fix; incremental ingest gives the same figures.
+ */
+export function rebuildUsageRollups(sqlite: Database): { dayRows: number; monthRows: number; jobs: number } {
+  return sqlite.transaction(() => {
+    sqlite.exec('DELETE FROM usage_day; DELETE FROM usage_month');
+    const rollup = new UsageRollup(sqlite);
+    let jobs = 0;
+    const rows = sqlite
+      .prepare(
+        `SELECT account, user, COALESCE(partition, '${NO_PARTITION}') AS partition, start_ts AS startTs, end_ts AS endTs, gpus FROM jobs
+         WHERE end_ts IS NOT NULL AND start_ts IS NOT NULL AND end_ts >= start_ts`,
+      )
+      .iterate() as IterableIterator<RolledJob>;
+    for (const j of rows) {
+      jobs++;
+      rollup.addJob(j, 1);
+      if (jobs % 200_000 === 0) rollup.flush();
+    }
+    rollup.flush();
+    // Energy of known jobs per day and month, in one pass each.
+    const energyRollup = (table: string, bucketCol: string, bucket: string) =>
+      sqlite.exec(`
+        INSERT INTO ${table} (${bucketCol}, account, user, partition, energy_wh, measured_gpu_s, idle_gpu_s)
+        SELECT ${bucket}, j.account, j.user, COALESCE(j.partition, '${NO_PARTITION}'), SUM(h.energy_wh), SUM(h.gpu_s), SUM(h.idle_gpu_s)
+        FROM job_hour h JOIN jobs j ON j.cluster = h.cluster AND j.job_id = h.job_id
+        WHERE true GROUP BY 1, 2, 3, 4
+        ON CONFLICT (${bucketCol}, account, user, partition) DO UPDATE SET energy_wh = energy_wh + excluded.energy_wh,
+          measured_gpu_s = measured_gpu_s + excluded.measured_gpu_s, idle_gpu_s = idle_gpu_s + excluded.idle_gpu_s`);
+    energyRollup('usage_day', 'day_ts', `(h.hour_ts / ${DAY_MS}) * ${DAY_MS}`);
+    energyRollup('usage_month', 'month_ts', "CAST(strftime('%s', h.hour_ts / 1000, 'unixepoch', 'start of month') AS INTEGER) * 1000");
+    const max = sqlite.prepare('SELECT MAX(end_ts - start_ts) AS m FROM jobs WHERE end_ts >= start_ts').get() as { m: number | null };
+    sqlite
+      .prepare("INSERT INTO settings (key, value) VALUES ('maxJobDurationMs', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+      .run(String(max.m ?? 0));
+    sqlite.prepare("INSERT INTO settings (key, value) VALUES ('usageRollupBuilt', '1') ON CONFLICT (key) DO NOTHING").run();
+    const count = (t: string) => (sqlite.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get() as { n: number }).n;
+    return { dayRows: count('usage_day'), monthRows: count('usage_month'), jobs };
+  })();
+}
+
+/** Fills the usage rollups once on a database that predates them (a no-op afterwards). */
+export function ensureUsageRollups(sqlite: Database): void {
+  if (!sqlite.prepare("SELECT 1 FROM settings WHERE key = 'usageRollupBuilt'").get()) rebuildUsageRollups(sqlite);
+}

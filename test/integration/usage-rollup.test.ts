@@ -1,0 +1,174 @@
+import { describe, expect, it } from 'vitest';
+import type { JobRecord } from '../../collectors/shared/wire.ts';
+import { openDatabase } from '../../db/client.ts';
+import { usageByKey, type UsageGroup } from '../../db/queries/usage.ts';
+import { testConfig } from '../../server/config.ts';
+import { seeded } from '../../collectors/demo/random.ts';
+import { createIngestService } from '../../server/services/ingest.service.ts';
+import { rebuildUsageRollups } from '../../server/services/usage-rollup.service.ts';
+import { iso, job, series } from '../support/factories.ts';
+
+const H = 3_600_000;
+const DAY = 24 * H;
+const MIDNIGHT = Date.parse('2026-11-01T00:00:00.000Z'); // also a month boundary
+const M = 60_000;
+
+type Row = Record<string, number | string>;
+const table = (sqlite: ReturnType<typeof openDatabase>['$client'], name: string) =>
+  sqlite.prepare(`SELECT * FROM ${name} ORDER BY 1, 2, 3, 4`).all() as Row[];
+
+/** The rows with every number rounded, so that sums taken in another order compare equal. */
+const rounded = (rows: Row[]) => rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' ? Math.round(v * 1e6) / 1e6 : v])));
+/** Rows whose every figure is zero are kept by incremental updates and not by a rebuild. */
+const nonZero = (rows: Row[]) => rows.filter((r) => Object.entries(r).some(([k, v]) => typeof v === 'number' && !k.endsWith('_ts') && Math.abs(v) > 1e-9));
+
+describe('usage rollups', () => {
+  it('kept by ingest equal a rebuild from the records, across late records, corrections and a month boundary', () => {
+    const db = openDatabase(':memory:');
+    const ingest = createIngestService({ sqlite: db.$client, config: testConfig(), now: () => MIDNIGHT + 3 * H });
+    const jobs = (list: JobRecord[]) => ingest.ingest({ kind: 'jobs', batch: { schema: 1, cluster: 'c', jobs: list } });
+    const gpu = (uuid: string, jobId: string, from: number, to: number) =>
+      ingest.ingest({ kind: 'gpu', batch: { schema: 1, cluster: 'c', node: 'n1', samples: series(from, to, 60, { gpuUuid: uuid, jobIds: [jobId], powerW: 600 }) } });
+
+    // A: samples before its record, across midnight; then RUNNING, then COMPLETED.
+    gpu('GPU-1', 'A', MIDNIGHT - 10 * M, MIDNIGHT + 10 * M);
+    const a = { jobId: 'A', account: 'a', user: 'u1', partition: 'gpu', gpus: 2, submitTime: iso(MIDNIGHT - H), startTime: iso(MIDNIGHT - 20 * M) };
+    jobs([job({ ...a, state: 'RUNNING', endTime: null })]);
+    jobs([job({ ...a, state: 'COMPLETED', endTime: iso(MIDNIGHT + 20 * M) })]);
+    // B: ended under account b, samples arrive, then a correction moves it to account c.
+    const b = { jobId: 'B', user: 'u2', partition: null, gpus: 1, submitTime: iso(MIDNIGHT), state: 'COMPLETED' as const, startTime: iso(MIDNIGHT + 30 * M), endTime: iso(MIDNIGHT + 90 * M) };
+    jobs([job({ ...b, account: 'b' })]);
+    gpu('GPU-2', 'B', MIDNIGHT + 30 * M, MIDNIGHT + 90 * M);
+    jobs([job({ ...b, account: 'c' })]);
+    // C runs on; its energy is rolled up, its allocated time counted live.
+    jobs([job({ jobId: 'C', account: 'a', user: 'u1', partition: 'gpu', gpus: 4, state: 'RUNNING', submitTime: iso(MIDNIGHT), startTime: iso(MIDNIGHT + H), endTime: null })]);
+    gpu('GPU-3', 'C', MIDNIGHT + H, MIDNIGHT + 2 * H);
+
+    const day = rounded(nonZero(table(db.$client, 'usage_day')));
+    const month = rounded(nonZero(table(db.$client, 'usage_month')));
+    // Worked out by hand: A is 2 GPUs × 20 min on each side of midnight; 600 W × 10 min = 100 Wh on each side.
+    // B: 1 GPU × 60 min, 600 W for an hour, under account c only. C: 600 W for an hour.
+    const oct31 = MIDNIGHT - DAY;
+    const base = { alloc_gpu_s: 0, jobs_active: 0, jobs_started: 0, energy_wh: 0, measured_gpu_s: 0, idle_gpu_s: 0 };
+    expect(day).toEqual([
+      { ...base, day_ts: oct31, account: 'a', user: 'u1', partition: 'gpu', alloc_gpu_s: 2400, jobs_active: 1, jobs_started: 1, energy_wh: 100, measured_gpu_s: 600 },
+      { ...base, day_ts: MIDNIGHT, account: 'a', user: 'u1', partition: 'gpu', alloc_gpu_s: 2400, jobs_active: 1, energy_wh: 100 + 600, measured_gpu_s: 600 + 3600 },
+      { ...base, day_ts: MIDNIGHT, account: 'c', user: 'u2', partition: '(none)', alloc_gpu_s: 3600, jobs_active: 1, jobs_started: 1, energy_wh: 600, measured_gpu_s: 3600 },
+    ]);
+    // One day in each month, so each month row is that day's row.
+    const oct1 = Date.UTC(2026, 9, 1);
+    expect(month).toEqual(day.map(({ day_ts: d, ...r }) => ({ month_ts: d === oct31 ? oct1 : MIDNIGHT, ...r })));
+
+    rebuildUsageRollups(db.$client);
+    expect(rounded(nonZero(table(db.$client, 'usage_day')))).toEqual(day);
+    expect(rounded(nonZero(table(db.$client, 'usage_month')))).toEqual(month);
+  });
+
+  it('answers any window, grouping and filter as a recomputation from the job records and job_hour does', () => {
+    const db = openDatabase(':memory:');
+    const sqlite = db.$client;
+    const start = Date.parse('2026-08-20T00:00:00.000Z');
+    const nowTs = start + 80 * DAY + 7 * H + 13 * M;
+    const ingest = createIngestService({ sqlite, config: testConfig(), now: () => nowTs });
+    const random = seeded(7);
+    const list: JobRecord[] = [];
+    for (let i = 0; i < 400; i++) {
+      const s = start + Math.floor(random() * 80 * DAY);
+      const running = s > nowTs - 2 * DAY && random() < 0.5;
+      const e = Math.min(s + Math.floor(random() * 40 * H), nowTs - M);
+      list.push(
+        job({
+          jobId: String(i),
+          account: `p${Math.floor(random() * 5)}`,
+          user: `u${Math.floor(random() * 8)}`,
+          partition: random() < 0.2 ? null : random() < 0.5 ? 'gpu' : 'big',
+          gpus: 1 + Math.floor(random() * 8),
+          state: running ? 'RUNNING' : 'COMPLETED',
+          submitTime: iso(s - M),
+          startTime: iso(s),
+          endTime: running ? null : iso(e),
+        }),
+      );
+    }
+    for (let i = 0; i < list.length; i += 50) ingest.ingest({ kind: 'jobs', batch: { schema: 1, cluster: 'c', jobs: list.slice(i, i + 50) } });
+    // Job-hours as a year of GPU ingest would fold them (the bench writes them so too), some of unknown jobs.
+    const jh = sqlite.prepare('INSERT OR IGNORE INTO job_hour (hour_ts, cluster, job_id, energy_wh, gpu_s, util_pct_s, idle_gpu_s) VALUES (?, ?, ?, ?, ?, 0, ?)');
+    for (let i = 0; i < 3000; i++) {
+      const hour = start + Math.floor(random() * 80 * 24) * H;
+      jh.run(hour, 'c', String(Math.floor(random() * 440)), random() * 500, random() * 3600, random() * 600);
+    }
+    rebuildUsageRollups(sqlite);
+
+    const jobsRows = sqlite.prepare("SELECT job_id AS id, account, user, COALESCE(partition, '(none)') AS partition, start_ts AS s, end_ts AS e, gpus FROM jobs").all() as Array<{ id: string; account: string; user: string; partition: string; s: number; e: number | null; gpus: number }>;
+    const byId = new Map(jobsRows.map((j) => [j.id, j]));
+    const hours = sqlite.prepare('SELECT hour_ts AS h, job_id AS id, energy_wh AS wh, gpu_s AS g, idle_gpu_s AS i FROM job_hour').all() as Array<{ h: number; id: string; wh: number; g: number; i: number }>;
+    const dayKey = (ts: number) => iso(ts).slice(0, 10);
+
+    /** The usage rows worked out directly from the definitions. */
+    const expected = (from: number, to: number, groupBy: UsageGroup, accounts: string[] | null) => {
+      const out = new Map<string, { gpuHours: number; jobs: number; energyKWh: number; idleGpuHours: number }>();
+      const row = (k: string) => out.get(k) ?? out.set(k, { gpuHours: 0, jobs: 0, energyKWh: 0, idleGpuHours: 0 }).get(k)!;
+      const keyOf = (j: (typeof jobsRows)[number]) => (groupBy === 'project' ? j.account : groupBy === 'user' ? j.user : j.partition);
+      for (const j of jobsRows) {
+        if (accounts && !accounts.includes(j.account)) continue;
+        const end = j.e ?? nowTs;
+        const s = Math.max(j.s, from);
+        const e = Math.min(end, to);
+        const overlaps = j.e === null ? j.s < to && nowTs > from : j.e > from && j.s < to;
+        if (!overlaps) continue;
+        if (groupBy !== 'day') {
+          const r = row(keyOf(j));
+          r.jobs++;
+          r.gpuHours += (j.gpus * Math.max(0, e - s)) / H;
+          continue;
+        }
+        for (let d = Math.floor(s / DAY) * DAY; d < e; d += DAY) {
+          const o = Math.min(e, d + DAY) - Math.max(s, d);
+          if (o <= 0) continue;
+          const r = row(dayKey(d));
+          r.jobs++;
+          r.gpuHours += (j.gpus * o) / H;
+        }
+      }
+      for (const h of hours) {
+        const j = byId.get(h.id);
+        if (!j || h.h < from || h.h >= to || (accounts && !accounts.includes(j.account))) continue;
+        const r = row(groupBy === 'day' ? dayKey(h.h) : keyOf(j));
+        r.energyKWh += h.wh / 1000;
+        r.idleGpuHours += h.i / 3600;
+      }
+      return [...out].filter(([, r]) => r.jobs > 0 || r.energyKWh > 0).sort((x, y) => x[0].localeCompare(y[0]));
+    };
+
+    const windows: Array<[number, number]> = [
+      [nowTs - 30 * DAY, nowTs],
+      [nowTs - 75 * DAY, nowTs],
+      [start + 3 * DAY, start + 40 * DAY],
+      [start + 10 * DAY + 5 * H + 7 * M, start + 71 * DAY + 2 * H],
+      [start + 20 * DAY + H, start + 20 * DAY + 9 * H],
+      [start + 41 * DAY - M, start + 43 * DAY + M],
+      [nowTs - 5 * H, nowTs + 2 * DAY],
+    ];
+    let compared = 0;
+    for (const [from, to] of windows) {
+      for (const groupBy of ['project', 'user', 'partition', 'day'] as const) {
+        for (const accounts of [null, ['p1', 'p3']]) {
+          const got = usageByKey(sqlite, { fromTs: from, toTs: to, nowTs, groupBy, accounts, users: null })
+            .map((r) => [r.key, { gpuHours: r.gpuHours, jobs: r.jobs, energyKWh: r.energyKWh, idleGpuHours: r.idleGpuHours }] as const)
+            .sort((x, y) => x[0].localeCompare(y[0]));
+          const want = expected(from, to, groupBy, accounts);
+          expect(got.map(([k]) => k), `${groupBy} ${iso(from)}–${iso(to)}`).toEqual(want.map(([k]) => k));
+          got.forEach(([k, r], i) => {
+            const w = want[i]![1];
+            expect(r.jobs, `${groupBy} ${k} jobs`).toBe(w.jobs);
+            expect(r.gpuHours).toBeCloseTo(w.gpuHours, 6);
+            expect(r.energyKWh).toBeCloseTo(w.energyKWh, 6);
+            expect(r.idleGpuHours).toBeCloseTo(w.idleGpuHours, 6);
+          });
+          compared += want.length;
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(300);
+  });
+});
