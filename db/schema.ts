@@ -368,3 +368,60 @@ export const forgottenUsers = sqliteTable('forgotten_users', {
   pseudonym: text('pseudonym').notNull(),
   forgottenTs: integer('forgotten_ts').notNull(),
 });
+
+/**
+ * The facility's energy per UTC hour, over all sites (the KPIs' whole facility), from the
+ * 5-minute intervals of the hour: each family's energy with the counter-wins rule already
+ * applied per interval (null where no meter of it reported), CO2 as each interval's E_DC ×
+ * its own grid intensity, the sum and count of the intervals' grid intensities (a bucket's
+ * mean intensity), and per family the coverage × 300 s summed over intervals. Recomputed
+ * from facility_interval whenever ingest touches the hour.
+ */
+export const facilityEnergyHour = sqliteTable('facility_energy_hour', { hourTs: integer('hour_ts').primaryKey(), ...facilityEnergyColumns() });
+
+/** facility_energy_hour summed per UTC day. */
+export const facilityEnergyDay = sqliteTable('facility_energy_day', { dayTs: integer('day_ts').primaryKey(), ...facilityEnergyColumns() });
+
+function facilityEnergyColumns() {
+  return {
+    itEnergyKWh: real('it_energy_kwh'),
+    facilityEnergyKWh: real('facility_energy_kwh'),
+    reusedHeatKWh: real('reused_heat_kwh'),
+    coolingEnergyKWh: real('cooling_energy_kwh'),
+    heatRemovedKWh: real('heat_removed_kwh'),
+    waterL: real('water_l'),
+    co2G: real('co2_g'),
+    gridCo2GPerKWhSum: real('grid_co2_g_per_kwh_sum').notNull().default(0),
+    gridIntervals: integer('grid_intervals').notNull().default(0),
+    itCoveredS: real('it_covered_s').notNull().default(0),
+    facilityCoveredS: real('facility_covered_s').notNull().default(0),
+    reuseCoveredS: real('reuse_covered_s').notNull().default(0),
+    gridCoveredS: real('grid_covered_s').notNull().default(0),
+  };
+}
+
+/** facility_interval summed per UTC hour, site, quantity and meter (same columns). */
+export const facilityQuantityHour = sqliteTable(
+  'facility_quantity_hour',
+  { hourTs: integer('hour_ts').notNull(), ...facilityQuantityColumns() },
+  (t) => [primaryKey({ columns: [t.hourTs, t.site, t.quantity, t.meter] })],
+);
+
+/** facility_quantity_hour summed per UTC day. */
+export const facilityQuantityDay = sqliteTable(
+  'facility_quantity_day',
+  { dayTs: integer('day_ts').notNull(), ...facilityQuantityColumns() },
+  (t) => [primaryKey({ columns: [t.dayTs, t.site, t.quantity, t.meter] })],
+);
+
+function facilityQuantityColumns() {
+  return {
+    site: text('site').notNull(),
+    quantity: text('quantity').notNull(),
+    meter: text('meter').notNull(),
+    integralWh: real('integral_wh').notNull().default(0),
+    increase: real('increase').notNull().default(0),
+    valueS: real('value_s').notNull().default(0),
+    coveredS: real('covered_s').notNull().default(0),
+  };
+}

@@ -6,8 +6,14 @@
  * thing; where one meter reports both in an interval, its counter wins, so nothing is
  * counted twice. Coverage is the share of the bucket that had readings on both sides,
  * averaged over the meters of that quantity.
+ *
+ * Those rules hold per 5-minute interval, so the hourly and daily rollups
+ * (facility_energy_hour/_day) store sums of the intervals' figures (FacilitySums), which
+ * add up to any whole hour or day; `facilitySums` reads a window from them.
  */
 import type { Database } from 'better-sqlite3';
+import { INTERVAL_MS } from '../../server/services/integrate.ts';
+import { windowParts } from './facility-rollup.ts';
 import { inferredEnergy } from './inferred-energy.ts';
 
 export interface FacilityBucket {
@@ -121,6 +127,124 @@ export function facilityEnergy(sqlite: Database, site: string | null, fromTs: nu
     });
   }
   return out;
+}
+
+type Family = 'it' | 'facility' | 'reuse' | 'grid';
+
+/** Sums of whole 5-minute intervals' figures: a rollup row, or a bucket of a window. */
+export interface FacilitySums extends Pick<FacilityBucket, 'ts' | 'itEnergyKWh' | 'facilityEnergyKWh' | 'reusedHeatKWh' | 'coolingEnergyKWh' | 'heatRemovedKWh' | 'waterL'> {
+  /** E_DC × the interval's own grid intensity, summed over intervals (g); null where no interval had both. */
+  co2G: number | null;
+  /** The intervals' grid intensities summed, and how many had one: a bucket's mean intensity. */
+  gridCo2GPerKWhSum: number;
+  gridIntervals: number;
+  /** Coverage × 300 s summed over intervals, per family. */
+  coveredS: Record<Family, number>;
+}
+
+const INTERVAL_S = INTERVAL_MS / 1000;
+
+const addNullable = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : a + b);
+
+/** One interval's figures as sums. */
+export function intervalSums(b: FacilityBucket): FacilitySums {
+  const grid = b.gridCo2GPerKWh;
+  return {
+    ts: b.ts,
+    itEnergyKWh: b.itEnergyKWh,
+    facilityEnergyKWh: b.facilityEnergyKWh,
+    reusedHeatKWh: b.reusedHeatKWh,
+    coolingEnergyKWh: b.coolingEnergyKWh,
+    heatRemovedKWh: b.heatRemovedKWh,
+    waterL: b.waterL,
+    co2G: b.facilityEnergyKWh !== null && grid !== null ? b.facilityEnergyKWh * grid : null,
+    gridCo2GPerKWhSum: grid ?? 0,
+    gridIntervals: grid === null ? 0 : 1,
+    coveredS: {
+      it: b.coverage.it * INTERVAL_S,
+      facility: b.coverage.facility * INTERVAL_S,
+      reuse: b.coverage.reuse * INTERVAL_S,
+      grid: b.coverage.grid * INTERVAL_S,
+    },
+  };
+}
+
+/** Adds `b` into `a`. */
+export function addSums(a: FacilitySums, b: FacilitySums): void {
+  a.itEnergyKWh = addNullable(a.itEnergyKWh, b.itEnergyKWh);
+  a.facilityEnergyKWh = addNullable(a.facilityEnergyKWh, b.facilityEnergyKWh);
+  a.reusedHeatKWh = addNullable(a.reusedHeatKWh, b.reusedHeatKWh);
+  a.coolingEnergyKWh = addNullable(a.coolingEnergyKWh, b.coolingEnergyKWh);
+  a.heatRemovedKWh = addNullable(a.heatRemovedKWh, b.heatRemovedKWh);
+  a.waterL = addNullable(a.waterL, b.waterL);
+  a.co2G = addNullable(a.co2G, b.co2G);
+  a.gridCo2GPerKWhSum += b.gridCo2GPerKWhSum;
+  a.gridIntervals += b.gridIntervals;
+  a.coveredS.it += b.coveredS.it;
+  a.coveredS.facility += b.coveredS.facility;
+  a.coveredS.reuse += b.coveredS.reuse;
+  a.coveredS.grid += b.coveredS.grid;
+}
+
+/** A fresh copy of `b` (to add into) keyed `ts`. */
+export const copySums = (b: FacilitySums, ts = b.ts): FacilitySums => ({ ...b, ts, coveredS: { ...b.coveredS } });
+
+interface SumsRow extends Omit<FacilitySums, 'coveredS'> {
+  itCoveredS: number;
+  facilityCoveredS: number;
+  reuseCoveredS: number;
+  gridCoveredS: number;
+}
+
+const sumsColumns = `it_energy_kwh AS itEnergyKWh, facility_energy_kwh AS facilityEnergyKWh, reused_heat_kwh AS reusedHeatKWh,
+  cooling_energy_kwh AS coolingEnergyKWh, heat_removed_kwh AS heatRemovedKWh, water_l AS waterL, co2_g AS co2G,
+  grid_co2_g_per_kwh_sum AS gridCo2GPerKWhSum, grid_intervals AS gridIntervals, it_covered_s AS itCoveredS,
+  facility_covered_s AS facilityCoveredS, reuse_covered_s AS reuseCoveredS, grid_covered_s AS gridCoveredS`;
+
+function fromRow({ itCoveredS, facilityCoveredS, reuseCoveredS, gridCoveredS, ...r }: SumsRow): FacilitySums {
+  return { ...r, coveredS: { it: itCoveredS, facility: facilityCoveredS, reuse: reuseCoveredS, grid: gridCoveredS } };
+}
+
+/**
+ * The facility's figures over [fromTs, toTs) as sums per epoch-aligned bucket of
+ * `bucketMs` (5 minutes, an hour or a day), oldest first, read from the day and hour
+ * rollups and, at the window's edges, from the intervals. `coveredS` is the window's
+ * covered seconds per family, where the last interval counts only up to `toTs`.
+ */
+export function facilitySums(sqlite: Database, fromTs: number, toTs: number, bucketMs: number): { buckets: FacilitySums[]; coveredS: Record<Family, number> } {
+  const parts = windowParts(fromTs, toTs, bucketMs);
+  const pieces: FacilitySums[] = [];
+  const coveredS = { it: 0, facility: 0, reuse: 0, grid: 0 };
+  for (const [a, b] of parts.fine) {
+    for (const f of facilityEnergy(sqlite, null, a, b, INTERVAL_MS)) {
+      pieces.push(intervalSums(f));
+      const spanS = (Math.min(f.ts + INTERVAL_MS, b) - f.ts) / 1000;
+      for (const k of ['it', 'facility', 'reuse', 'grid'] as const) coveredS[k] += f.coverage[k] * spanS;
+    }
+  }
+  const read = (table: string, tsColumn: string, ranges: Array<[number, number]>) => {
+    if (ranges.length === 0) return;
+    const stmt = sqlite.prepare(`SELECT ${tsColumn} AS ts, ${sumsColumns} FROM ${table} WHERE ${tsColumn} >= ? AND ${tsColumn} < ?`);
+    for (const [a, b] of ranges) {
+      for (const row of stmt.all(a, b) as SumsRow[]) {
+        const s = fromRow(row);
+        pieces.push(s);
+        for (const k of ['it', 'facility', 'reuse', 'grid'] as const) coveredS[k] += s.coveredS[k];
+      }
+    }
+  };
+  read('facility_energy_hour', 'hour_ts', parts.hours);
+  read('facility_energy_day', 'day_ts', parts.days);
+  pieces.sort((a, b) => a.ts - b.ts);
+
+  const buckets: FacilitySums[] = [];
+  for (const p of pieces) {
+    const ts = Math.floor(p.ts / bucketMs) * bucketMs;
+    const last = buckets[buckets.length - 1];
+    if (last?.ts === ts) addSums(last, p);
+    else buckets.push(copySums(p, ts));
+  }
+  return { buckets, coveredS };
 }
 
 /** GPU energy (kWh, measured plus inferred) per hour and key (project or job) over [fromTs, toTs). */

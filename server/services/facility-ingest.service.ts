@@ -1,10 +1,12 @@
 /**
  * Facility reading ingest: raw readings plus their 5-minute integrals per meter
  * (CONTRACTS §2.3). Late readings re-split the segment they fall into, exactly as GPU
- * samples do, so the intervals equal an in-order arrival.
+ * samples do, so the intervals equal an in-order arrival. The hours and days a batch
+ * touched are then recomputed in the facility rollups (facility-rollup.service.ts).
  */
 import type { Statement } from 'better-sqlite3';
 import type { FacilityQuantity } from '../../collectors/shared/wire.ts';
+import { FacilityRollup, ensureFacilityRollups } from './facility-rollup.service.ts';
 import type { IngestContext } from './ingest-context.ts';
 import type { FacilityBatchParsed } from './ingest-types.ts';
 import { HOUR_MS, INTERVAL_MS, splitLinear } from './integrate.ts';
@@ -66,9 +68,13 @@ export function facilitySegment(kind: QuantityKind, p: Point, n: Point, maxGapMs
 export class FacilityIngestor {
   private readonly st: Record<string, Statement>;
   private readonly cursors = new Map<string, Point | null>();
+  private readonly rollup: FacilityRollup;
 
   constructor(private readonly ctx: IngestContext) {
     const db = ctx.sqlite;
+    // A database from before the rollups gets them filled when its server starts.
+    ensureFacilityRollups(db);
+    this.rollup = new FacilityRollup(db);
     this.st = {
       ins: db.prepare('INSERT OR IGNORE INTO facility_readings (ts, site, meter, quantity, value) VALUES (?, ?, ?, ?, ?)'),
       // The heat-pump setting comes from configuration (HEATLEDGER_HEAT_PUMP_ON_SITE) and is
@@ -144,10 +150,13 @@ export class FacilityIngestor {
       if (next) add(point, next, 1);
     }
 
+    const intervals = new Set<number>();
     for (const [key, d] of deltas) {
       const [interval, quantity, ...meter] = key.split('|');
       this.st.add.run(Number(interval), batch.site, quantity, meter.join('|'), d.integralWh, d.increase, d.valueS, d.coveredS);
+      intervals.add(Number(interval));
     }
+    this.rollup.refresh(intervals);
     for (const key of touched) {
       const [site, meter, quantity] = key.split('\u0000');
       const c = this.cursors.get(key)!;

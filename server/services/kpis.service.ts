@@ -9,7 +9,7 @@
  *   reported beside emissions, never subtracted from them.
  */
 import type { Database } from 'better-sqlite3';
-import { facilityEnergy, type FacilityBucket } from '../../db/queries/facility-energy.ts';
+import { addSums, copySums, facilitySums, type FacilityBucket, type FacilitySums } from '../../db/queries/facility-energy.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
 import { DomainError } from '../errors.ts';
@@ -75,56 +75,44 @@ function kpis(t: Totals, displacedG: number) {
   };
 }
 
-/** KPIs over a window with their coverage, plus a series per bucket. */
+/** A bucket's energies with the CO2 of its facility energy at the given intensity (g/kWh). */
+function totalsAt(b: FacilitySums, gridCo2GPerKWh: number | null): Totals {
+  const { itEnergyKWh, facilityEnergyKWh, reusedHeatKWh, coolingEnergyKWh, heatRemovedKWh, waterL } = b;
+  const co2Kg = facilityEnergyKWh !== null && gridCo2GPerKWh !== null ? (facilityEnergyKWh * gridCo2GPerKWh) / 1000 : null;
+  return { itEnergyKWh, facilityEnergyKWh, reusedHeatKWh, coolingEnergyKWh, heatRemovedKWh, waterL, co2Kg };
+}
+
+/**
+ * KPIs over a window with their coverage, plus a series per bucket. Whole days and hours
+ * come from the facility rollups, only the window's edges from the 5-minute intervals.
+ * A bucket's intensity is the mean of its intervals' intensities, and its CO2 the bucket's
+ * E_DC at that mean; the window's CO2 sums each interval's own.
+ */
 export function getKpis({ sqlite, config }: Deps, window: { fromTs: number; toTs: number }, bucket: Bucket, vis: Visibility) {
   if (vis.role === 'researcher' || vis.role === 'pi') throw new DomainError('FORBIDDEN', 'facility KPIs are for the facility, the committee and admins');
-  const fine = facilityEnergy(sqlite, null, window.fromTs, window.toTs, INTERVAL_MS);
+  const { buckets, coveredS } = facilitySums(sqlite, window.fromTs, window.toTs, bucketMs[bucket]);
   const spanS = (window.toTs - window.fromTs) / 1000;
-  const covered = (f: keyof FacilityBucket['coverage']) =>
-    fine.reduce((s, b) => s + b.coverage[f] * ((Math.min(b.ts + INTERVAL_MS, window.toTs) - Math.max(b.ts, window.fromTs)) / 1000), 0) / spanS;
   const heatPump = sqlite.prepare('SELECT heat_pump_on_site AS onSite FROM sites LIMIT 1').get() as { onSite: number } | undefined;
-  const series = regroup(fine, bucketMs[bucket]).map((b) => ({ ts: new Date(b.ts).toISOString(), ...kpis(sumBuckets([b]), config.displacedHeatGPerKWh), gridCo2GPerKWh: b.gridCo2GPerKWh }));
+  const series = buckets.map((b) => {
+    const gridCo2GPerKWh = b.gridIntervals > 0 ? b.gridCo2GPerKWhSum / b.gridIntervals : null;
+    return { ts: new Date(b.ts).toISOString(), ...kpis(totalsAt(b, gridCo2GPerKWh), config.displacedHeatGPerKWh), gridCo2GPerKWh };
+  });
+  let whole: FacilitySums | null = null;
+  for (const b of buckets) {
+    if (whole) addSums(whole, b);
+    else whole = copySums(b);
+  }
+  const totals: Totals = whole
+    ? { ...totalsAt(whole, null), co2Kg: whole.co2G === null ? null : whole.co2G / 1000 }
+    : { itEnergyKWh: null, facilityEnergyKWh: null, reusedHeatKWh: null, coolingEnergyKWh: null, heatRemovedKWh: null, waterL: null, co2Kg: null };
   return {
     from: new Date(window.fromTs).toISOString(),
     to: new Date(window.toTs).toISOString(),
-    ...kpis(sumBuckets(fine), config.displacedHeatGPerKWh),
+    ...kpis(totals, config.displacedHeatGPerKWh),
     ref: config.renewableShare,
     heatPumpOnSite: heatPump ? heatPump.onSite === 1 : null,
-    coverage: { it: covered('it'), facility: covered('facility'), reuse: covered('reuse'), grid: covered('grid') },
+    coverage: { it: coveredS.it / spanS, facility: coveredS.facility / spanS, reuse: coveredS.reuse / spanS, grid: coveredS.grid / spanS },
     bucket,
     series,
   };
 }
-
-/** Merges 5-minute buckets into coarser ones (energies add; intensity time-weighted by facility energy). */
-function regroup(fine: FacilityBucket[], ms: number): FacilityBucket[] {
-  if (ms === INTERVAL_MS) return fine;
-  const out = new Map<number, FacilityBucket[]>();
-  for (const b of fine) {
-    const k = Math.floor(b.ts / ms) * ms;
-    const list = out.get(k);
-    if (list) list.push(b);
-    else out.set(k, [b]);
-  }
-  return [...out].map(([ts, list]) => {
-    const t = sumBuckets(list);
-    const withGrid = list.filter((b) => b.gridCo2GPerKWh !== null);
-    return {
-      ts,
-      itEnergyKWh: t.itEnergyKWh,
-      facilityEnergyKWh: t.facilityEnergyKWh,
-      reusedHeatKWh: t.reusedHeatKWh,
-      coolingEnergyKWh: t.coolingEnergyKWh,
-      heatRemovedKWh: t.heatRemovedKWh,
-      waterL: t.waterL,
-      gridCo2GPerKWh: withGrid.length ? withGrid.reduce((s, b) => s + b.gridCo2GPerKWh!, 0) / withGrid.length : null,
-      coverage: {
-        it: list.reduce((s, b) => s + b.coverage.it, 0) / (ms / INTERVAL_MS),
-        facility: list.reduce((s, b) => s + b.coverage.facility, 0) / (ms / INTERVAL_MS),
-        reuse: list.reduce((s, b) => s + b.coverage.reuse, 0) / (ms / INTERVAL_MS),
-        grid: list.reduce((s, b) => s + b.coverage.grid, 0) / (ms / INTERVAL_MS),
-      },
-    };
-  });
-}
-
