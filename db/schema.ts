@@ -246,6 +246,43 @@ export const usageDay = sqliteTable(
   (t) => [primaryKey({ columns: [t.dayTs, t.account, t.user, t.partition] })],
 );
 
+/**
+ * usage_day summed over users, per UTC day, project and partition: what questions by
+ * project, partition or day read (a tenth of the rows: a project has many users).
+ */
+export const usageDayProject = sqliteTable(
+  'usage_day_project',
+  {
+    dayTs: integer('day_ts').notNull(),
+    account: text('account').notNull(),
+    partition: text('partition').notNull(),
+    allocGpuS: real('alloc_gpu_s').notNull().default(0),
+    jobsActive: integer('jobs_active').notNull().default(0),
+    jobsStarted: integer('jobs_started').notNull().default(0),
+    energyWh: real('energy_wh').notNull().default(0),
+    measuredGpuS: real('measured_gpu_s').notNull().default(0),
+    idleGpuS: real('idle_gpu_s').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.dayTs, t.account, t.partition] })],
+);
+
+/** usage_month summed over users, per UTC month, project and partition. */
+export const usageMonthProject = sqliteTable(
+  'usage_month_project',
+  {
+    monthTs: integer('month_ts').notNull(),
+    account: text('account').notNull(),
+    partition: text('partition').notNull(),
+    allocGpuS: real('alloc_gpu_s').notNull().default(0),
+    jobsActive: integer('jobs_active').notNull().default(0),
+    jobsStarted: integer('jobs_started').notNull().default(0),
+    energyWh: real('energy_wh').notNull().default(0),
+    measuredGpuS: real('measured_gpu_s').notNull().default(0),
+    idleGpuS: real('idle_gpu_s').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.monthTs, t.account, t.partition] })],
+);
+
 /** usage_day summed per UTC calendar month (`jobsActive`: ended jobs that ran in the month). */
 export const usageMonth = sqliteTable(
   'usage_month',

@@ -84,7 +84,8 @@ export function usageByKey(sqlite: Database, f: UsageFilter): UsageRow[] {
     const gpuHours = Math.max(0, r.gpuS / 3600);
     const measuredGpuHours = r.measuredS / 3600;
     const energyKWh = r.energyWh / 1000;
-    if (gpuHours === 0 && r.jobs === 0 && energyKWh === 0 && measuredGpuHours === 0) continue;
+    // A month less its days can leave rounding dust where nothing was used.
+    if (r.jobs === 0 && Math.abs(r.gpuS) < 1e-6 && Math.abs(r.energyWh) < 1e-6 && Math.abs(r.measuredS) < 1e-6) continue;
     out.push({
       key,
       gpuHours,
@@ -130,26 +131,54 @@ function nothingStoredFrom(sqlite: Database, ts: number): boolean {
     .get({ ts });
 }
 
-/** Whole days [d0, d1) from usage_day, and whole months inside them from usage_month. */
+/** A rollup range to add (sign 1) or subtract (sign −1). */
+type Piece = { table: 'day' | 'month'; from: number; to: number; sign: 1 | -1 };
+
+/**
+ * The rollup ranges that sum to the whole days [d0, d1): whole months from the month
+ * table; a partial month from its days, or as the month less the days outside the window
+ * when those are fewer (for a window that ends now, the rest of this month is empty).
+ */
+export function rollupPieces(d0: number, d1: number, byDay: boolean): Piece[] {
+  if (byDay) return [{ table: 'day', from: d0, to: d1, sign: 1 }];
+  const out: Piece[] = [];
+  const partial = (m: number, a: number, b: number) => {
+    const end = nextMonth(m);
+    if (a === m && b === end) return void out.push({ table: 'month', from: m, to: end, sign: 1 });
+    if (b - a <= end - m - (b - a)) return void out.push({ table: 'day', from: a, to: b, sign: 1 });
+    out.push({ table: 'month', from: m, to: end, sign: 1 });
+    if (a > m) out.push({ table: 'day', from: m, to: a, sign: -1 });
+    if (b < end) out.push({ table: 'day', from: b, to: end, sign: -1 });
+  };
+  const first = monthOf(d0);
+  const last = monthOf(d1 - 1);
+  if (first === last) {
+    partial(first, d0, d1);
+    return out;
+  }
+  partial(first, d0, nextMonth(first));
+  const m0 = nextMonth(first);
+  if (last > m0) out.push({ table: 'month', from: m0, to: last, sign: 1 });
+  partial(last, last, d1);
+  return out;
+}
+
+/** Whole days [d0, d1) from the usage rollups. */
 function rolledUp(sqlite: Database, q: Query, d0: number, d1: number): void {
   const byDay = q.f.groupBy === 'day';
-  const pieces: Array<[string, number, number]> = [];
-  const m0 = monthOf(d0) === d0 ? d0 : nextMonth(d0);
-  const m1 = monthOf(d1);
-  if (!byDay && m0 < m1) pieces.push(['usage_day', d0, m0], ['usage_month', m0, m1], ['usage_day', m1, d1]);
-  else pieces.push(['usage_day', d0, d1]);
   const jobs = byDay ? 'jobs_active' : 'jobs_started';
   const key = byDay ? 'bucket' : q.f.groupBy === 'project' ? 'account' : q.f.groupBy;
-  const selects = pieces
-    .filter(([, a, b]) => b > a)
-    .map(([table, a, b]) => {
-      const bucket = table === 'usage_day' ? 'day_ts' : 'month_ts';
-      return `SELECT ${bucket} AS bucket, account, user, partition, alloc_gpu_s, ${jobs} AS jobs, energy_wh, measured_gpu_s, idle_gpu_s
-              FROM ${table} WHERE ${bucket} >= ${a} AND ${bucket} < ${b} ${where(q)}`;
-    });
+  // Summed over users where the question needs no user: a tenth of the rows.
+  const table = q.f.groupBy === 'user' || q.f.users ? '' : '_project';
+  const selects = rollupPieces(d0, d1, byDay).map((p) => {
+    const bucket = p.table === 'day' ? 'day_ts' : 'month_ts';
+    return `SELECT ${bucket} AS bucket, ${table ? '' : 'user, '}account, partition, ${p.sign} AS sign, alloc_gpu_s, ${jobs} AS jobs, energy_wh, measured_gpu_s, idle_gpu_s
+            FROM usage_${p.table}${table} WHERE ${bucket} >= ${p.from} AND ${bucket} < ${p.to} ${where(q)}`;
+  });
   const rows = sqlite
     .prepare(
-      `SELECT ${key} AS key, SUM(alloc_gpu_s) AS gpuS, SUM(jobs) AS jobs, SUM(energy_wh) AS energyWh, SUM(measured_gpu_s) AS measuredS, SUM(idle_gpu_s) AS idleS
+      `SELECT ${key} AS key, SUM(sign * alloc_gpu_s) AS gpuS, SUM(sign * jobs) AS jobs, SUM(sign * energy_wh) AS energyWh,
+         SUM(sign * measured_gpu_s) AS measuredS, SUM(sign * idle_gpu_s) AS idleS
        FROM (${selects.join(' UNION ALL ')}) GROUP BY 1`,
     )
     .all(q.params) as Array<Sums & { key: string | number }>;

@@ -71,16 +71,20 @@ interface Cell {
 
 const SEP = '\u0000';
 const COLUMNS = ['alloc_gpu_s', 'jobs_active', 'jobs_started', 'energy_wh', 'measured_gpu_s', 'idle_gpu_s'] as const;
-const upsertSql = (table: 'usage_day' | 'usage_month', bucket: 'day_ts' | 'month_ts') =>
-  `INSERT INTO ${table} (${bucket}, account, user, partition, ${COLUMNS.join(', ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-   ON CONFLICT (${bucket}, account, user, partition) DO UPDATE SET ${COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`;
+type RollupTable = 'usage_day' | 'usage_month' | 'usage_day_project' | 'usage_month_project';
+const upsertSql = (table: RollupTable) => {
+  const bucket = table.startsWith('usage_day') ? 'day_ts' : 'month_ts';
+  const key = table.endsWith('_project') ? ['account', 'partition'] : ['account', 'user', 'partition'];
+  return `INSERT INTO ${table} (${bucket}, ${key.join(', ')}, ${COLUMNS.join(', ')}) VALUES (${[bucket, ...key, ...COLUMNS].map(() => '?').join(', ')})
+   ON CONFLICT (${bucket}, ${key.join(', ')}) DO UPDATE SET ${COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`;
+};
 
 /**
  * Deltas to the usage rollups, gathered over one ingest batch and written by `flush()`
  * inside the batch's transaction.
  */
 export class UsageRollup {
-  private readonly st: Record<'dayAdd' | 'monthAdd' | 'meta' | 'jobHours' | 'getMax' | 'putMax', Statement>;
+  private readonly st: Record<'dayAdd' | 'monthAdd' | 'dayProjectAdd' | 'monthProjectAdd' | 'meta' | 'jobHours' | 'getMax' | 'putMax', Statement>;
   private readonly days = new Map<string, Cell>();
   /** Jobs active per month: not a sum of days (a job that ran on two days of a month ran in it once). */
   private readonly monthsActive = new Map<string, number>();
@@ -90,8 +94,10 @@ export class UsageRollup {
 
   constructor(private readonly sqlite: Database) {
     this.st = {
-      dayAdd: sqlite.prepare(upsertSql('usage_day', 'day_ts')),
-      monthAdd: sqlite.prepare(upsertSql('usage_month', 'month_ts')),
+      dayAdd: sqlite.prepare(upsertSql('usage_day')),
+      monthAdd: sqlite.prepare(upsertSql('usage_month')),
+      dayProjectAdd: sqlite.prepare(upsertSql('usage_day_project')),
+      monthProjectAdd: sqlite.prepare(upsertSql('usage_month_project')),
       meta: sqlite.prepare(`SELECT account, user, COALESCE(partition, '${NO_PARTITION}') AS partition FROM jobs WHERE cluster = ? AND job_id = ?`),
       jobHours: sqlite.prepare(
         'SELECT hour_ts AS hourTs, energy_wh AS energyWh, gpu_s AS gpuS, idle_gpu_s AS idleGpuS FROM job_hour INDEXED BY job_hour_job WHERE cluster = ? AND job_id = ?',
@@ -151,34 +157,32 @@ export class UsageRollup {
     if (key) this.addEnergyTo(bucketOf(hourTs, DAY_MS), key, energyWh, gpuS, idleGpuS);
   }
 
-  /** Writes the gathered deltas to usage_day and usage_month. */
+  /** Writes the gathered deltas to the four rollups (by user and summed over users, per day and month). */
   flush(): void {
     const months = new Map<string, Cell>();
+    const dayProjects = new Map<string, Cell>();
+    const monthProjects = new Map<string, Cell>();
     for (const [k, c] of this.days) {
       const [day, account, user, partition] = k.split(SEP) as [string, string, string, string];
-      this.st.dayAdd.run(Number(day), account, user, partition, c.allocGpuS, c.jobsActive, c.jobsStarted, c.energyWh, c.measuredGpuS, c.idleGpuS);
-      const mk = `${monthOf(Number(day))}${SEP}${account}${SEP}${user}${SEP}${partition}`;
-      const m = months.get(mk);
-      if (!m) months.set(mk, { ...c, jobsActive: 0 });
-      else {
-        m.allocGpuS += c.allocGpuS;
-        m.energyWh += c.energyWh;
-        m.measuredGpuS += c.measuredGpuS;
-        m.idleGpuS += c.idleGpuS;
-        m.jobsStarted += c.jobsStarted;
-      }
+      const month = monthOf(Number(day));
+      addCell(months, `${month}${SEP}${account}${SEP}${user}${SEP}${partition}`, c, false);
+      addCell(dayProjects, `${day}${SEP}${account}${SEP}${partition}`, c, true);
+      addCell(monthProjects, `${month}${SEP}${account}${SEP}${partition}`, c, false);
     }
-    for (const [mk, n] of this.monthsActive) {
-      const m = months.get(mk);
-      if (m) m.jobsActive += n;
-      else months.set(mk, { allocGpuS: 0, jobsActive: n, jobsStarted: 0, energyWh: 0, measuredGpuS: 0, idleGpuS: 0 });
+    for (const [k, n] of this.monthsActive) {
+      const [month, account, , partition] = k.split(SEP) as [string, string, string, string];
+      addCell(months, k, { ...ZERO, jobsActive: n }, true);
+      addCell(monthProjects, `${month}${SEP}${account}${SEP}${partition}`, { ...ZERO, jobsActive: n }, true);
     }
+    const write = (st: Statement, cells: Map<string, Cell>) => {
+      for (const [k, c] of cells) st.run(...k.split(SEP).map((v, i) => (i === 0 ? Number(v) : v)), c.allocGpuS, c.jobsActive, c.jobsStarted, c.energyWh, c.measuredGpuS, c.idleGpuS);
+    };
+    write(this.st.dayAdd, this.days);
+    write(this.st.monthAdd, months);
+    write(this.st.dayProjectAdd, dayProjects);
+    write(this.st.monthProjectAdd, monthProjects);
     this.days.clear();
     this.monthsActive.clear();
-    for (const [k, c] of months) {
-      const [month, account, user, partition] = k.split(SEP) as [string, string, string, string];
-      this.st.monthAdd.run(Number(month), account, user, partition, c.allocGpuS, c.jobsActive, c.jobsStarted, c.energyWh, c.measuredGpuS, c.idleGpuS);
-    }
     if (this.maxDirty) {
       this.st.putMax.run(String(this.maxDurationMs));
       this.maxDirty = false;
@@ -204,9 +208,23 @@ export class UsageRollup {
   private cell(dayTs: number, key: UsageKey): Cell {
     const k = `${dayTs}${SEP}${key.account}${SEP}${key.user}${SEP}${key.partition}`;
     let c = this.days.get(k);
-    if (!c) this.days.set(k, (c = { allocGpuS: 0, jobsActive: 0, jobsStarted: 0, energyWh: 0, measuredGpuS: 0, idleGpuS: 0 }));
+    if (!c) this.days.set(k, (c = { ...ZERO }));
     return c;
   }
+}
+
+const ZERO: Cell = { allocGpuS: 0, jobsActive: 0, jobsStarted: 0, energyWh: 0, measuredGpuS: 0, idleGpuS: 0 };
+
+/** Adds `c` into the cell at `key`; `withActive` false leaves jobs active out (not a sum of days). */
+function addCell(cells: Map<string, Cell>, key: string, c: Cell, withActive: boolean): void {
+  let t = cells.get(key);
+  if (!t) cells.set(key, (t = { ...ZERO }));
+  t.allocGpuS += c.allocGpuS;
+  t.jobsStarted += c.jobsStarted;
+  t.energyWh += c.energyWh;
+  t.measuredGpuS += c.measuredGpuS;
+  t.idleGpuS += c.idleGpuS;
+  if (withActive) t.jobsActive += c.jobsActive;
 }
 
 const keyOf = (j: UsageKey): UsageKey => ({ account: j.account, user: j.user, partition: j.partition });
@@ -229,7 +247,7 @@ export function maxJobDurationMs(sqlite: Database): number {
  */
 export function rebuildUsageRollups(sqlite: Database): { dayRows: number; monthRows: number; jobs: number } {
   return sqlite.transaction(() => {
-    sqlite.exec('DELETE FROM usage_day; DELETE FROM usage_month');
+    sqlite.exec('DELETE FROM usage_day; DELETE FROM usage_month; DELETE FROM usage_day_project; DELETE FROM usage_month_project');
     const rollup = new UsageRollup(sqlite);
     let jobs = 0;
     const rows = sqlite
@@ -241,7 +259,6 @@ export function rebuildUsageRollups(sqlite: Database): { dayRows: number; monthR
     for (const j of rows) {
       jobs++;
       rollup.addJob(j, 1);
-      if (jobs % 200_000 === 0) rollup.flush();
     }
     rollup.flush();
     // Energy of known jobs per day and month, in one pass each.
@@ -255,17 +272,27 @@ export function rebuildUsageRollups(sqlite: Database): { dayRows: number; monthR
           measured_gpu_s = measured_gpu_s + excluded.measured_gpu_s, idle_gpu_s = idle_gpu_s + excluded.idle_gpu_s`);
     energyRollup('usage_day', 'day_ts', `(h.hour_ts / ${DAY_MS}) * ${DAY_MS}`);
     energyRollup('usage_month', 'month_ts', "CAST(strftime('%s', h.hour_ts / 1000, 'unixepoch', 'start of month') AS INTEGER) * 1000");
+    // Summed over users (each job has one user, so even jobs active add up).
+    for (const [to, from, bucket] of [['usage_day_project', 'usage_day', 'day_ts'], ['usage_month_project', 'usage_month', 'month_ts']] as const) {
+      sqlite.exec(`DELETE FROM ${to}`);
+      sqlite.exec(`INSERT INTO ${to} (${bucket}, account, partition, ${COLUMNS.join(', ')})
+        SELECT ${bucket}, account, partition, ${COLUMNS.map((c) => `SUM(${c})`).join(', ')} FROM ${from} GROUP BY 1, 2, 3`);
+    }
     const max = sqlite.prepare('SELECT MAX(end_ts - start_ts) AS m FROM jobs WHERE end_ts >= start_ts').get() as { m: number | null };
     sqlite
       .prepare("INSERT INTO settings (key, value) VALUES ('maxJobDurationMs', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
       .run(String(max.m ?? 0));
-    sqlite.prepare("INSERT INTO settings (key, value) VALUES ('usageRollupBuilt', '1') ON CONFLICT (key) DO NOTHING").run();
+    sqlite.prepare(`INSERT INTO settings (key, value) VALUES ('usageRollupVersion', '${ROLLUP_VERSION}') ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run();
     const count = (t: string) => (sqlite.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get() as { n: number }).n;
     return { dayRows: count('usage_day'), monthRows: count('usage_month'), jobs };
   })();
 }
 
+/** Bumped when a migration adds a usage rollup that existing databases must fill. */
+const ROLLUP_VERSION = '2';
+
 /** Fills the usage rollups once on a database that predates them (a no-op afterwards). */
 export function ensureUsageRollups(sqlite: Database): void {
-  if (!sqlite.prepare("SELECT 1 FROM settings WHERE key = 'usageRollupBuilt'").get()) rebuildUsageRollups(sqlite);
+  const row = sqlite.prepare("SELECT value FROM settings WHERE key = 'usageRollupVersion'").get() as { value: string } | undefined;
+  if (row?.value !== ROLLUP_VERSION) rebuildUsageRollups(sqlite);
 }

@@ -6,6 +6,7 @@ import { testConfig } from '../../server/config.ts';
 import { seeded } from '../../collectors/demo/random.ts';
 import { createIngestService } from '../../server/services/ingest.service.ts';
 import { rebuildUsageRollups } from '../../server/services/usage-rollup.service.ts';
+import type { GpuBatchParsed, JobParsed } from '../../server/services/ingest-types.ts';
 import { iso, job, series } from '../support/factories.ts';
 
 const H = 3_600_000;
@@ -26,9 +27,9 @@ describe('usage rollups', () => {
   it('kept by ingest equal a rebuild from the records, across late records, corrections and a month boundary', () => {
     const db = openDatabase(':memory:');
     const ingest = createIngestService({ sqlite: db.$client, config: testConfig(), now: () => MIDNIGHT + 3 * H });
-    const jobs = (list: JobRecord[]) => ingest.ingest({ kind: 'jobs', batch: { schema: 1, cluster: 'c', jobs: list } });
+    const jobs = (list: JobRecord[]) => ingest.ingest({ kind: 'jobs', batch: { schema: 1, cluster: 'c', jobs: list as JobParsed[] } });
     const gpu = (uuid: string, jobId: string, from: number, to: number) =>
-      ingest.ingest({ kind: 'gpu', batch: { schema: 1, cluster: 'c', node: 'n1', samples: series(from, to, 60, { gpuUuid: uuid, jobIds: [jobId], powerW: 600 }) } });
+      ingest.ingest({ kind: 'gpu', batch: { schema: 1, cluster: 'c', node: 'n1', samples: series(from, to, 60, { gpuUuid: uuid, jobIds: [jobId], powerW: 600 }) as GpuBatchParsed['samples'] } });
 
     // A: samples before its record, across midnight; then RUNNING, then COMPLETED.
     gpu('GPU-1', 'A', MIDNIGHT - 10 * M, MIDNIGHT + 10 * M);
@@ -90,7 +91,7 @@ describe('usage rollups', () => {
         }),
       );
     }
-    for (let i = 0; i < list.length; i += 50) ingest.ingest({ kind: 'jobs', batch: { schema: 1, cluster: 'c', jobs: list.slice(i, i + 50) } });
+    for (let i = 0; i < list.length; i += 50) ingest.ingest({ kind: 'jobs', batch: { schema: 1, cluster: 'c', jobs: list.slice(i, i + 50) as JobParsed[] } });
     // Job-hours as a year of GPU ingest would fold them (the bench writes them so too), some of unknown jobs.
     const jh = sqlite.prepare('INSERT OR IGNORE INTO job_hour (hour_ts, cluster, job_id, energy_wh, gpu_s, util_pct_s, idle_gpu_s) VALUES (?, ?, ?, ?, ?, 0, ?)');
     for (let i = 0; i < 3000; i++) {
