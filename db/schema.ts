@@ -462,3 +462,94 @@ function facilityQuantityColumns() {
     coveredS: real('covered_s').notNull().default(0),
   };
 }
+
+/**
+ * Hours whose energy attribution must be recomputed. Triggers (migration 0009) add an hour
+ * when job_hour, gpu_hour or facility_interval rows of it change, when a job record that
+ * maps or infers energy into it changes, and when a GPU moves to another node; reads
+ * recompute the complete ones (server/services/attribution-rollup.service.ts).
+ */
+export const energyDirtyHour = sqliteTable('energy_dirty_hour', {
+  hourTs: integer('hour_ts').primaryKey(),
+});
+
+/**
+ * Per complete hour, what attribution shares out: the IT energy shared by (the meters'
+ * E_IT, never less than the GPUs' own energy), the overhead E_DC − E_IT, the reused heat
+ * and the CO2 of the facility energy.
+ */
+export const energyHour = sqliteTable('energy_hour', {
+  hourTs: integer('hour_ts').primaryKey(),
+  itKWh: real('it_kwh').notNull(),
+  overheadKWh: real('overhead_kwh').notNull(),
+  reusedKWh: real('reused_kwh').notNull(),
+  co2Kg: real('co2_kg').notNull(),
+});
+
+const attributedColumns = () => ({
+  account: text('account').notNull(),
+  itKWh: real('it_kwh').notNull().default(0),
+  overheadKWh: real('overhead_kwh').notNull().default(0),
+  reusedKWh: real('reused_kwh').notNull().default(0),
+  co2Kg: real('co2_kg').notNull().default(0),
+});
+
+/**
+ * Each project's share of a complete hour: its GPU energy (measured plus inferred) and the
+ * same share of the hour's overhead, reused heat and CO2. The account `(unattributed)`
+ * holds the hour's remainder, so the rows of any set of hours sum to the meters.
+ */
+export const energyProjectHour = sqliteTable('energy_project_hour', { hourTs: integer('hour_ts').notNull(), ...attributedColumns() }, (t) => [
+  primaryKey({ columns: [t.hourTs, t.account] }),
+]);
+
+/** energy_project_hour summed per UTC day. */
+export const energyProjectDay = sqliteTable('energy_project_day', { dayTs: integer('day_ts').notNull(), ...attributedColumns() }, (t) => [
+  primaryKey({ columns: [t.dayTs, t.account] }),
+]);
+
+/** energy_project_day summed per UTC calendar month. */
+export const energyProjectMonth = sqliteTable('energy_project_month', { monthTs: integer('month_ts').notNull(), ...attributedColumns() }, (t) => [
+  primaryKey({ columns: [t.monthTs, t.account] }),
+]);
+
+/** Energy inferred per complete hour and job (db/queries/inferred-energy.ts), as of the hour's last recomputation. */
+export const energyJobInferred = sqliteTable(
+  'energy_job_inferred',
+  {
+    hourTs: integer('hour_ts').notNull(),
+    cluster: text('cluster').notNull(),
+    jobId: text('job_id').notNull(),
+    energyKWh: real('energy_kwh').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.hourTs, t.cluster, t.jobId] }), index('energy_job_inferred_job').on(t.cluster, t.jobId)],
+);
+
+/**
+ * Per job whose record is known, its GPU energy (measured plus inferred) and idle
+ * GPU-seconds over the complete hours, and the span of those hours (`hours` of them hold
+ * energy; `gapped` when some hour between the first and the last holds none). A window
+ * reads a job that lies inside it from here; only jobs crossing its edges are summed from
+ * job_hour.
+ */
+export const energyJob = sqliteTable(
+  'energy_job',
+  {
+    cluster: text('cluster').notNull(),
+    jobId: text('job_id').notNull(),
+    account: text('account').notNull(),
+    firstHourTs: integer('first_hour_ts').notNull(),
+    lastHourTs: integer('last_hour_ts').notNull(),
+    hours: integer('hours').notNull(),
+    energyKWh: real('energy_kwh').notNull(),
+    idleGpuS: real('idle_gpu_s').notNull(),
+    gapped: integer('gapped', { mode: 'boolean' }).notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.cluster, t.jobId] }),
+    index('energy_job_energy').on(t.energyKWh, t.cluster, t.jobId, t.firstHourTs, t.lastHourTs),
+    index('energy_job_first').on(t.firstHourTs),
+    index('energy_job_account').on(t.account, t.firstHourTs),
+    index('energy_job_gapped').on(t.firstHourTs).where(sql`${t.gapped} = 1`),
+  ],
+);
