@@ -218,8 +218,9 @@ export const jobHour = sqliteTable(
 );
 
 /**
- * Use per UTC day by project (account), user and partition: the rollup that usage,
- * grant and review questions over long windows read.
+ * Use per UTC day by project (account) and user: the rollup that per-user questions over
+ * long windows read (usage_day_project and usage_day_account below hold the same figures
+ * summed over users, for questions by partition, project or day).
  * - `allocGpuS`, `jobsActive`, `jobsStarted`: ended jobs only (allocated GPUs × running
  *   time inside the day; jobs that ran in the day; jobs that started in it). Job ingest
  *   subtracts a record's old contribution and adds the new one, so re-sent and corrected
@@ -227,7 +228,6 @@ export const jobHour = sqliteTable(
  * - `energyWh`, `measuredGpuS`, `idleGpuS`: the job-hour rollup of jobs whose record is
  *   known, by the day of the hour. Samples of a job not yet known wait in job_hour and
  *   move here when its record arrives (and move again if its account, user or partition changes).
- * `partition` is '(none)' when the scheduler named none.
  */
 export const usageDay = sqliteTable(
   'usage_day',
@@ -235,7 +235,6 @@ export const usageDay = sqliteTable(
     dayTs: integer('day_ts').notNull(),
     account: text('account').notNull(),
     user: text('user').notNull(),
-    partition: text('partition').notNull(),
     allocGpuS: real('alloc_gpu_s').notNull().default(0),
     jobsActive: integer('jobs_active').notNull().default(0),
     jobsStarted: integer('jobs_started').notNull().default(0),
@@ -243,12 +242,12 @@ export const usageDay = sqliteTable(
     measuredGpuS: real('measured_gpu_s').notNull().default(0),
     idleGpuS: real('idle_gpu_s').notNull().default(0),
   },
-  (t) => [primaryKey({ columns: [t.dayTs, t.account, t.user, t.partition] })],
+  (t) => [primaryKey({ columns: [t.dayTs, t.account, t.user] })],
 );
 
 /**
- * usage_day summed over users, per UTC day, project and partition: what questions by
- * project, partition or day read (a tenth of the rows: a project has many users).
+ * usage_day by partition and summed over users, per UTC day and project: what questions
+ * by project or partition read. `partition` is '(none)' when the scheduler named none.
  */
 export const usageDayProject = sqliteTable(
   'usage_day_project',
@@ -264,6 +263,22 @@ export const usageDayProject = sqliteTable(
     idleGpuS: real('idle_gpu_s').notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.dayTs, t.account, t.partition] })],
+);
+
+/** usage_day summed over users and partitions: what questions by day read. */
+export const usageDayAccount = sqliteTable(
+  'usage_day_account',
+  {
+    dayTs: integer('day_ts').notNull(),
+    account: text('account').notNull(),
+    allocGpuS: real('alloc_gpu_s').notNull().default(0),
+    jobsActive: integer('jobs_active').notNull().default(0),
+    jobsStarted: integer('jobs_started').notNull().default(0),
+    energyWh: real('energy_wh').notNull().default(0),
+    measuredGpuS: real('measured_gpu_s').notNull().default(0),
+    idleGpuS: real('idle_gpu_s').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.dayTs, t.account] })],
 );
 
 /** usage_month summed over users, per UTC month, project and partition. */
@@ -290,7 +305,6 @@ export const usageMonth = sqliteTable(
     monthTs: integer('month_ts').notNull(),
     account: text('account').notNull(),
     user: text('user').notNull(),
-    partition: text('partition').notNull(),
     allocGpuS: real('alloc_gpu_s').notNull().default(0),
     jobsActive: integer('jobs_active').notNull().default(0),
     jobsStarted: integer('jobs_started').notNull().default(0),
@@ -298,7 +312,7 @@ export const usageMonth = sqliteTable(
     measuredGpuS: real('measured_gpu_s').notNull().default(0),
     idleGpuS: real('idle_gpu_s').notNull().default(0),
   },
-  (t) => [primaryKey({ columns: [t.monthTs, t.account, t.user, t.partition] })],
+  (t) => [primaryKey({ columns: [t.monthTs, t.account, t.user] })],
 );
 
 /** Raw facility readings (meters, cooling units, grid intensity); WITHOUT ROWID like gpu_samples. */

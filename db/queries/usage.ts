@@ -59,6 +59,8 @@ export function usageByKey(sqlite: Database, f: UsageFilter): UsageRow[] {
     r.idleS += d.idleS ?? 0;
     r.inferredWh += d.inferredWh ?? 0;
   };
+  // The per-user rollup keeps no partition, and no caller asks for one person's partitions.
+  if (f.groupBy === 'partition' && f.users) throw new Error('usage by partition cannot be narrowed to users');
   if (f.toTs > f.fromTs) {
     const q: Query = { f, params: { from: f.fromTs, to: f.toTs, now: f.nowTs, maxDur: maxJobDurationMs(sqlite) }, filters: [], add };
     if (f.accounts) {
@@ -168,11 +170,11 @@ function rolledUp(sqlite: Database, q: Query, d0: number, d1: number): void {
   const byDay = q.f.groupBy === 'day';
   const jobs = byDay ? 'jobs_active' : 'jobs_started';
   const key = byDay ? 'bucket' : q.f.groupBy === 'project' ? 'account' : q.f.groupBy;
-  // Summed over users where the question needs no user: a tenth of the rows.
-  const table = q.f.groupBy === 'user' || q.f.users ? '' : '_project';
+  // The smallest rollup that still holds the key and the filters: by user only where needed.
+  const table = q.f.groupBy === 'user' || q.f.users ? '' : byDay ? '_account' : '_project';
   const selects = rollupPieces(d0, d1, byDay).map((p) => {
     const bucket = p.table === 'day' ? 'day_ts' : 'month_ts';
-    return `SELECT ${bucket} AS bucket, ${table ? '' : 'user, '}account, partition, ${p.sign} AS sign, alloc_gpu_s, ${jobs} AS jobs, energy_wh, measured_gpu_s, idle_gpu_s
+    return `SELECT ${bucket} AS bucket, ${byDay ? '' : `${key}, `}${p.sign} AS sign, alloc_gpu_s, ${jobs} AS jobs, energy_wh, measured_gpu_s, idle_gpu_s
             FROM usage_${p.table}${table} WHERE ${bucket} >= ${p.from} AND ${bucket} < ${p.to} ${where(q)}`;
   });
   const rows = sqlite

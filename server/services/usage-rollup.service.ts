@@ -71,11 +71,21 @@ interface Cell {
 
 const SEP = '\u0000';
 const COLUMNS = ['alloc_gpu_s', 'jobs_active', 'jobs_started', 'energy_wh', 'measured_gpu_s', 'idle_gpu_s'] as const;
-type RollupTable = 'usage_day' | 'usage_month' | 'usage_day_project' | 'usage_month_project';
+/** Each rollup table: its time bucket and the key it keeps of (account, user, partition). */
+const TABLES = {
+  usage_day: { bucket: 'day_ts', key: ['account', 'user'] },
+  usage_month: { bucket: 'month_ts', key: ['account', 'user'] },
+  usage_day_project: { bucket: 'day_ts', key: ['account', 'partition'] },
+  usage_month_project: { bucket: 'month_ts', key: ['account', 'partition'] },
+  usage_day_account: { bucket: 'day_ts', key: ['account'] },
+} as const;
+type RollupTable = keyof typeof TABLES;
+const ROLLUP_TABLES = Object.keys(TABLES) as RollupTable[];
+
 const upsertSql = (table: RollupTable) => {
-  const bucket = table.startsWith('usage_day') ? 'day_ts' : 'month_ts';
-  const key = table.endsWith('_project') ? ['account', 'partition'] : ['account', 'user', 'partition'];
-  return `INSERT INTO ${table} (${bucket}, ${key.join(', ')}, ${COLUMNS.join(', ')}) VALUES (${[bucket, ...key, ...COLUMNS].map(() => '?').join(', ')})
+  const { bucket, key } = TABLES[table];
+  const cols = [bucket, ...key, ...COLUMNS];
+  return `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})
    ON CONFLICT (${bucket}, ${key.join(', ')}) DO UPDATE SET ${COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`;
 };
 
@@ -84,7 +94,8 @@ const upsertSql = (table: RollupTable) => {
  * inside the batch's transaction.
  */
 export class UsageRollup {
-  private readonly st: Record<'dayAdd' | 'monthAdd' | 'dayProjectAdd' | 'monthProjectAdd' | 'meta' | 'jobHours' | 'getMax' | 'putMax', Statement>;
+  private readonly st: Record<'meta' | 'jobHours' | 'getMax' | 'putMax', Statement>;
+  private readonly add: Record<RollupTable, Statement>;
   private readonly days = new Map<string, Cell>();
   /** Jobs active per month: not a sum of days (a job that ran on two days of a month ran in it once). */
   private readonly monthsActive = new Map<string, number>();
@@ -94,10 +105,6 @@ export class UsageRollup {
 
   constructor(private readonly sqlite: Database) {
     this.st = {
-      dayAdd: sqlite.prepare(upsertSql('usage_day')),
-      monthAdd: sqlite.prepare(upsertSql('usage_month')),
-      dayProjectAdd: sqlite.prepare(upsertSql('usage_day_project')),
-      monthProjectAdd: sqlite.prepare(upsertSql('usage_month_project')),
       meta: sqlite.prepare(`SELECT account, user, COALESCE(partition, '${NO_PARTITION}') AS partition FROM jobs WHERE cluster = ? AND job_id = ?`),
       jobHours: sqlite.prepare(
         'SELECT hour_ts AS hourTs, energy_wh AS energyWh, gpu_s AS gpuS, idle_gpu_s AS idleGpuS FROM job_hour INDEXED BY job_hour_job WHERE cluster = ? AND job_id = ?',
@@ -105,6 +112,7 @@ export class UsageRollup {
       getMax: sqlite.prepare("SELECT value FROM settings WHERE key = 'maxJobDurationMs'"),
       putMax: sqlite.prepare("INSERT INTO settings (key, value) VALUES ('maxJobDurationMs', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
     };
+    this.add = Object.fromEntries(ROLLUP_TABLES.map((t) => [t, sqlite.prepare(upsertSql(t))])) as Record<RollupTable, Statement>;
     this.maxDurationMs = readMaxDuration(this.st.getMax);
   }
 
@@ -141,8 +149,8 @@ export class UsageRollup {
     const hours = this.st.jobHours.all(cluster, jobId) as Array<{ hourTs: number; energyWh: number; gpuS: number; idleGpuS: number }>;
     for (const h of hours) {
       const day = bucketOf(h.hourTs, DAY_MS);
-      if (from) this.addEnergyTo(day, from, -h.energyWh, -h.gpuS, -h.idleGpuS);
-      if (to) this.addEnergyTo(day, to, h.energyWh, h.gpuS, h.idleGpuS);
+      if (from) this.addEnergyOn(day, from, -h.energyWh, -h.gpuS, -h.idleGpuS);
+      if (to) this.addEnergyOn(day, to, h.energyWh, h.gpuS, h.idleGpuS);
     }
   }
 
@@ -154,33 +162,33 @@ export class UsageRollup {
       key = (this.st.meta.get(cluster, jobId) as UsageKey | undefined) ?? null;
       this.metaCache.set(id, key);
     }
-    if (key) this.addEnergyTo(bucketOf(hourTs, DAY_MS), key, energyWh, gpuS, idleGpuS);
+    if (key) this.addEnergyOn(bucketOf(hourTs, DAY_MS), key, energyWh, gpuS, idleGpuS);
   }
 
-  /** Writes the gathered deltas to the four rollups (by user and summed over users, per day and month). */
+  /** Writes the gathered deltas to every rollup table. */
   flush(): void {
-    const months = new Map<string, Cell>();
-    const dayProjects = new Map<string, Cell>();
-    const monthProjects = new Map<string, Cell>();
+    const out = Object.fromEntries(ROLLUP_TABLES.map((t) => [t, new Map<string, Cell>()])) as Record<RollupTable, Map<string, Cell>>;
+    const keyIn = (table: RollupTable, bucket: number, k: Record<string, string>) => [bucket, ...TABLES[table].key.map((c) => k[c])].join(SEP);
     for (const [k, c] of this.days) {
       const [day, account, user, partition] = k.split(SEP) as [string, string, string, string];
+      const parts = { account, user, partition };
       const month = monthOf(Number(day));
-      addCell(months, `${month}${SEP}${account}${SEP}${user}${SEP}${partition}`, c, false);
-      addCell(dayProjects, `${day}${SEP}${account}${SEP}${partition}`, c, true);
-      addCell(monthProjects, `${month}${SEP}${account}${SEP}${partition}`, c, false);
+      for (const t of ROLLUP_TABLES) {
+        const isDay = TABLES[t].bucket === 'day_ts';
+        // Jobs active in a month are not a sum of its days: they come from monthsActive.
+        addCell(out[t], keyIn(t, isDay ? Number(day) : month, parts), c, isDay);
+      }
     }
     for (const [k, n] of this.monthsActive) {
-      const [month, account, , partition] = k.split(SEP) as [string, string, string, string];
-      addCell(months, k, { ...ZERO, jobsActive: n }, true);
-      addCell(monthProjects, `${month}${SEP}${account}${SEP}${partition}`, { ...ZERO, jobsActive: n }, true);
+      const [month, account, user, partition] = k.split(SEP) as [string, string, string, string];
+      for (const t of ['usage_month', 'usage_month_project'] as const) addCell(out[t], keyIn(t, Number(month), { account, user, partition }), { ...ZERO, jobsActive: n }, true);
     }
-    const write = (st: Statement, cells: Map<string, Cell>) => {
-      for (const [k, c] of cells) st.run(...k.split(SEP).map((v, i) => (i === 0 ? Number(v) : v)), c.allocGpuS, c.jobsActive, c.jobsStarted, c.energyWh, c.measuredGpuS, c.idleGpuS);
-    };
-    write(this.st.dayAdd, this.days);
-    write(this.st.monthAdd, months);
-    write(this.st.dayProjectAdd, dayProjects);
-    write(this.st.monthProjectAdd, monthProjects);
+    for (const t of ROLLUP_TABLES) {
+      for (const [k, c] of out[t]) {
+        const [bucket, ...key] = k.split(SEP);
+        this.add[t].run(Number(bucket), ...key, c.allocGpuS, c.jobsActive, c.jobsStarted, c.energyWh, c.measuredGpuS, c.idleGpuS);
+      }
+    }
     this.days.clear();
     this.monthsActive.clear();
     if (this.maxDirty) {
@@ -198,7 +206,8 @@ export class UsageRollup {
     this.maxDirty = false;
   }
 
-  private addEnergyTo(day: number, key: UsageKey, energyWh: number, gpuS: number, idleGpuS: number): void {
+  /** Adds energy on a day under a key (for rebuilds; ingest goes through addEnergy and moveEnergy). */
+  addEnergyOn(day: number, key: UsageKey, energyWh: number, gpuS: number, idleGpuS: number): void {
     const c = this.cell(day, key);
     c.energyWh += energyWh;
     c.measuredGpuS += gpuS;
@@ -247,7 +256,7 @@ export function maxJobDurationMs(sqlite: Database): number {
  */
 export function rebuildUsageRollups(sqlite: Database): { dayRows: number; monthRows: number; jobs: number } {
   return sqlite.transaction(() => {
-    sqlite.exec('DELETE FROM usage_day; DELETE FROM usage_month; DELETE FROM usage_day_project; DELETE FROM usage_month_project');
+    for (const t of ROLLUP_TABLES) sqlite.exec(`DELETE FROM ${t}`);
     const rollup = new UsageRollup(sqlite);
     let jobs = 0;
     const rows = sqlite
@@ -260,24 +269,16 @@ export function rebuildUsageRollups(sqlite: Database): { dayRows: number; monthR
       jobs++;
       rollup.addJob(j, 1);
     }
+    // Energy of known jobs per day, in one pass over job_hour.
+    const energy = sqlite
+      .prepare(
+        `SELECT (h.hour_ts / ${DAY_MS}) * ${DAY_MS} AS day, j.account, j.user, COALESCE(j.partition, '${NO_PARTITION}') AS partition,
+           SUM(h.energy_wh) AS wh, SUM(h.gpu_s) AS gpuS, SUM(h.idle_gpu_s) AS idleS
+         FROM job_hour h JOIN jobs j ON j.cluster = h.cluster AND j.job_id = h.job_id GROUP BY 1, 2, 3, 4`,
+      )
+      .iterate() as IterableIterator<UsageKey & { day: number; wh: number; gpuS: number; idleS: number }>;
+    for (const e of energy) rollup.addEnergyOn(e.day, e, e.wh, e.gpuS, e.idleS);
     rollup.flush();
-    // Energy of known jobs per day and month, in one pass each.
-    const energyRollup = (table: string, bucketCol: string, bucket: string) =>
-      sqlite.exec(`
-        INSERT INTO ${table} (${bucketCol}, account, user, partition, energy_wh, measured_gpu_s, idle_gpu_s)
-        SELECT ${bucket}, j.account, j.user, COALESCE(j.partition, '${NO_PARTITION}'), SUM(h.energy_wh), SUM(h.gpu_s), SUM(h.idle_gpu_s)
-        FROM job_hour h JOIN jobs j ON j.cluster = h.cluster AND j.job_id = h.job_id
-        WHERE true GROUP BY 1, 2, 3, 4
-        ON CONFLICT (${bucketCol}, account, user, partition) DO UPDATE SET energy_wh = energy_wh + excluded.energy_wh,
-          measured_gpu_s = measured_gpu_s + excluded.measured_gpu_s, idle_gpu_s = idle_gpu_s + excluded.idle_gpu_s`);
-    energyRollup('usage_day', 'day_ts', `(h.hour_ts / ${DAY_MS}) * ${DAY_MS}`);
-    energyRollup('usage_month', 'month_ts', "CAST(strftime('%s', h.hour_ts / 1000, 'unixepoch', 'start of month') AS INTEGER) * 1000");
-    // Summed over users (each job has one user, so even jobs active add up).
-    for (const [to, from, bucket] of [['usage_day_project', 'usage_day', 'day_ts'], ['usage_month_project', 'usage_month', 'month_ts']] as const) {
-      sqlite.exec(`DELETE FROM ${to}`);
-      sqlite.exec(`INSERT INTO ${to} (${bucket}, account, partition, ${COLUMNS.join(', ')})
-        SELECT ${bucket}, account, partition, ${COLUMNS.map((c) => `SUM(${c})`).join(', ')} FROM ${from} GROUP BY 1, 2, 3`);
-    }
     const max = sqlite.prepare('SELECT MAX(end_ts - start_ts) AS m FROM jobs WHERE end_ts >= start_ts').get() as { m: number | null };
     sqlite
       .prepare("INSERT INTO settings (key, value) VALUES ('maxJobDurationMs', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
@@ -289,7 +290,7 @@ export function rebuildUsageRollups(sqlite: Database): { dayRows: number; monthR
 }
 
 /** Bumped when a migration adds a usage rollup that existing databases must fill. */
-const ROLLUP_VERSION = '2';
+const ROLLUP_VERSION = '3';
 
 /** Fills the usage rollups once on a database that predates them (a no-op afterwards). */
 export function ensureUsageRollups(sqlite: Database): void {

@@ -45,24 +45,32 @@ describe('usage rollups', () => {
     jobs([job({ jobId: 'C', account: 'a', user: 'u1', partition: 'gpu', gpus: 4, state: 'RUNNING', submitTime: iso(MIDNIGHT), startTime: iso(MIDNIGHT + H), endTime: null })]);
     gpu('GPU-3', 'C', MIDNIGHT + H, MIDNIGHT + 2 * H);
 
-    const day = rounded(nonZero(table(db.$client, 'usage_day')));
-    const month = rounded(nonZero(table(db.$client, 'usage_month')));
+    const tables = ['usage_day', 'usage_month', 'usage_day_project', 'usage_month_project', 'usage_day_account'];
+    const incremental = tables.map((t) => rounded(nonZero(table(db.$client, t))));
     // Worked out by hand: A is 2 GPUs × 20 min on each side of midnight; 600 W × 10 min = 100 Wh on each side.
     // B: 1 GPU × 60 min, 600 W for an hour, under account c only. C: 600 W for an hour.
     const oct31 = MIDNIGHT - DAY;
     const base = { alloc_gpu_s: 0, jobs_active: 0, jobs_started: 0, energy_wh: 0, measured_gpu_s: 0, idle_gpu_s: 0 };
-    expect(day).toEqual([
+    const detail = [
       { ...base, day_ts: oct31, account: 'a', user: 'u1', partition: 'gpu', alloc_gpu_s: 2400, jobs_active: 1, jobs_started: 1, energy_wh: 100, measured_gpu_s: 600 },
       { ...base, day_ts: MIDNIGHT, account: 'a', user: 'u1', partition: 'gpu', alloc_gpu_s: 2400, jobs_active: 1, energy_wh: 100 + 600, measured_gpu_s: 600 + 3600 },
       { ...base, day_ts: MIDNIGHT, account: 'c', user: 'u2', partition: '(none)', alloc_gpu_s: 3600, jobs_active: 1, jobs_started: 1, energy_wh: 600, measured_gpu_s: 3600 },
-    ]);
-    // One day in each month, so each month row is that day's row.
+    ];
+    // One day in each month and one user and partition per project, so every table holds these rows, keyed its own way.
     const oct1 = Date.UTC(2026, 9, 1);
-    expect(month).toEqual(day.map(({ day_ts: d, ...r }) => ({ month_ts: d === oct31 ? oct1 : MIDNIGHT, ...r })));
+    const asMonth = ({ day_ts: d, ...r }: (typeof detail)[number]) => ({ month_ts: d === oct31 ? oct1 : MIDNIGHT, ...r });
+    const withoutUser = ({ user: _, ...r }: Record<string, unknown>) => r;
+    const withoutPartition = ({ partition: _, ...r }: Record<string, unknown>) => r;
+    expect(incremental).toEqual([
+      detail.map(withoutPartition),
+      detail.map(asMonth).map(withoutPartition),
+      detail.map(withoutUser),
+      detail.map(asMonth).map(withoutUser),
+      detail.map(withoutUser).map(withoutPartition),
+    ]);
 
     rebuildUsageRollups(db.$client);
-    expect(rounded(nonZero(table(db.$client, 'usage_day')))).toEqual(day);
-    expect(rounded(nonZero(table(db.$client, 'usage_month')))).toEqual(month);
+    expect(tables.map((t) => rounded(nonZero(table(db.$client, t))))).toEqual(incremental);
   });
 
   it('answers any window, grouping and filter as a recomputation from the job records and job_hour does', () => {
@@ -106,12 +114,12 @@ describe('usage rollups', () => {
     const dayKey = (ts: number) => iso(ts).slice(0, 10);
 
     /** The usage rows worked out directly from the definitions. */
-    const expected = (from: number, to: number, groupBy: UsageGroup, accounts: string[] | null) => {
+    const expected = (from: number, to: number, groupBy: UsageGroup, accounts: string[] | null, users: string[] | null) => {
       const out = new Map<string, { gpuHours: number; jobs: number; energyKWh: number; idleGpuHours: number }>();
       const row = (k: string) => out.get(k) ?? out.set(k, { gpuHours: 0, jobs: 0, energyKWh: 0, idleGpuHours: 0 }).get(k)!;
       const keyOf = (j: (typeof jobsRows)[number]) => (groupBy === 'project' ? j.account : groupBy === 'user' ? j.user : j.partition);
       for (const j of jobsRows) {
-        if (accounts && !accounts.includes(j.account)) continue;
+        if ((accounts && !accounts.includes(j.account)) || (users && !users.includes(j.user))) continue;
         const end = j.e ?? nowTs;
         const s = Math.max(j.s, from);
         const e = Math.min(end, to);
@@ -133,7 +141,7 @@ describe('usage rollups', () => {
       }
       for (const h of hours) {
         const j = byId.get(h.id);
-        if (!j || h.h < from || h.h >= to || (accounts && !accounts.includes(j.account))) continue;
+        if (!j || h.h < from || h.h >= to || (accounts && !accounts.includes(j.account)) || (users && !users.includes(j.user))) continue;
         const r = row(groupBy === 'day' ? dayKey(h.h) : keyOf(j));
         r.energyKWh += h.wh / 1000;
         r.idleGpuHours += h.i / 3600;
@@ -153,11 +161,13 @@ describe('usage rollups', () => {
     let compared = 0;
     for (const [from, to] of windows) {
       for (const groupBy of ['project', 'user', 'partition', 'day'] as const) {
-        for (const accounts of [null, ['p1', 'p3']]) {
-          const got = usageByKey(sqlite, { fromTs: from, toTs: to, nowTs, groupBy, accounts, users: null })
+        for (const [accounts, users] of [[null, null], [['p1', 'p3'], null], [null, ['u2', 'u5']]] as const) {
+          // One person's usage by partition is a question no caller asks (the per-user rollup keeps no partition).
+          if (groupBy === 'partition' && users) continue;
+          const got = usageByKey(sqlite, { fromTs: from, toTs: to, nowTs, groupBy, accounts: accounts && [...accounts], users: users && [...users] })
             .map((r) => [r.key, { gpuHours: r.gpuHours, jobs: r.jobs, energyKWh: r.energyKWh, idleGpuHours: r.idleGpuHours }] as const)
             .sort((x, y) => x[0].localeCompare(y[0]));
-          const want = expected(from, to, groupBy, accounts);
+          const want = expected(from, to, groupBy, accounts && [...accounts], users && [...users]);
           expect(got.map(([k]) => k), `${groupBy} ${iso(from)}–${iso(to)}`).toEqual(want.map(([k]) => k));
           got.forEach(([k, r], i) => {
             const w = want[i]![1];
@@ -170,6 +180,6 @@ describe('usage rollups', () => {
         }
       }
     }
-    expect(compared).toBeGreaterThan(300);
+    expect(compared).toBeGreaterThan(450);
   });
 });
