@@ -48,7 +48,7 @@ export function windowParts(fromTs: number, toTs: number, coarsestMs: number): W
   return parts;
 }
 
-/** Sums of one quantity of one meter over one part of a window (all sites together). */
+/** Sums of one quantity of one meter at one site over one part of a window. */
 export interface QuantityRow {
   ts: number;
   meter: string;
@@ -59,11 +59,9 @@ export interface QuantityRow {
   coveredS: number;
 }
 
-const sums = `meter, quantity, SUM(integral_wh) AS integralWh, SUM(increase) AS increase, SUM(value_s) AS "valueS", SUM(covered_s) AS coveredS`;
-
 /**
- * The given quantities per meter and part (interval, hour or day, keyed by its start) over
- * [fromTs, toTs), from the finest table each part needs; oldest part first.
+ * The given quantities per site, meter and part (interval, hour or day, keyed by its
+ * start) over [fromTs, toTs), from the finest table each part needs; oldest part first.
  */
 export function quantityRows(sqlite: Database, fromTs: number, toTs: number, coarsestMs: number, quantities: readonly string[]): QuantityRow[] {
   const parts = windowParts(fromTs, toTs, coarsestMs);
@@ -71,8 +69,8 @@ export function quantityRows(sqlite: Database, fromTs: number, toTs: number, coa
   const read = (table: string, tsColumn: string, ranges: Range[]) => {
     if (ranges.length === 0) return [];
     const stmt = sqlite.prepare(
-      `SELECT ${tsColumn} AS ts, ${sums} FROM ${table}
-       WHERE ${tsColumn} >= ? AND ${tsColumn} < ? AND quantity IN (SELECT value FROM json_each(?)) GROUP BY 1, 2, 3`,
+      `SELECT ${tsColumn} AS ts, meter, quantity, integral_wh AS integralWh, increase, value_s AS "valueS", covered_s AS coveredS
+       FROM ${table} WHERE ${tsColumn} >= ? AND ${tsColumn} < ? AND quantity IN (SELECT value FROM json_each(?))`,
     );
     return ranges.flatMap(([a, b]) => stmt.all(a, b, q) as QuantityRow[]);
   };

@@ -110,7 +110,11 @@ export function getCooling({ sqlite }: { sqlite: Database }, window: { fromTs: n
   if (vis.role === 'researcher' || vis.role === 'pi') throw new DomainError('FORBIDDEN', 'cooling-loop figures are for the facility, the committee and admins');
   const ms = bucketMs[bucket];
   const byMeter = new Map<string, LoopBucket[]>();
-  for (const b of coolingLoopBuckets(sqlite, window.fromTs, window.toTs, ms)) byMeter.set(b.meter, [...(byMeter.get(b.meter) ?? []), b]);
+  for (const b of coolingLoopBuckets(sqlite, window.fromTs, window.toTs, ms)) {
+    const list = byMeter.get(b.meter);
+    if (list) list.push(b);
+    else byMeter.set(b.meter, [b]);
+  }
   const spanOf = (ts: number) => (Math.min(ts + ms, window.toTs) - Math.max(ts, window.fromTs)) / 1000;
   const meters = [...byMeter].map(([meter, buckets]) => {
     const total: Partial<Record<LoopQuantity, LoopSums>> = {};

@@ -37,6 +37,7 @@ function addNullable(a: number | null, b: number | null): number | null {
   return a + b;
 }
 
+/** Sums 5-minute buckets' energies, CO2 from each bucket's own grid intensity. */
 export function sumBuckets(buckets: FacilityBucket[]): Totals {
   const t: Totals = { itEnergyKWh: null, facilityEnergyKWh: null, reusedHeatKWh: null, coolingEnergyKWh: null, heatRemovedKWh: null, waterL: null, co2Kg: null };
   for (const b of buckets) {
@@ -51,6 +52,7 @@ export function sumBuckets(buckets: FacilityBucket[]): Totals {
   return t;
 }
 
+/** Adds two totals, a figure null only where both are. */
 export function sumTotals(a: Totals, b: Totals): Totals {
   return {
     itEnergyKWh: addNullable(a.itEnergyKWh, b.itEnergyKWh),
