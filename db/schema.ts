@@ -7,7 +7,7 @@
  * are what dashboards read.
  */
 import { sql } from 'drizzle-orm';
-import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { blob, index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /** A site: one building with its meters, cooling loops and heat delivery. */
 export const sites = sqliteTable('sites', {
@@ -145,6 +145,8 @@ export const jobs = sqliteTable(
     index('jobs_end').on(t.endTs),
     index('jobs_account').on(t.account),
     index('jobs_state').on(t.state),
+    // The wait estimate's searches by partition and submission (similar jobs, the queue then), read from the index alone.
+    index('jobs_partition_submit').on(t.partition, t.submitTs, t.gpus, t.startTs),
   ],
 );
 
@@ -566,4 +568,41 @@ export const energyJob = sqliteTable(
     index('energy_job_account').on(t.account, t.firstHourTs),
     index('energy_job_gapped').on(t.firstHourTs).where(sql`${t.gapped} = 1`),
   ],
+);
+
+/**
+ * Per UTC day of job starts, how many times a job record starting in it (or leaving it)
+ * changed what a wait statistic reads: triggers on jobs (migration 0011) count inserts,
+ * deletes and updates of start, submit, eligible, account, partition, GPUs or rejection,
+ * whichever connection writes. The wait rollup's stamps are sums of these counts.
+ */
+export const waitDayVersion = sqliteTable('wait_day_version', {
+  dayTs: integer('day_ts').primaryKey(),
+  changes: integer('changes').notNull(),
+});
+
+/**
+ * The queue-wait rollup (server/services/wait-rollup.service.ts): per grouping
+ * ('partition', 'project', 'gpus', 'hourOfWeek'), span ('day' or 'month', UTC) and span
+ * start, each key's ascending waits (ms) and eligible-waits of the jobs that started in
+ * it, valid while `stamp` equals the sum of the span's wait_day_version counts. Rows hold
+ * blobs of up to megabytes, so the table keeps its rowid (WITHOUT ROWID suits small rows).
+ */
+export const waitRuns = sqliteTable(
+  'wait_runs',
+  {
+    grouping: text('grouping').notNull(),
+    span: text('span').notNull(),
+    startTs: integer('start_ts').notNull(),
+    stamp: integer('stamp').notNull(),
+    /** JSON array of the keys, in the order of the counts. */
+    keys: text('keys').notNull(),
+    /** Uint32 per key: its number of waits. */
+    waitCounts: blob('wait_counts').notNull(),
+    /** Float64 waits in ms, ascending within each key, keys one after another. */
+    waits: blob('waits').notNull(),
+    eligibleCounts: blob('eligible_counts').notNull(),
+    eligible: blob('eligible').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.grouping, t.span, t.startTs] })],
 );
