@@ -3,7 +3,7 @@
  * only as sha256 hashes; passwords as scrypt hashes with a per-user salt.
  */
 import { createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
-import { and, eq, gt, isNull } from 'drizzle-orm';
+import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { apiTokens, projectMembers, projects, sessions, users } from '../../db/schema.ts';
 import { DomainError } from '../errors.ts';
@@ -53,12 +53,22 @@ export function revokeTokensNamed(db: Db, name: string, nowMs = Date.now()): voi
 
 /** The principal of a bearer token, or null when unknown or revoked. */
 export function principalForToken(db: Db, token: string): Principal | null {
-  const row = db
+  const row = tokenLookup(db).get({ hash: sha256(token) });
+  return row ? { kind: 'token', scope: row.scope, name: row.name } : null;
+}
+
+/** The token lookup, prepared once per database: every API request makes it. */
+const tokenLookups = new WeakMap<Db, ReturnType<typeof prepareTokenLookup>>();
+const prepareTokenLookup = (db: Db) =>
+  db
     .select({ scope: apiTokens.scope, name: apiTokens.name })
     .from(apiTokens)
-    .where(and(eq(apiTokens.tokenHash, sha256(token)), isNull(apiTokens.revokedTs)))
-    .get();
-  return row ? { kind: 'token', scope: row.scope, name: row.name } : null;
+    .where(and(eq(apiTokens.tokenHash, sql.placeholder('hash')), isNull(apiTokens.revokedTs)))
+    .prepare();
+function tokenLookup(db: Db) {
+  let lookup = tokenLookups.get(db);
+  if (!lookup) tokenLookups.set(db, (lookup = prepareTokenLookup(db)));
+  return lookup;
 }
 
 /** Creates a person who can log in, optionally a member of projects (created if new). */
