@@ -12,6 +12,7 @@ import type { Db } from '../db/client.ts';
 import { identify, type AppEnv } from './auth/middleware.ts';
 import type { Config } from './config.ts';
 import { DomainError, statusByCode } from './errors.ts';
+import { readCache } from './read-cache.ts';
 import { loginRateLimit, originCheck, securityHeaders } from './security.ts';
 import { allocationRoutes } from './routes/allocations.routes.ts';
 import { authRoutes } from './routes/auth.routes.ts';
@@ -56,6 +57,7 @@ export function createApp({ db, config, now, demoAccounts = [] }: AppDeps) {
     .use('/api/*', originCheck())
     .use('/api/*', identify(db))
     .use('/api/v1/auth/login', loginRateLimit(now))
+    .use('/api/v1/*', readCache(config.readCacheMs))
     .get('/api/health', (c) => c.json({ status: 'ok' as const }, 200))
     .get('/api/v1/demo-accounts', (c) => c.json({ accounts: demoAccounts.map(({ username, role, password }) => ({ username, role, password })) }, 200))
     .route('/api/v1/auth', authRoutes({ db, config }))

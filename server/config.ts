@@ -38,6 +38,8 @@ const envSchema = z.object({
   HEATLEDGER_SUPPLY_SETPOINT_C: z.coerce.number().min(0).max(100).optional(),
   /** Set point of the IT equipment's inlet air (°C), for the EED report; unset where nothing is air-cooled. */
   HEATLEDGER_INLET_AIR_SETPOINT_C: z.coerce.number().min(0).max(60).optional(),
+  /** How long one answer to a read serves identical requests (0: never reused). */
+  HEATLEDGER_READ_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
 });
 
 export interface Config {
@@ -60,6 +62,7 @@ export interface Config {
   heatPumpOnSite: boolean;
   supplySetpointC: number | null;
   inletAirSetpointC: number | null;
+  readCacheMs: number;
 }
 
 /** Thrown when configuration is invalid; its message names the variable. */
@@ -93,11 +96,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     heatPumpOnSite: e.HEATLEDGER_HEAT_PUMP_ON_SITE,
     supplySetpointC: e.HEATLEDGER_SUPPLY_SETPOINT_C ?? null,
     inletAirSetpointC: e.HEATLEDGER_INLET_AIR_SETPOINT_C ?? null,
+    readCacheMs: e.HEATLEDGER_READ_CACHE_MS,
     ...overrides,
   };
 }
 
-/** Defaults for tests and embedding: the environment is not consulted. */
+/**
+ * Defaults for tests and embedding: the environment is not consulted, and reads are not
+ * reused (tests write and read at once; test/integration/read-cache.test.ts covers reuse).
+ */
 export function testConfig(overrides: Partial<Config> = {}): Config {
-  return loadConfig({}, { dbPath: ':memory:', ...overrides });
+  return loadConfig({}, { dbPath: ':memory:', readCacheMs: 0, ...overrides });
 }

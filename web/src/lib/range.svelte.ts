@@ -1,4 +1,4 @@
-import { isoTime } from './time.ts';
+import { alignedNow, isoTime } from './time.ts';
 
 /** The time window the views show: the last 24 h, 7, 30 or 90 days up to now. */
 export const windowIds = ['24h', '7d', '30d', '90d'] as const;
@@ -19,6 +19,7 @@ export class Range {
   }
 
   query(nowMs = Date.now()): { from: string; to: string } {
-    return { from: isoTime(nowMs - spanMs[this.id]), to: isoTime(nowMs) };
+    const to = alignedNow(nowMs);
+    return { from: isoTime(to - spanMs[this.id]), to: isoTime(to) };
   }
 }
