@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { ensureFacilityRollups } from '../server/services/facility-rollup.service.ts';
 import { ensureUsageRollups } from '../server/services/usage-rollup.service.ts';
 import * as schema from './schema.ts';
 
@@ -27,5 +28,6 @@ export function openDatabase(path: string): Db {
   migrate(db, { migrationsFolder });
   // Rollups added by a migration are filled from the stored records once.
   ensureUsageRollups(sqlite);
+  ensureFacilityRollups(sqlite);
   return db;
 }
