@@ -19,7 +19,15 @@ export type ParsedBatch =
   | { kind: 'facility'; batch: FacilityBatchParsed };
 
 export interface IngestService {
+  /** Stores one batch in its own transaction. */
   ingest(input: ParsedBatch, idempotencyKey?: string | null): IngestResult;
+  /**
+   * Stores one batch together with the others submitted in the same turn of the event
+   * loop: one transaction for all of them (a commit per request was a third of the
+   * time at 120 samples a batch), each batch still all-or-nothing in its own savepoint.
+   * Settles once the shared transaction has committed.
+   */
+  submit(input: ParsedBatch, idempotencyKey?: string | null): Promise<IngestResult>;
 }
 
 /** Builds the ingest service over one database. */
@@ -44,20 +52,64 @@ export function createIngestService({ sqlite, config, now = Date.now }: { sqlite
     return result;
   });
 
-  return {
-    ingest(input, idempotencyKey = null) {
-      const nowMs = now();
-      checkTimes(input, nowMs, config.retentionDays * 86_400_000);
+  const resetCaches = () => {
+    // A rolled-back transaction or savepoint: caches may hold ids or cursors it never committed.
+    gpu.resetCaches();
+    jobs.resetCaches();
+    facility.resetCaches();
+    usage.reset();
+  };
+  const ingestOne = (input: ParsedBatch, idempotencyKey: string | null): IngestResult => {
+    const nowMs = now();
+    checkTimes(input, nowMs, config.retentionDays * 86_400_000);
+    try {
+      return run(input, idempotencyKey, nowMs);
+    } catch (error) {
+      resetCaches();
+      throw error;
+    }
+  };
+
+  interface Queued {
+    input: ParsedBatch;
+    key: string | null;
+    resolve: (r: IngestResult) => void;
+    reject: (e: unknown) => void;
+  }
+  let queue: Queued[] = [];
+  const group = sqlite.transaction((items: Queued[]) => {
+    const done: Array<[Queued, IngestResult]> = [];
+    for (const item of items) {
       try {
-        return run(input, idempotencyKey, nowMs);
+        done.push([item, ingestOne(item.input, item.key)]);
       } catch (error) {
-        // The transaction rolled back; caches may hold ids or cursors it never committed.
-        gpu.resetCaches();
-        jobs.resetCaches();
-        facility.resetCaches();
-        usage.reset();
-        throw error;
+        item.reject(error);
       }
+    }
+    return done;
+  });
+  const flush = () => {
+    const items = queue;
+    queue = [];
+    let done: Array<[Queued, IngestResult]>;
+    try {
+      done = group(items);
+    } catch (error) {
+      // The shared commit failed: nothing of the group is stored.
+      resetCaches();
+      for (const item of items) item.reject(error);
+      return;
+    }
+    for (const [item, result] of done) item.resolve(result);
+  };
+
+  return {
+    ingest: (input, idempotencyKey = null) => ingestOne(input, idempotencyKey),
+    submit(input, idempotencyKey = null) {
+      return new Promise<IngestResult>((resolve, reject) => {
+        if (queue.length === 0) setImmediate(flush);
+        queue.push({ input, key: idempotencyKey, resolve, reject });
+      });
     },
   };
 }
