@@ -6,15 +6,14 @@ import { requireReader, visibility, type AppEnv } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
 import { getReview, listJobs, reviewCsv } from '../services/review.service.ts';
 import { validate } from '../validation.ts';
+import { pageShape } from './page.schemas.ts';
 import { toWindow, windowShape } from './read.schemas.ts';
 
 // Without a window the pack covers the project's grant period (or the last 30 days).
 const reviewQuery = z
   .object({ ...windowShape, format: z.enum(['json', 'csv']).optional() })
   .transform((q, ctx) => ({ window: q.from || q.to ? toWindow(q, ctx) : null, format: q.format }));
-const jobsQuery = z
-  .object({ ...windowShape, project: z.string().min(1).max(200).optional(), limit: z.coerce.number().int().min(1).max(5000).default(500) })
-  .transform(toWindow);
+const jobsQuery = z.object({ ...windowShape, ...pageShape(500, 5000), project: z.string().min(1).max(200).optional() }).transform(toWindow);
 
 /** Routes under /api/v1 for projects and jobs. */
 export function projectRoutes({ sqlite, config, now = Date.now }: { sqlite: Database; config: Config; now?: () => number }) {
@@ -33,7 +32,7 @@ export function projectRoutes({ sqlite, config, now = Date.now }: { sqlite: Data
       return c.json(review, 200);
     })
     .get('/jobs', requireReader, validate('query', jobsQuery), (c) => {
-      const { fromTs, toTs, project, limit } = c.req.valid('query');
-      return c.json({ rows: listJobs(deps, { fromTs, toTs }, visibility(c), { project, limit }) }, 200);
+      const { fromTs, toTs, project, limit, cursor } = c.req.valid('query');
+      return c.json(listJobs(deps, { fromTs, toTs }, visibility(c), { project, limit, cursor }), 200);
     });
 }

@@ -10,15 +10,39 @@
  *   are integrated per 5 minutes and summed into the hour.
  * - Emissions avoided by reused heat (reused kWh × the displaced heat's intensity) are
  *   reported beside emissions, never subtracted from them.
+ *
+ * Whole hours complete before now come from the rollups of attribution-rollup.service.ts
+ * (by hour, day and month); a window's partial first and last hours and the current hour
+ * are computed live by the same rules.
  */
 import type { Database } from 'better-sqlite3';
-import { facilityEnergy, gpuEnergyByHour, gpuTotalByHour } from '../../db/queries/facility-energy.ts';
+import { addSums, attributedByAccount, type AttributedSums } from '../../db/queries/energy-by-project.ts';
+import {
+  before,
+  countStartingIn,
+  insideByEnergy,
+  insideOfAccounts,
+  jobEnergyByHour,
+  jobsSummedLive,
+  windowHours,
+  type JobOrderKey,
+  type JobWindowSums,
+  type SummedJob,
+  type WindowHours,
+} from '../../db/queries/energy-by-job.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
-import { HOUR_MS, INTERVAL_MS } from './integrate.ts';
-import { sumBuckets, sumTotals, type Totals } from './kpis.service.ts';
-
-export const UNATTRIBUTED = '(unattributed)';
+import {
+  UNATTRIBUTED,
+  alignedParts,
+  attributeHours,
+  refreshAttribution,
+  shareOf,
+  shareOut,
+  windowSplit,
+  type HourShares,
+  type HourlyAttribution,
+} from './attribution-rollup.service.ts';
 
 interface Deps {
   sqlite: Database;
@@ -35,129 +59,249 @@ export interface AttributionRow {
   co2AvoidedKg: number;
 }
 
-/** Adds a row's IT energy and its share of an hour's overhead, reused heat and CO2. */
-function addShare(target: AttributionRow, itKWh: number, h: HourShares, share: number): void {
-  target.itEnergyKWh += itKWh;
-  target.overheadKWh += h.overheadKWh * share;
-  target.reusedHeatKWh += h.reusedKWh * share;
-  target.co2Kg += h.co2Kg * share;
-  target.co2AvoidedKg += h.avoidedKg * share;
-}
-
-interface HourShares {
-  itKWh: number;
-  overheadKWh: number;
-  reusedKWh: number;
-  co2Kg: number;
-  avoidedKg: number;
-}
-
 /**
- * Per hour: the IT energy to share by (the meters' E_IT, but never less than the GPUs'
- * own energy), the overhead, reused heat, CO2 and avoided CO2 to share out, and the GPU
- * energy per project that shares them.
+ * A window's attribution: the rollups for its whole complete hours, the rest computed
+ * live. `storedBeforeTs`: hours starting in the window before it come from the rollups.
  */
-export function hourlyShares({ sqlite, config, now = Date.now }: Deps, window: { fromTs: number; toTs: number }) {
-  // Hourly sums of the 5-minute figures, CO2 from each 5-minute interval's own intensity.
-  const facilityByHour = new Map<number, Totals>();
-  for (const b of facilityEnergy(sqlite, null, window.fromTs, window.toTs, INTERVAL_MS)) {
-    const hour = Math.floor(b.ts / HOUR_MS) * HOUR_MS;
-    const prev = facilityByHour.get(hour);
-    const t = sumBuckets([b]);
-    facilityByHour.set(hour, prev ? sumTotals(prev, t) : t);
+export interface WindowAttribution {
+  fromTs: number;
+  toTs: number;
+  nowTs: number;
+  hours: WindowHours;
+  stored: [number, number] | null;
+  storedBeforeTs: number;
+  live: HourlyAttribution;
+}
+
+/** Brings the rollups up to date and computes what of [fromTs, toTs) they cannot hold. */
+export function windowAttribution(sqlite: Database, window: { fromTs: number; toTs: number }, nowTs: number): WindowAttribution {
+  refreshAttribution(sqlite, nowTs);
+  const { stored, live } = windowSplit(window.fromTs, window.toTs, nowTs);
+  const merged: HourlyAttribution = { byHour: new Map(), byAccount: [], inferred: [] };
+  for (const [a, b] of live) {
+    const part = attributeHours(sqlite, a, b, nowTs);
+    for (const [h, s] of part.byHour) merged.byHour.set(h, s);
+    merged.byAccount.push(...part.byAccount);
+    merged.inferred.push(...part.inferred);
   }
-  const measuredByProject = gpuEnergyByHour(sqlite, window.fromTs, window.toTs, 'project', null, now());
-  const measuredTotal = new Map<number, number>();
-  for (const m of measuredByProject) measuredTotal.set(m.hourTs, (measuredTotal.get(m.hourTs) ?? 0) + m.energyKWh);
-  const gpuTotal = gpuTotalByHour(sqlite, window.fromTs, window.toTs);
-  const byHour = new Map<number, HourShares>();
-  for (const hour of new Set([...facilityByHour.keys(), ...measuredTotal.keys(), ...gpuTotal.keys()])) {
-    const f = facilityByHour.get(hour);
-    // Meters that read less than the GPUs alone (a missing meter, a gap) cannot be right: all GPUs' own energy is then the floor.
-    const itKWh = Math.max(f?.itEnergyKWh ?? 0, measuredTotal.get(hour) ?? 0, gpuTotal.get(hour) ?? 0);
-    const reusedKWh = f?.reusedHeatKWh ?? 0;
-    byHour.set(hour, {
-      itKWh,
-      overheadKWh: f?.facilityEnergyKWh != null ? Math.max(0, f.facilityEnergyKWh - itKWh) : 0,
-      reusedKWh,
-      co2Kg: f?.co2Kg ?? 0,
-      avoidedKg: (reusedKWh * config.displacedHeatGPerKWh) / 1000,
-    });
+  const hours = windowHours(window.fromTs, window.toTs, nowTs);
+  return { ...window, nowTs, hours, stored, storedBeforeTs: stored ? stored[1] : hours.startTs, live: merged };
+}
+
+/** Attributed figures per project over the window; the remainder under UNATTRIBUTED. */
+export function attributionByAccount(sqlite: Database, w: WindowAttribution): Map<string, AttributedSums> {
+  const out = w.stored ? attributedByAccount(sqlite, alignedParts(w.stored[0], w.stored[1])) : new Map<string, AttributedSums>();
+  for (const r of shareOut(w.live)) {
+    const s = out.get(r.account);
+    if (s) addSums(s, r);
+    else out.set(r.account, { itKWh: r.itKWh, overheadKWh: r.overheadKWh, reusedKWh: r.reusedKWh, co2Kg: r.co2Kg });
   }
-  return { byHour, measuredByProject };
+  return out;
+}
+
+const toRow = (key: string, s: AttributedSums, displacedG: number): AttributionRow => ({
+  key,
+  itEnergyKWh: s.itKWh,
+  overheadKWh: s.overheadKWh,
+  reusedHeatKWh: s.reusedKWh,
+  co2Kg: s.co2Kg,
+  co2AvoidedKg: (s.reusedKWh * displacedG) / 1000,
+});
+
+const zero = (): AttributedSums => ({ itKWh: 0, overheadKWh: 0, reusedKWh: 0, co2Kg: 0 });
+
+/** The whole window's figures, and the remainder left once the rows of `accounts` (null: every project) are taken out. */
+function totalsAndRest(byAccount: Map<string, AttributedSums>, accounts: Set<string> | null) {
+  const totals = zero();
+  const rest = zero();
+  for (const [account, s] of byAccount) {
+    addSums(totals, s);
+    if (account === UNATTRIBUTED || (accounts !== null && !accounts.has(account))) addSums(rest, s);
+  }
+  return { totals, rest };
 }
 
 /**
- * Facility energy, reused heat and CO2 shared out per hour to projects (or jobs); the
+ * Facility energy, reused heat and CO2 shared out per hour to projects; the
  * `(unattributed)` row closes every column to the meters' totals. A researcher or PI sees
  * only their projects' rows (the remainder then stands for everyone else).
  */
-export function getAttribution({ sqlite, config, now = Date.now }: Deps, window: { fromTs: number; toTs: number }, by: 'project' | 'job', vis: Visibility) {
-  const hours = hourlyShares({ sqlite, config, now }, window);
-  const measured = by === 'project' ? hours.measuredByProject : gpuEnergyByHour(sqlite, window.fromTs, window.toTs, by, null, now());
-  const rows = new Map<string, AttributionRow>();
-  const row = (key: string) => {
-    let r = rows.get(key);
-    if (!r) rows.set(key, (r = { key, itEnergyKWh: 0, overheadKWh: 0, reusedHeatKWh: 0, co2Kg: 0, co2AvoidedKg: 0 }));
-    return r;
-  };
-  // What the named rows took from each hour; the remainder of the hour is unattributed.
-  const given = new Map<number, AttributionRow>();
-  for (const m of measured) {
-    const h = hours.byHour.get(m.hourTs)!;
-    const share = h.itKWh > 0 ? m.energyKWh / h.itKWh : 0;
-    let g = given.get(m.hourTs);
-    if (!g) given.set(m.hourTs, (g = { key: '', itEnergyKWh: 0, overheadKWh: 0, reusedHeatKWh: 0, co2Kg: 0, co2AvoidedKg: 0 }));
-    addShare(row(m.key), m.energyKWh, h, share);
-    addShare(g, m.energyKWh, h, share);
-  }
-  const rest = row(UNATTRIBUTED);
-  for (const [hour, h] of hours.byHour) {
-    const g = given.get(hour);
-    rest.itEnergyKWh += h.itKWh - (g?.itEnergyKWh ?? 0);
-    rest.overheadKWh += h.overheadKWh - (g?.overheadKWh ?? 0);
-    rest.reusedHeatKWh += h.reusedKWh - (g?.reusedHeatKWh ?? 0);
-    rest.co2Kg += h.co2Kg - (g?.co2Kg ?? 0);
-    rest.co2AvoidedKg += h.avoidedKg - (g?.co2AvoidedKg ?? 0);
-  }
-
-  let out = [...rows.values()].sort((a, b) => (a.key === UNATTRIBUTED ? 1 : b.key === UNATTRIBUTED ? -1 : b.itEnergyKWh - a.itEnergyKWh));
-  if (vis.accounts) {
-    // Others' rows fold into the remainder so a member sees their share of the whole, not other projects.
-    const allowed = new Set(vis.accounts);
-    const keyProject = (key: string) => (by === 'project' ? key : (jobAccounts(sqlite, [key]).get(key) ?? ''));
-    const visible = out.filter((r) => r.key !== UNATTRIBUTED && allowed.has(keyProject(r.key)));
-    const others = out.filter((r) => !visible.includes(r));
-    const rest: AttributionRow = { key: UNATTRIBUTED, itEnergyKWh: 0, overheadKWh: 0, reusedHeatKWh: 0, co2Kg: 0, co2AvoidedKg: 0 };
-    for (const o of others) {
-      rest.itEnergyKWh += o.itEnergyKWh;
-      rest.overheadKWh += o.overheadKWh;
-      rest.reusedHeatKWh += o.reusedHeatKWh;
-      rest.co2Kg += o.co2Kg;
-      rest.co2AvoidedKg += o.co2AvoidedKg;
-    }
-    out = [...visible, rest];
-  }
-  const totals = out.reduce(
-    (t, r) => ({
-      itEnergyKWh: t.itEnergyKWh + r.itEnergyKWh,
-      overheadKWh: t.overheadKWh + r.overheadKWh,
-      reusedHeatKWh: t.reusedHeatKWh + r.reusedHeatKWh,
-      co2Kg: t.co2Kg + r.co2Kg,
-      co2AvoidedKg: t.co2AvoidedKg + r.co2AvoidedKg,
-    }),
-    { itEnergyKWh: 0, overheadKWh: 0, reusedHeatKWh: 0, co2Kg: 0, co2AvoidedKg: 0 },
-  );
-  return { rows: out, totals, intervalS: 3600 };
+export function getAttribution(deps: Deps, window: { fromTs: number; toTs: number }, vis: Visibility) {
+  const now = deps.now ?? Date.now;
+  return attributionRows(deps, windowAttribution(deps.sqlite, window, now()), vis);
 }
 
-function jobAccounts(sqlite: Database, keys: string[]): Map<string, string> {
-  const stmt = sqlite.prepare('SELECT account FROM jobs WHERE cluster = ? AND job_id = ?');
-  const out = new Map<string, string>();
-  for (const key of keys) {
-    const colon = key.indexOf(':');
-    const row = stmt.get(key.slice(0, colon), key.slice(colon + 1)) as { account: string } | undefined;
-    if (row) out.set(key, row.account);
+/** getAttribution over a window already prepared. */
+export function attributionRows({ sqlite, config }: Deps, w: WindowAttribution, vis: Visibility) {
+  const byAccount = attributionByAccount(sqlite, w);
+  const allowed = vis.accounts ? new Set(vis.accounts) : null;
+  const { totals, rest } = totalsAndRest(byAccount, allowed);
+  const rows = [...byAccount]
+    .filter(([account]) => account !== UNATTRIBUTED && (allowed === null || allowed.has(account)))
+    .map(([account, s]) => toRow(account, s, config.displacedHeatGPerKWh))
+    .sort((a, b) => b.itEnergyKWh - a.itEnergyKWh || (a.key < b.key ? -1 : 1));
+  rows.push(toRow(UNATTRIBUTED, rest, config.displacedHeatGPerKWh));
+  return { rows, totals: totalsRow(totals, config.displacedHeatGPerKWh), intervalS: 3600 };
+}
+
+const totalsRow = (t: AttributedSums, displacedG: number) => {
+  const { key: _key, ...figures } = toRow('', t, displacedG);
+  return figures;
+};
+
+/** An hour's figures, from energy_hour for hours the rollups hold and from the live part otherwise. */
+export function hourFigures(sqlite: Database, w: WindowAttribution, hours: Iterable<number>): Map<number, HourShares> {
+  const out = new Map<number, HourShares>();
+  const stored: number[] = [];
+  for (const h of hours) {
+    if (h < w.storedBeforeTs) stored.push(h);
+    else {
+      const live = w.live.byHour.get(h);
+      if (live) out.set(h, live);
+    }
+  }
+  if (stored.length > 0) {
+    const rows = sqlite
+      .prepare('SELECT hour_ts AS hourTs, it_kwh AS itKWh, overhead_kwh AS overheadKWh, reused_kwh AS reusedKWh, co2_kg AS co2Kg FROM energy_hour WHERE hour_ts IN (SELECT value FROM json_each(?))')
+      .all(JSON.stringify(stored)) as Array<HourShares & { hourTs: number }>;
+    for (const { hourTs, ...s } of rows) out.set(hourTs, s);
   }
   return out;
+}
+
+/** Per job over the window: its energy per hour and its shares of those hours (null where it has no energy in the window). */
+export function jobFigures(sqlite: Database, w: WindowAttribution) {
+  const byHour = jobEnergyByHour(sqlite);
+  const liveInferred = new Map<string, Array<{ hourTs: number; energyKWh: number }>>();
+  for (const i of w.live.inferred) {
+    const k = `${i.cluster}:${i.jobId}`;
+    const list = liveInferred.get(k);
+    if (list) list.push(i);
+    else liveInferred.set(k, [i]);
+  }
+  return (jobs: Array<{ cluster: string; jobId: string }>) => {
+    const perJob = jobs.map((j) => {
+      const rows = byHour(j.cluster, j.jobId, w.hours.startTs, w.hours.endTs, w.storedBeforeTs);
+      for (const i of liveInferred.get(`${j.cluster}:${j.jobId}`) ?? []) rows.push({ ...i, gpuS: 0, idleGpuS: 0, utilPctS: 0, inferred: true });
+      return rows;
+    });
+    const factors = hourFigures(sqlite, w, new Set(perJob.flatMap((rows) => rows.map((r) => r.hourTs))));
+    return perJob.map((rows) => {
+      if (rows.length === 0) return null;
+      const shares = zero();
+      const sums = { energyKWh: 0, inferredKWh: 0, gpuS: 0, idleGpuS: 0, utilPctS: 0 };
+      for (const r of rows) {
+        const h = factors.get(r.hourTs);
+        // An hour without figures shares nothing out but the job's own energy.
+        addSums(shares, h ? shareOf(h, r.energyKWh) : { ...zero(), itKWh: r.energyKWh });
+        sums.energyKWh += r.energyKWh;
+        if (r.inferred) sums.inferredKWh += r.energyKWh;
+        sums.gpuS += r.gpuS;
+        sums.idleGpuS += r.idleGpuS;
+        sums.utilPctS += r.utilPctS;
+      }
+      return { shares, ...sums };
+    });
+  };
+}
+
+/** Where a page of the job list starts: after the job with this order key. */
+export type JobCursor = JobOrderKey;
+
+/** Opaque cursor text of an order key, and back (null when it does not parse). */
+export const encodeCursor = (k: JobOrderKey) => Buffer.from(JSON.stringify([k.value, k.cluster, k.jobId])).toString('base64url');
+export function decodeCursor(text: string): JobOrderKey | null {
+  try {
+    const [value, cluster, jobId] = JSON.parse(Buffer.from(text, 'base64url').toString()) as unknown[];
+    return typeof value === 'number' && typeof cluster === 'string' && typeof jobId === 'string' ? { value, cluster, jobId } : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The jobs with energy in the window (of `accounts`, or all), in order of a figure (more
+ * first, ties by cluster and job id, descending), `limit` after `after`; plus how many
+ * there are in all. Jobs inside the window are read from energy_job, the others summed.
+ */
+export function jobsInOrder(
+  sqlite: Database,
+  w: WindowAttribution,
+  accounts: string[] | null,
+  order: 'energy' | 'idle',
+  after: JobOrderKey | null,
+  limit: number,
+): { page: Array<JobWindowSums & JobOrderKey>; total: number } {
+  const valueOf = (j: JobWindowSums) => (order === 'energy' ? j.energyKWh : j.idleGpuS);
+  const keyed = <T extends JobWindowSums>(j: T) => Object.assign(j, { value: valueOf(j) });
+  const isAfter = (j: JobOrderKey) => after === null || before(after, j);
+  const byOrder = (a: JobOrderKey, b: JobOrderKey) => (before(a, b) ? -1 : 1);
+  const allowed = accounts ? new Set(accounts) : null;
+  const { jobs: summedAll, sumExactly } = jobsSummedLive(sqlite, w.hours, w.nowTs);
+  const summed = [...summedAll.values()].filter((j) => allowed === null || allowed.has(j.account));
+  const total =
+    countStartingIn(sqlite, w.hours, accounts) +
+    summed.filter((j) => j.firstHourTs === null || j.firstHourTs < w.hours.startTs || j.firstHourTs >= w.hours.completeTs).length;
+  const skip = new Set(summed.map((j) => `${j.cluster}\u0000${j.jobId}`));
+  // A bound after the cursor keeps its job after it; a bound before it must be summed to tell.
+  const exact = (j: SummedJob) => {
+    sumExactly(j);
+    return keyed(j);
+  };
+  const live = summed.map(keyed).map((j) => (isAfter(j) ? j : exact(j))).filter(isAfter).sort(byOrder);
+  // Over all projects the energy index walks in order and stops at the page's end; otherwise the few rows are sorted here.
+  const inside: Iterator<JobWindowSums & JobOrderKey> =
+    order === 'energy' && accounts === null
+      ? insideByEnergy(sqlite, w.hours, after)
+      : (accounts === null ? [...insideByEnergy(sqlite, w.hours, null)] : insideOfAccounts(sqlite, w.hours, accounts)).map(keyed).filter(isAfter).sort(byOrder)[Symbol.iterator]();
+  const nextInside = () => {
+    for (let r = inside.next(); !r.done; r = inside.next()) if (!skip.has(`${r.value.cluster}\u0000${r.value.jobId}`)) return r.value;
+    return null;
+  };
+  // The live list's head is its largest once it is exact: every bound below it is at least the sum it bounds.
+  const liveHead = () => {
+    while (live.length > 0 && !live[0]!.exact) {
+      const j = exact(live.shift()!);
+      if (!isAfter(j)) continue;
+      let at = 0;
+      while (at < live.length && before(live[at]!, j)) at++;
+      live.splice(at, 0, j);
+    }
+    return live[0] ?? null;
+  };
+  const page: Array<JobWindowSums & JobOrderKey> = [];
+  let head = nextInside();
+  for (let l = liveHead(); page.length < limit && (head || l); l = liveHead()) {
+    if (head && (!l || before(head, l))) {
+      page.push(head);
+      head = nextInside();
+    } else page.push(live.shift()!);
+  }
+  inside.return?.();
+  return { page, total };
+}
+
+/**
+ * Facility energy, reused heat and CO2 shared out per hour to jobs, most energy first,
+ * `limit` rows after `cursor`. The `(unattributed)` row (every other use, and for a
+ * researcher or PI every job not of their projects) is the list's last row, so all pages
+ * together sum to the meters; `total` counts the rows of all pages, and `nextCursor` is
+ * null on the last page.
+ */
+export function getJobAttribution(
+  { sqlite, config, now = Date.now }: Deps,
+  window: { fromTs: number; toTs: number },
+  vis: Visibility,
+  page: { limit: number; cursor: JobCursor | null },
+) {
+  const w = windowAttribution(sqlite, window, now());
+  const { totals, rest } = totalsAndRest(attributionByAccount(sqlite, w), vis.accounts ? new Set(vis.accounts) : null);
+  const displacedG = config.displacedHeatGPerKWh;
+  const jobs = jobsInOrder(sqlite, w, vis.accounts, 'energy', page.cursor, page.limit);
+  const figures = jobFigures(sqlite, w)(jobs.page);
+  const rows = jobs.page.map((j, i) => toRow(`${j.cluster}:${j.jobId}`, figures[i]?.shares ?? zero(), displacedG));
+  // A full page may be followed by more jobs or by the remainder alone: the next page tells.
+  const full = rows.length === page.limit;
+  if (!full) rows.push(toRow(UNATTRIBUTED, rest, displacedG));
+  return { rows, totals: totalsRow(totals, displacedG), intervalS: 3600, total: jobs.total + 1, nextCursor: full ? encodeCursor(jobs.page.at(-1)!) : null };
 }

@@ -4,15 +4,14 @@
  * username under a key kept in the database), never the names.
  */
 import type { Database } from 'better-sqlite3';
-import { jobsOverlapping } from '../../db/queries/gpu-hours.ts';
-import { inferredEnergy } from '../../db/queries/inferred-energy.ts';
+import { jobListPage, type ListedJob } from '../../db/queries/job-list.ts';
 import { usageByKey } from '../../db/queries/usage.ts';
 import { startedJobs, waitStats } from '../../db/queries/waits.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
 import { DomainError } from '../errors.ts';
 import { listAllocations } from './allocation.service.ts';
-import { getAttribution, hourlyShares } from './energy.service.ts';
+import { attributionRows, encodeCursor, jobFigures, jobsInOrder, windowAttribution, type JobCursor, type WindowAttribution } from './energy.service.ts';
 import { keyedHash } from './keyed-hash.ts';
 
 const DAY_MS = 86_400_000;
@@ -51,80 +50,91 @@ export interface JobRow {
   energyInferredKWh: number;
   idleGpuHours: number;
   meanUtilPct: number | null;
+  /** The job's share of the facility's CO2 and reused heat in its hours (null: no energy in the window). */
   co2Kg: number | null;
+  reusedHeatKWh: number | null;
 }
 
+const listedRow = (j: ListedJob, figures: ReturnType<ReturnType<typeof jobFigures>>[number], w: { fromTs: number; toTs: number; nowTs: number }): JobRow => ({
+  jobId: j.jobId,
+  project: j.project,
+  user: j.user,
+  partition: j.partition,
+  state: j.state,
+  gpus: j.gpus,
+  submitTime: new Date(j.submitTs).toISOString(),
+  startTime: j.startTs === null ? null : new Date(j.startTs).toISOString(),
+  endTime: j.endTs === null ? null : new Date(j.endTs).toISOString(),
+  waitS: j.startTs === null ? null : (j.startTs - j.submitTs) / 1000,
+  gpuHours: j.startTs === null ? 0 : (j.gpus * Math.max(0, Math.min(j.endTs ?? w.nowTs, w.toTs) - Math.max(j.startTs, w.fromTs))) / 3_600_000,
+  energyKWh: figures?.energyKWh ?? 0,
+  energyInferredKWh: figures?.inferredKWh ?? 0,
+  idleGpuHours: (figures?.idleGpuS ?? 0) / 3600,
+  meanUtilPct: figures && figures.gpuS > 0 ? figures.utilPctS / figures.gpuS : null,
+  co2Kg: figures ? figures.shares.co2Kg : null,
+  reusedHeatKWh: figures ? figures.shares.reusedKWh : null,
+});
+
 /**
- * Jobs that ran in the window (or are waiting), newest first: GPU-hours clipped to the
- * window, measured energy, idle GPU-hours, mean utilisation and attributed CO2.
+ * Jobs that ran in the window (or are waiting), newest first, `limit` after `cursor`:
+ * GPU-hours clipped to the window, measured and inferred energy, idle GPU-hours, mean
+ * utilisation, and the job's attributed CO2 and reused heat (its share of each hour's, as
+ * in the attribution).
  */
-export function listJobs(deps: Deps, window: { fromTs: number; toTs: number }, vis: Visibility, filter: { project?: string; limit: number; orderBy?: 'recent' | 'idle' }): JobRow[] {
+export function listJobs(deps: Deps, window: { fromTs: number; toTs: number }, vis: Visibility, filter: { project?: string; limit: number; cursor?: JobCursor | null }): { rows: JobRow[]; nextCursor: string | null } {
   const { sqlite } = deps;
   const nowTs = deps.now();
   if (filter.project) assertProject(sqlite, filter.project, vis);
-  const rows = sqlite
-    .prepare(
-      `WITH e AS (
-         SELECT cluster, job_id, SUM(energy_wh) AS wh, SUM(idle_gpu_s) AS idleS, SUM(util_pct_s) AS utilS, SUM(gpu_s) AS gpuS
-         FROM job_hour WHERE hour_ts >= @from AND hour_ts < @to GROUP BY cluster, job_id)
-       SELECT j.cluster, j.job_id AS jobId, j.account AS project, j.user, j.partition, j.state, j.gpus,
-         j.submit_ts AS submitTs, j.start_ts AS startTs, j.end_ts AS endTs,
-         CASE WHEN j.start_ts IS NULL THEN 0 ELSE
-           j.gpus * MAX(0, MIN(COALESCE(j.end_ts, @now), @to) - MAX(j.start_ts, @from)) / 3600000.0 END AS gpuHours,
-         COALESCE(e.wh, 0) / 1000.0 AS energyKWh,
-         COALESCE(e.idleS, 0) / 3600.0 AS idleGpuHours,
-         e.utilS / NULLIF(e.gpuS, 0) AS meanUtilPct
-       FROM (SELECT * FROM ${jobsOverlapping} UNION ALL SELECT * FROM jobs WHERE state = 'PENDING' AND start_ts IS NULL) j
-         LEFT JOIN e ON e.cluster = j.cluster AND e.job_id = j.job_id
-       WHERE (@project IS NULL OR j.account = @project)
-         AND (@accounts IS NULL OR j.account IN (SELECT value FROM json_each(@accounts)))
-         AND (@users IS NULL OR j.user IN (SELECT value FROM json_each(@users)))
-       ORDER BY ${filter.orderBy === 'idle' ? 'idleGpuHours DESC' : 'COALESCE(j.start_ts, j.submit_ts) DESC'} LIMIT @limit`,
-    )
-    .all({
-      from: window.fromTs,
-      to: window.toTs,
-      now: nowTs,
-      project: filter.project ?? null,
-      accounts: vis.accounts ? JSON.stringify(vis.accounts) : null,
-      // A researcher sees their own jobs only.
-      users: vis.role === 'researcher' && vis.users ? JSON.stringify(vis.users) : null,
-      limit: filter.limit,
-    }) as Array<Omit<JobRow, 'submitTime' | 'startTime' | 'endTime' | 'waitS' | 'co2Kg' | 'energyInferredKWh'> & { cluster: string; submitTs: number; startTs: number | null; endTs: number | null }>;
-  // Inferred energy per job, by hour (for its CO2) and in total.
-  const inferredHours = new Map<string, Array<{ hourTs: number; kwh: number }>>();
-  for (const i of inferredEnergy(sqlite, window.fromTs, window.toTs, nowTs)) {
-    const key = `${i.cluster}:${i.jobId}`;
-    const list = inferredHours.get(key);
-    if (list) list.push({ hourTs: i.hourTs, kwh: i.energyKWh });
-    else inferredHours.set(key, [{ hourTs: i.hourTs, kwh: i.energyKWh }]);
-  }
-  const inferred = new Map([...inferredHours].map(([key, list]) => [key, list.reduce((sum, e) => sum + e.kwh, 0)]));
-  // CO2 of the listed jobs only: their energy per hour × that hour's CO2 per IT kWh.
-  const shares = hourlyShares(deps, window).byHour;
-  const hourly = sqlite.prepare('SELECT hour_ts AS hourTs, energy_wh / 1000.0 AS kwh FROM job_hour WHERE cluster = ? AND job_id = ? AND hour_ts >= ? AND hour_ts < ?');
-  const co2Of = (cluster: string, jobId: string) => {
-    const perHour = hourly.all(cluster, jobId, window.fromTs, window.toTs) as Array<{ hourTs: number; kwh: number }>;
-    perHour.push(...(inferredHours.get(`${cluster}:${jobId}`) ?? []));
-    if (perHour.length === 0) return null;
-    return perHour.reduce((sum, e) => {
-      const h = shares.get(e.hourTs);
-      return sum + (h && h.itKWh > 0 ? (e.kwh / h.itKWh) * h.co2Kg : 0);
-    }, 0);
-  };
+  const w = windowAttribution(sqlite, window, nowTs);
+  const after = filter.cursor ? { ts: filter.cursor.value, cluster: filter.cursor.cluster, jobId: filter.cursor.jobId } : null;
+  const listed = jobListPage(
+    sqlite,
+    // A researcher sees their own jobs only.
+    { ...window, nowTs, project: filter.project ?? null, accounts: vis.accounts, users: vis.role === 'researcher' ? vis.users : null },
+    after,
+    filter.limit + 1,
+  );
+  const page = listed.slice(0, filter.limit);
+  const figures = jobFigures(sqlite, w)(page);
   const pseudo = vis.perUser ? null : pseudonymiser(sqlite);
-  const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
-  return rows.map(({ cluster, submitTs, startTs, endTs, ...r }) => ({
-    ...r,
-    energyKWh: r.energyKWh + (inferred.get(`${cluster}:${r.jobId}`) ?? 0),
-    energyInferredKWh: inferred.get(`${cluster}:${r.jobId}`) ?? 0,
-    user: pseudo ? pseudo(r.user) : r.user,
-    submitTime: iso(submitTs)!,
-    startTime: iso(startTs),
-    endTime: iso(endTs),
-    waitS: startTs === null ? null : (startTs - submitTs) / 1000,
-    co2Kg: co2Of(cluster, r.jobId),
-  }));
+  const rows = page.map((j, i) => {
+    const row = listedRow(j, figures[i]!, w);
+    return pseudo ? { ...row, user: pseudo(row.user) } : row;
+  });
+  const last = page.at(-1);
+  return { rows, nextCursor: listed.length > filter.limit && last ? encodeCursor({ value: last.sortTs, cluster: last.cluster, jobId: last.jobId }) : null };
+}
+
+/**
+ * The project's jobs that ran in the window with the most idle GPU-hours in it, at most
+ * `limit`, most idle first.
+ */
+function mostIdleJobs(deps: Deps, w: WindowAttribution, project: string, vis: Visibility, limit: number): JobRow[] {
+  const { sqlite } = deps;
+  const record = sqlite.prepare(
+    `SELECT cluster, job_id AS jobId, account AS project, user, partition, state, gpus, submit_ts AS submitTs, start_ts AS startTs, end_ts AS endTs, start_ts AS sortTs
+     FROM jobs WHERE cluster = ? AND job_id = ?`,
+  );
+  // Idle time puts a job among those with energy in the window's hours; the list shows only jobs that ran in the window itself.
+  const ran = (j: ListedJob) => j.startTs !== null && j.startTs < w.toTs && (j.endTs === null ? w.nowTs > w.fromTs : j.endTs > w.fromTs);
+  const picked: ListedJob[] = [];
+  for (let after: JobCursor | null = null; picked.length < limit; ) {
+    const { page } = jobsInOrder(sqlite, w, [project], 'idle', after, 4 * limit);
+    for (const j of page) {
+      if (j.idleGpuS <= 0 || picked.length === limit) break;
+      const r = record.get(j.cluster, j.jobId) as ListedJob | undefined;
+      if (r && ran(r)) picked.push(r);
+    }
+    const last = page.at(-1);
+    if (page.length < 4 * limit || !last || last.idleGpuS <= 0) break;
+    after = last;
+  }
+  const figures = jobFigures(sqlite, w)(picked);
+  const pseudo = vis.perUser ? null : pseudonymiser(sqlite);
+  return picked.map((j, i) => {
+    const row = listedRow(j, figures[i]!, w);
+    return pseudo ? { ...row, user: pseudo(row.user) } : row;
+  });
 }
 
 /** Everything a committee reads before deciding a renewal, for one project. */
@@ -144,7 +154,8 @@ export function getReview(deps: Deps, project: string, window: { fromTs: number;
   const pseudo = vis.perUser ? (u: string) => u : pseudonymiser(sqlite);
   const users = usageByKey(sqlite, { ...w, ...filter, groupBy: 'user' }).map((u) => ({ user: pseudo(u.key), gpuHours: u.gpuHours, energyKWh: u.energyKWh, idleGpuHours: u.idleGpuHours, jobs: u.jobs }));
   const started = startedJobs(sqlite, w.fromTs, w.toTs, [project]);
-  const energy = getAttribution(deps, w, 'project', { ...vis, accounts: [project] }).rows.find((r) => r.key === project) ?? null;
+  const attribution = windowAttribution(sqlite, w, nowTs);
+  const energy = attributionRows(deps, attribution, { ...vis, accounts: [project] }).rows.find((r) => r.key === project) ?? null;
   return {
     project,
     from: new Date(w.fromTs).toISOString(),
@@ -163,7 +174,7 @@ export function getReview(deps: Deps, project: string, window: { fromTs: number;
     waits: waitStats(started.map((j) => (j.startTs - j.submitTs) / 1000)),
     energy,
     users,
-    wastefulJobs: listJobs(deps, w, vis, { project, limit: 10, orderBy: 'idle' }).filter((j) => j.idleGpuHours > 0),
+    wastefulJobs: mostIdleJobs(deps, attribution, project, vis, 10),
   };
 }
 

@@ -1,0 +1,216 @@
+/**
+ * Energy by job over a window's hours (the hours that start in it), from the per-job
+ * rollup energy_job where a job lies inside the window and from job_hour where it does not.
+ *
+ * energy_job holds a job's sums over the hours complete before the current one. A job
+ * whose first and last such hours fall inside the window's complete hours is read from it;
+ * the others are summed here: jobs crossing the window's first hour (or its last, for a
+ * window in the past), and jobs with energy in hours not yet complete. A job whose hours
+ * are consecutive and which crosses an hour holds energy in that hour, so those are found
+ * from the job-hours of the edge hour; jobs with a gap in their hours are few and
+ * searched apart (energy_job_gapped).
+ */
+import type { Database } from 'better-sqlite3';
+import { inferredEnergy } from './inferred-energy.ts';
+
+const HOUR_MS = 3_600_000;
+
+/** The hours of a window: [startTs, endTs) starting in it, of which [startTs, completeTs) are complete. */
+export interface WindowHours {
+  startTs: number;
+  endTs: number;
+  completeTs: number;
+}
+
+/** The hours starting in [fromTs, toTs), complete ones being those before the hour of `nowTs`. */
+export function windowHours(fromTs: number, toTs: number, nowTs: number): WindowHours {
+  const startTs = Math.ceil(fromTs / HOUR_MS) * HOUR_MS;
+  const endTs = Math.max(startTs, Math.ceil(toTs / HOUR_MS) * HOUR_MS);
+  return { startTs, endTs, completeTs: Math.max(startTs, Math.min(endTs, Math.floor(nowTs / HOUR_MS) * HOUR_MS)) };
+}
+
+/** A job's sums over a window: GPU energy (measured plus inferred) and idle GPU-seconds. */
+export interface JobWindowSums {
+  cluster: string;
+  jobId: string;
+  account: string;
+  energyKWh: number;
+  idleGpuS: number;
+}
+
+/** A job's place in energy order: more energy first, then cluster and job id, descending. */
+export interface JobOrderKey {
+  value: number;
+  cluster: string;
+  jobId: string;
+}
+
+/** Whether `a` comes before `b`. */
+export const before = (a: JobOrderKey, b: JobOrderKey) =>
+  a.value !== b.value ? a.value > b.value : a.cluster !== b.cluster ? a.cluster > b.cluster : a.jobId > b.jobId;
+
+const keyOf = (cluster: string, jobId: string) => `${cluster}\u0000${jobId}`;
+
+/** A job of the window that energy_job cannot answer alone. */
+export interface SummedJob extends JobWindowSums {
+  /** energy_job's first hour for the job (null: none yet). */
+  firstHourTs: number | null;
+  /**
+   * False while `energyKWh` and `idleGpuS` are bounds: energy_job's sums, which hold the
+   * window's complete hours of the job and more; `sumExactly` replaces them.
+   */
+  exact: boolean;
+  /** The part from hours not yet complete. */
+  liveKWh: number;
+  liveIdleGpuS: number;
+}
+
+/**
+ * The jobs of the window that energy_job cannot answer: those crossing its first hour (or,
+ * for a window in the past, its last), and those with energy in hours not yet complete.
+ * Jobs crossing an edge come with bounds first (summing each is a search of job_hour), to
+ * be summed when their place in an order matters.
+ */
+export function jobsSummedLive(sqlite: Database, w: WindowHours, nowTs: number): { jobs: Map<string, SummedJob>; sumExactly: (j: SummedJob) => void } {
+  const jobs = new Map<string, SummedJob>();
+  const sums = sqlite.prepare(
+    `SELECT COUNT(*) AS n, TOTAL(kwh) AS energyKWh, TOTAL(idle) AS idleGpuS FROM (
+       SELECT energy_wh / 1000.0 AS kwh, idle_gpu_s AS idle FROM job_hour WHERE cluster = @cluster AND job_id = @jobId AND hour_ts >= @from AND hour_ts < @to
+       UNION ALL SELECT energy_kwh, 0 FROM energy_job_inferred WHERE cluster = @cluster AND job_id = @jobId AND hour_ts >= @from AND hour_ts < @to)`,
+  );
+  const completePart = (cluster: string, jobId: string) => sums.get({ cluster, jobId, from: w.startTs, to: w.completeTs }) as { n: number; energyKWh: number; idleGpuS: number };
+  const sumExactly = (j: SummedJob) => {
+    if (j.exact) return;
+    const s = completePart(j.cluster, j.jobId);
+    Object.assign(j, { energyKWh: s.energyKWh + j.liveKWh, idleGpuS: s.idleGpuS + j.liveIdleGpuS, exact: true });
+  };
+  if (w.startTs < w.completeTs) {
+    const crossing = sqlite.prepare(
+      `SELECT e.cluster, e.job_id AS jobId, e.account, e.first_hour_ts AS firstHourTs, e.energy_kwh AS energyKWh, e.idle_gpu_s AS idleGpuS, 0 AS gapped
+         FROM job_hour h JOIN energy_job e ON e.cluster = h.cluster AND e.job_id = h.job_id WHERE h.hour_ts = @edge AND e.first_hour_ts < @edge
+       UNION SELECT e.cluster, e.job_id, e.account, e.first_hour_ts, e.energy_kwh, e.idle_gpu_s, 0
+         FROM energy_job_inferred i JOIN energy_job e ON e.cluster = i.cluster AND e.job_id = i.job_id WHERE i.hour_ts = @edge AND e.first_hour_ts < @edge
+       UNION SELECT cluster, job_id, account, first_hour_ts, energy_kwh, idle_gpu_s, 1 FROM energy_job INDEXED BY energy_job_gapped
+         WHERE gapped = 1 AND first_hour_ts < @edge AND last_hour_ts >= @edge`,
+    );
+    // Jobs crossing the first hour, or (a window in the past) the hour after the last.
+    const edges = [w.startTs];
+    if (w.completeTs === w.endTs && w.endTs < Math.floor(nowTs / HOUR_MS) * HOUR_MS) edges.push(w.endTs);
+    for (const edge of edges) {
+      for (const c of crossing.all({ edge }) as Array<JobWindowSums & { firstHourTs: number; gapped: number }>) {
+        const k = keyOf(c.cluster, c.jobId);
+        if (jobs.has(k)) continue;
+        const j: SummedJob = { cluster: c.cluster, jobId: c.jobId, account: c.account, energyKWh: c.energyKWh, idleGpuS: c.idleGpuS, firstHourTs: c.firstHourTs, exact: false, liveKWh: 0, liveIdleGpuS: 0 };
+        // A job found by its energy in an edge hour of the window is in it; one with a gap in its hours may not be.
+        if (c.gapped) {
+          sumExactly(j);
+          if (completePart(c.cluster, c.jobId).n === 0) continue;
+        }
+        jobs.set(k, j);
+      }
+    }
+  }
+  if (w.completeTs < w.endTs) {
+    // Hours not yet complete: their job-hours and inferred energy as they are now, on top of what energy_job holds.
+    const live = new Map<string, JobWindowSums>();
+    const rows = sqlite
+      .prepare(
+        `SELECT h.cluster, h.job_id AS jobId, j.account, TOTAL(h.energy_wh) / 1000.0 AS energyKWh, TOTAL(h.idle_gpu_s) AS idleGpuS
+         FROM job_hour h JOIN jobs j ON j.cluster = h.cluster AND j.job_id = h.job_id
+         WHERE h.hour_ts >= ? AND h.hour_ts < ? GROUP BY h.cluster, h.job_id`,
+      )
+      .all(w.completeTs, w.endTs) as JobWindowSums[];
+    for (const r of rows) live.set(keyOf(r.cluster, r.jobId), r);
+    const accountOf = sqlite.prepare('SELECT account FROM jobs WHERE cluster = ? AND job_id = ?');
+    for (const i of inferredEnergy(sqlite, w.completeTs, w.endTs, nowTs)) {
+      const k = keyOf(i.cluster, i.jobId);
+      const r = live.get(k);
+      if (r) r.energyKWh += i.energyKWh;
+      else {
+        const account = (accountOf.get(i.cluster, i.jobId) as { account: string } | undefined)?.account;
+        if (account !== undefined) live.set(k, { cluster: i.cluster, jobId: i.jobId, account, energyKWh: i.energyKWh, idleGpuS: 0 });
+      }
+    }
+    const snapshot = sqlite.prepare(
+      'SELECT first_hour_ts AS firstHourTs, last_hour_ts AS lastHourTs, energy_kwh AS energyKWh, idle_gpu_s AS idleGpuS FROM energy_job WHERE cluster = ? AND job_id = ?',
+    );
+    for (const [k, r] of live) {
+      const known = jobs.get(k);
+      if (known) {
+        known.liveKWh = r.energyKWh;
+        known.liveIdleGpuS = r.idleGpuS;
+        known.energyKWh += r.energyKWh;
+        known.idleGpuS += r.idleGpuS;
+        continue;
+      }
+      // Not crossing the first hour: its complete hours, if any, lie in the window, and energy_job
+      // holds them unless it was summed at a later hour than `nowTs` (a clock set back).
+      const e = snapshot.get(r.cluster, r.jobId) as { firstHourTs: number; lastHourTs: number; energyKWh: number; idleGpuS: number } | undefined;
+      const j: SummedJob = { ...r, firstHourTs: e?.firstHourTs ?? null, exact: true, liveKWh: r.energyKWh, liveIdleGpuS: r.idleGpuS };
+      if (e && e.firstHourTs >= w.startTs && e.lastHourTs < w.completeTs) {
+        j.energyKWh += e.energyKWh;
+        j.idleGpuS += e.idleGpuS;
+      } else if (e && e.firstHourTs < w.completeTs) {
+        j.exact = false;
+        sumExactly(j);
+      }
+      jobs.set(k, j);
+    }
+  }
+  return { jobs, sumExactly };
+}
+
+/** Jobs (of `accounts`, or all) whose complete hours in energy_job start in the window's complete hours. */
+export function countStartingIn(sqlite: Database, w: WindowHours, accounts: string[] | null): number {
+  if (w.startTs >= w.completeTs) return 0;
+  if (accounts === null) {
+    return (sqlite.prepare('SELECT COUNT(*) AS n FROM energy_job INDEXED BY energy_job_first WHERE first_hour_ts >= ? AND first_hour_ts < ?').get(w.startTs, w.completeTs) as { n: number }).n;
+  }
+  return (
+    sqlite
+      .prepare('SELECT COUNT(*) AS n FROM energy_job INDEXED BY energy_job_account WHERE account IN (SELECT value FROM json_each(?)) AND first_hour_ts >= ? AND first_hour_ts < ?')
+      .get(JSON.stringify(accounts), w.startTs, w.completeTs) as { n: number }
+  ).n;
+}
+
+/**
+ * Jobs lying inside the window's complete hours, in energy order after `after`, as
+ * energy_job holds them (the caller skips those it sums live).
+ */
+export function* insideByEnergy(sqlite: Database, w: WindowHours, after: JobOrderKey | null): Generator<JobWindowSums & JobOrderKey> {
+  if (w.startTs >= w.completeTs) return;
+  const cols = 'cluster, job_id AS jobId, account, energy_kwh AS energyKWh, idle_gpu_s AS idleGpuS, energy_kwh AS value';
+  const order = 'ORDER BY energy_kwh DESC, cluster DESC, job_id DESC';
+  const inside = 'first_hour_ts >= @from AND last_hour_ts < @to';
+  const rows = after
+    ? sqlite
+        .prepare(`SELECT ${cols} FROM energy_job INDEXED BY energy_job_energy WHERE ${inside} AND (energy_kwh, cluster, job_id) < (@value, @cluster, @jobId) ${order}`)
+        .iterate({ from: w.startTs, to: w.completeTs, value: after.value, cluster: after.cluster, jobId: after.jobId })
+    : sqlite.prepare(`SELECT ${cols} FROM energy_job INDEXED BY energy_job_energy WHERE ${inside} ${order}`).iterate({ from: w.startTs, to: w.completeTs });
+  yield* rows as IterableIterator<JobWindowSums & JobOrderKey>;
+}
+
+/** Jobs of `accounts` lying inside the window's complete hours, as energy_job holds them. */
+export function insideOfAccounts(sqlite: Database, w: WindowHours, accounts: string[]): JobWindowSums[] {
+  if (w.startTs >= w.completeTs) return [];
+  return sqlite
+    .prepare(
+      `SELECT cluster, job_id AS jobId, account, energy_kwh AS energyKWh, idle_gpu_s AS idleGpuS FROM energy_job INDEXED BY energy_job_account
+       WHERE account IN (SELECT value FROM json_each(?)) AND first_hour_ts >= ? AND first_hour_ts < ? AND last_hour_ts < ?`,
+    )
+    .all(JSON.stringify(accounts), w.startTs, w.completeTs, w.completeTs) as JobWindowSums[];
+}
+
+/** A job's energy per hour over [fromTs, toTs): measured (job_hour) and inferred as stored before `storedBeforeTs`. */
+export function jobEnergyByHour(sqlite: Database): (cluster: string, jobId: string, fromTs: number, toTs: number, storedBeforeTs: number) => Array<{ hourTs: number; energyKWh: number; gpuS: number; idleGpuS: number; utilPctS: number; inferred: boolean }> {
+  const measured = sqlite.prepare(
+    `SELECT hour_ts AS hourTs, energy_wh / 1000.0 AS energyKWh, gpu_s AS gpuS, idle_gpu_s AS idleGpuS, util_pct_s AS utilPctS, 0 AS inferred
+     FROM job_hour WHERE cluster = @cluster AND job_id = @jobId AND hour_ts >= @from AND hour_ts < @to
+     UNION ALL SELECT hour_ts, energy_kwh, 0, 0, 0, 1 FROM energy_job_inferred
+     WHERE cluster = @cluster AND job_id = @jobId AND hour_ts >= @from AND hour_ts < MIN(@to, @stored)`,
+  );
+  return (cluster, jobId, fromTs, toTs, storedBeforeTs) =>
+    (measured.all({ cluster, jobId, from: fromTs, to: toTs, stored: storedBeforeTs }) as Array<{ hourTs: number; energyKWh: number; gpuS: number; idleGpuS: number; utilPctS: number; inferred: number }>).map(
+      (r) => ({ ...r, inferred: r.inferred === 1 }),
+    );
+}

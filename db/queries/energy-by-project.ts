@@ -1,0 +1,72 @@
+/**
+ * Energy attribution by project: an hour's GPU energy per project and of all GPUs (what
+ * the hour's facility figures are shared by), and the attributed figures summed from the
+ * hour, day and month rollups (server/services/attribution-rollup.service.ts).
+ */
+import type { Database } from 'better-sqlite3';
+
+/** Measured GPU energy (kWh) per hour and project over [fromTs, toTs), of jobs whose record is known. */
+export function measuredByHourAndAccount(sqlite: Database, fromTs: number, toTs: number): Array<{ hourTs: number; account: string; energyKWh: number }> {
+  return sqlite
+    .prepare(
+      `SELECT h.hour_ts AS hourTs, j.account, SUM(h.energy_wh) / 1000.0 AS energyKWh
+       FROM job_hour h JOIN jobs j ON j.cluster = h.cluster AND j.job_id = h.job_id
+       WHERE h.hour_ts >= ? AND h.hour_ts < ?
+       GROUP BY 1, 2`,
+    )
+    .all(fromTs, toTs) as Array<{ hourTs: number; account: string; energyKWh: number }>;
+}
+
+/** Energy of all GPUs (kWh) per hour over [fromTs, toTs), with a job or not. */
+export function allGpusByHour(sqlite: Database, fromTs: number, toTs: number): Map<number, number> {
+  const rows = sqlite
+    .prepare('SELECT hour_ts AS hourTs, SUM(energy_wh) / 1000.0 AS kwh FROM gpu_hour WHERE hour_ts >= ? AND hour_ts < ? GROUP BY 1')
+    .all(fromTs, toTs) as Array<{ hourTs: number; kwh: number }>;
+  return new Map(rows.map((r) => [r.hourTs, r.kwh]));
+}
+
+/** Attributed figures of one key (a project, a job or the unattributed remainder). */
+export interface AttributedSums {
+  itKWh: number;
+  overheadKWh: number;
+  reusedKWh: number;
+  co2Kg: number;
+}
+
+/** Ranges [from, to) of whole hours, days and calendar months that make up a window. */
+export interface AlignedParts {
+  hours: Array<[number, number]>;
+  days: Array<[number, number]>;
+  months: Array<[number, number]>;
+}
+
+/** Attributed figures per project (and the unattributed remainder) summed over the rollup rows of `parts`. */
+export function attributedByAccount(sqlite: Database, parts: AlignedParts): Map<string, AttributedSums> {
+  const out = new Map<string, AttributedSums>();
+  const read = (table: string, tsColumn: string, ranges: Array<[number, number]>) => {
+    if (ranges.length === 0) return;
+    const stmt = sqlite.prepare(
+      `SELECT account, TOTAL(it_kwh) AS itKWh, TOTAL(overhead_kwh) AS overheadKWh, TOTAL(reused_kwh) AS reusedKWh, TOTAL(co2_kg) AS co2Kg
+       FROM ${table} WHERE ${tsColumn} >= ? AND ${tsColumn} < ? GROUP BY account`,
+    );
+    for (const [a, b] of ranges) {
+      for (const r of stmt.all(a, b) as Array<AttributedSums & { account: string }>) {
+        const s = out.get(r.account);
+        if (!s) out.set(r.account, { itKWh: r.itKWh, overheadKWh: r.overheadKWh, reusedKWh: r.reusedKWh, co2Kg: r.co2Kg });
+        else addSums(s, r);
+      }
+    }
+  };
+  read('energy_project_hour', 'hour_ts', parts.hours);
+  read('energy_project_day', 'day_ts', parts.days);
+  read('energy_project_month', 'month_ts', parts.months);
+  return out;
+}
+
+/** Adds `b` into `a`. */
+export function addSums(a: AttributedSums, b: AttributedSums): void {
+  a.itKWh += b.itKWh;
+  a.overheadKWh += b.overheadKWh;
+  a.reusedKWh += b.reusedKWh;
+  a.co2Kg += b.co2Kg;
+}
