@@ -20,6 +20,7 @@ import { createIngestService } from '../../server/services/ingest.service.ts';
 import type { FacilityBatchParsed, GpuBatchParsed, JobsBatchParsed, JobParsed } from '../../server/services/ingest-types.ts';
 import { DAY_MS, HOUR_MS, bucketOf, splitLinear } from '../../server/services/integrate.ts';
 import { rebuildUsageRollups } from '../../server/services/usage-rollup.service.ts';
+import { rebuildAttribution } from '../../server/services/attribution-rollup.service.ts';
 import type { Config } from '../../server/config.ts';
 import type { Database } from 'better-sqlite3';
 import { seeded } from '../../collectors/demo/random.ts';
@@ -308,6 +309,12 @@ export function buildNational(sqlite: Database, config: Config, nowTs: number, l
   sendSamples(nowTs - 11 * 60_000);
   timings.rawSamplesS = (performance.now() - t) / 1000;
   log(`national: ${rawSamples.toLocaleString('en-GB')} raw samples through GPU ingest in ${timings.rawSamplesS.toFixed(1)} s`);
+
+  // 6. Energy attribution rollups from all of the above, by the rebuild a database that predates them gets.
+  t = performance.now();
+  const attribution = rebuildAttribution(sqlite, nowTs);
+  timings.attributionRollupS = (performance.now() - t) / 1000;
+  log(`national: energy attribution rollups (${attribution.hours.toLocaleString('en-GB')} hours, ${attribution.jobs.toLocaleString('en-GB')} jobs) in ${timings.attributionRollupS.toFixed(1)} s`);
 
   return { jobs: synth.length + NATIONAL.nodes, jobHourRows, gpuHourRows, facilityReadings, rawSamples, timings };
 }
