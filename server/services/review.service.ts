@@ -145,14 +145,17 @@ export function getReview(deps: Deps, project: string, window: { fromTs: number;
   const allocation = listAllocations(sqlite, nowTs, vis, project).rows.at(-1) ?? null;
   const w = window ?? (allocation ? { fromTs: Date.parse(allocation.periodStart), toTs: Math.min(nowTs, Date.parse(allocation.periodEnd)) } : { fromTs: nowTs - 30 * DAY_MS, toTs: nowTs });
   const filter = { nowTs, accounts: [project], users: null };
-  const totals = usageByKey(sqlite, { ...w, ...filter, groupBy: 'project' })[0] ?? { gpuHours: 0, energyKWh: 0, measuredGpuHours: 0, idleGpuHours: 0, jobs: 0 };
   let cumulative = 0;
   const burnDown = usageByKey(sqlite, { ...w, ...filter, groupBy: 'day' }).map((d) => {
     cumulative += d.gpuHours;
     return { day: d.key, gpuHours: d.gpuHours, cumulativeGpuHours: cumulative, remainingGpuHours: allocation ? allocation.grantedGpuHours - cumulative : null };
   });
+  const byUser = usageByKey(sqlite, { ...w, ...filter, groupBy: 'user' });
+  // Every job has one user, so the project's figures, its job count too, are its users' summed.
+  const totals = { gpuHours: 0, energyKWh: 0, measuredGpuHours: 0, idleGpuHours: 0, jobs: 0 };
+  for (const u of byUser) for (const k of Object.keys(totals) as Array<keyof typeof totals>) totals[k] += u[k];
   const pseudo = vis.perUser ? (u: string) => u : pseudonymiser(sqlite);
-  const users = usageByKey(sqlite, { ...w, ...filter, groupBy: 'user' }).map((u) => ({ user: pseudo(u.key), gpuHours: u.gpuHours, energyKWh: u.energyKWh, idleGpuHours: u.idleGpuHours, jobs: u.jobs }));
+  const users = byUser.map((u) => ({ user: pseudo(u.key), gpuHours: u.gpuHours, energyKWh: u.energyKWh, idleGpuHours: u.idleGpuHours, jobs: u.jobs }));
   const started = startedJobs(sqlite, w.fromTs, w.toTs, [project]);
   const attribution = windowAttribution(sqlite, w, nowTs);
   const energy = attributionRows(deps, attribution, { ...vis, accounts: [project] }).rows.find((r) => r.key === project) ?? null;
