@@ -40,7 +40,8 @@ export function waitStats(waitsS: number[]) {
 
 /**
  * Jobs that started in [fromTs, toTs). Rejected submissions (start = end = submit on no
- * node) never queued and are left out.
+ * node) never queued and are left out. The triggers that version the wait rollup
+ * (migration 0011) test the same condition: change both together.
  */
 export function startedJobs(sqlite: Database, fromTs: number, toTs: number, accounts: string[] | null): WaitJob[] {
   return sqlite
@@ -54,6 +55,114 @@ export function startedJobs(sqlite: Database, fromTs: number, toTs: number, acco
     .all({ from: fromTs, to: toTs, accounts: accounts ? JSON.stringify(accounts) : null }) as WaitJob[];
 }
 
+/** Change counts per UTC start day in [fromDayTs, toDayTs) (wait_day_version); a day without jobs has none. */
+export function waitDayChanges(sqlite: Database, fromDayTs: number, toDayTs: number): Map<number, number> {
+  const rows = sqlite.prepare('SELECT day_ts, changes FROM wait_day_version WHERE day_ts >= ? AND day_ts < ?').raw().all(fromDayTs, toDayTs) as Array<[number, number]>;
+  return new Map(rows);
+}
+
+/** Every UTC start day with its change count, oldest first. */
+export function allWaitDayChanges(sqlite: Database): Array<[number, number]> {
+  return sqlite.prepare('SELECT day_ts, changes FROM wait_day_version ORDER BY day_ts').raw().all() as Array<[number, number]>;
+}
+
+/** One stored span of the wait rollup: its keys, and per key the count and ascending values (ms). */
+export interface WaitRunsRow {
+  grouping: WaitGroup;
+  span: 'day' | 'month';
+  startTs: number;
+  stamp: number;
+  /** JSON array of the keys, in the order of the counts. */
+  keys: string;
+  /** Uint32 per key: how many waits it has in `waits`. */
+  waitCounts: Buffer;
+  /** Float64 waits, ascending within each key, keys one after another. */
+  waits: Buffer;
+  eligibleCounts: Buffer;
+  eligible: Buffer;
+}
+
+/** The stored runs of one grouping and span, if any. */
+export function readWaitRuns(sqlite: Database, grouping: WaitGroup, span: 'day' | 'month', startTs: number): WaitRunsRow | undefined {
+  return sqlite
+    .prepare(
+      `SELECT grouping, span, start_ts AS startTs, stamp, keys, wait_counts AS waitCounts, waits, eligible_counts AS eligibleCounts, eligible
+       FROM wait_runs WHERE grouping = ? AND span = ? AND start_ts = ?`,
+    )
+    .get(grouping, span, startTs) as WaitRunsRow | undefined;
+}
+
+/** Stores (or replaces) the runs of one grouping and span. */
+export function writeWaitRuns(sqlite: Database, row: WaitRunsRow): void {
+  sqlite
+    .prepare(
+      `INSERT INTO wait_runs (grouping, span, start_ts, stamp, keys, wait_counts, waits, eligible_counts, eligible)
+       VALUES (@grouping, @span, @startTs, @stamp, @keys, @waitCounts, @waits, @eligibleCounts, @eligible)
+       ON CONFLICT (grouping, span, start_ts) DO UPDATE SET stamp = excluded.stamp, keys = excluded.keys, wait_counts = excluded.wait_counts,
+         waits = excluded.waits, eligible_counts = excluded.eligible_counts, eligible = excluded.eligible`,
+    )
+    .run(row);
+}
+
+/** Forgets every stored span (before a rebuild). */
+export function clearWaitRuns(sqlite: Database): void {
+  sqlite.prepare('DELETE FROM wait_runs').run();
+}
+
+/** Whether any job of `partition` was submitted at or after `sinceTs`. */
+export function partitionSeenSince(sqlite: Database, partition: string, sinceTs: number): boolean {
+  return sqlite.prepare('SELECT 1 FROM jobs INDEXED BY jobs_partition_submit WHERE partition = ? AND submit_ts >= ? LIMIT 1').get(partition, sinceTs) !== undefined;
+}
+
+export interface SimilarJob {
+  submitTs: number;
+  startTs: number;
+}
+
+// Started jobs of a partition and GPU range submitted since a time, not started before their submission.
+const similarWhere = `partition = @partition AND submit_ts >= @since AND gpus >= @minGpus AND gpus <= @maxGpus AND start_ts >= submit_ts`;
+
+/**
+ * Jobs of `partition` submitted since `sinceTs` with `minGpus`-`maxGpus` GPUs that started
+ * (not before their submission): how many, and the newest `limit` of them oldest first.
+ * Equal submission times are ordered by rowid, the order a scan of jobs sorted by
+ * submission gives them. Reads only the index (partition, submit_ts, gpus, start_ts).
+ */
+export function similarJobs(sqlite: Database, partition: string, sinceTs: number, minGpus: number, maxGpus: number, limit: number): { count: number; newest: SimilarJob[] } {
+  const p = { partition, since: sinceTs, minGpus, maxGpus };
+  const { n } = sqlite.prepare(`SELECT COUNT(*) AS n FROM jobs INDEXED BY jobs_partition_submit WHERE ${similarWhere}`).get(p) as { n: number };
+  // The submission time of the limit-th newest: everything from it on, ties included, then the rowid order.
+  const edge = sqlite
+    .prepare(`SELECT submit_ts AS ts FROM jobs INDEXED BY jobs_partition_submit WHERE ${similarWhere} ORDER BY submit_ts DESC LIMIT 1 OFFSET @skip`)
+    .get({ ...p, skip: limit - 1 }) as { ts: number } | undefined;
+  const rows = sqlite
+    .prepare(`SELECT submit_ts AS submitTs, start_ts AS startTs FROM jobs INDEXED BY jobs_partition_submit WHERE ${similarWhere} AND submit_ts >= @edge ORDER BY submit_ts, rowid`)
+    .all({ ...p, edge: edge?.ts ?? sinceTs }) as SimilarJob[];
+  return { count: n, newest: rows.slice(-limit) };
+}
+
+export interface QueueCandidate {
+  submitTs: number;
+  startTs: number | null;
+  endTs: number | null;
+  state: string;
+  gpus: number;
+}
+
+/**
+ * Jobs of `partition` submitted in [sinceTs, beforeTs) that may have been waiting at some
+ * time after `afterTs`: those that started after it and those that never started. Any
+ * other job of the partition had started by then.
+ */
+export function queueCandidates(sqlite: Database, partition: string, sinceTs: number, beforeTs: number, afterTs: number): QueueCandidate[] {
+  return sqlite
+    .prepare(
+      `SELECT submit_ts AS submitTs, start_ts AS startTs, end_ts AS endTs, state, gpus FROM jobs INDEXED BY jobs_partition_submit
+       WHERE partition = ? AND submit_ts >= ? AND submit_ts < ? AND (start_ts > ? OR start_ts IS NULL)`,
+    )
+    .all(partition, sinceTs, beforeTs, afterTs) as QueueCandidate[];
+}
+
 export interface QueueJob {
   cluster: string;
   jobId: string;
@@ -65,16 +174,6 @@ export interface QueueJob {
   startTs: number | null;
   endTs: number | null;
   state: string;
-}
-
-/** Jobs of a partition submitted since `sinceTs` (pending, running or done), oldest first. */
-export function partitionJobsSince(sqlite: Database, partition: string | null, sinceTs: number): QueueJob[] {
-  return sqlite
-    .prepare(
-      `SELECT cluster, job_id AS jobId, user, account, partition, gpus, submit_ts AS submitTs, start_ts AS startTs, end_ts AS endTs, state
-       FROM jobs WHERE submit_ts >= ? AND (? IS NULL OR partition = ?) ORDER BY submit_ts`,
-    )
-    .all(sinceTs, partition, partition) as QueueJob[];
 }
 
 /** Jobs waiting now (state PENDING), oldest first. */

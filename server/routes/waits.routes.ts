@@ -16,7 +16,7 @@ export function waitsRoutes({ sqlite, now = Date.now }: { sqlite: Database; now?
     // Mounted at /api/v1, so the guard goes on each route rather than on the whole prefix.
     .get('/waits', requireReader, validate('query', waitsQuery), (c) => {
       const { fromTs, toTs, groupBy } = c.req.valid('query');
-      return c.json(getWaits(sqlite, { fromTs, toTs }, groupBy, visibility(c)), 200);
+      return c.json(getWaits(sqlite, { fromTs, toTs }, groupBy, visibility(c), now()), 200);
     })
     .get('/waits/estimate', requireReader, validate('query', estimateQuery), (c) => {
       const { partition, gpus } = c.req.valid('query');

@@ -4,44 +4,45 @@
  * would wait if submitted now.
  */
 import type { Database } from 'better-sqlite3';
-import { partitionJobsSince, pendingJobs, percentileCont, runningByPartition, startedJobs, waitStats, type QueueJob, type WaitGroup, type WaitJob } from '../../db/queries/waits.ts';
+import { partitionSeenSince, pendingJobs, percentileCont, queueCandidates, runningByPartition, similarJobs, waitStats, type QueueCandidate, type QueueJob, type WaitGroup } from '../../db/queries/waits.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import { DomainError } from '../errors.ts';
+import { percentileContOfRuns } from './sorted-runs.ts';
+import { waitRunsIn } from './wait-rollup.service.ts';
 
-const weekday = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Copenhagen', weekday: 'short', hour: '2-digit', hourCycle: 'h23' });
-const dayIndex: Record<string, number> = { Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6, Sun: 7 };
-
-/** "d-hh" with d = 1 (Monday) … 7 (Sunday) and the local hour in Copenhagen. */
-export function hourOfWeek(ts: number): string {
-  const parts = weekday.formatToParts(ts);
-  const d = dayIndex[parts.find((p) => p.type === 'weekday')!.value]!;
-  const h = parts.find((p) => p.type === 'hour')!.value;
-  return `${d}-${h}`;
+/**
+ * mean, percentile_cont 0.5/0.9/0.99 and max (seconds) of the waits held in `runs`
+ * (ascending ms). The mean is the sum of whole milliseconds over the count, correctly
+ * rounded; the rest equals `waitStats` over the same waits to the last bit.
+ */
+function statsOfRuns(runs: Float64Array[], sumMs: number) {
+  const n = runs.reduce((c, r) => c + r.length, 0);
+  const maxMs = runs.reduce((m, r) => (r.length && r[r.length - 1]! > m ? r[r.length - 1]! : m), -Infinity);
+  return {
+    jobs: n,
+    meanS: n ? sumMs / (n * 1000) : null,
+    p50S: percentileContOfRuns(runs, n, 0.5, 1000),
+    p90S: percentileContOfRuns(runs, n, 0.9, 1000),
+    p99S: percentileContOfRuns(runs, n, 0.99, 1000),
+    maxS: n ? maxMs / 1000 : null,
+  };
 }
 
-function keyOf(job: WaitJob, groupBy: WaitGroup): string {
-  if (groupBy === 'partition') return job.partition ?? '(none)';
-  if (groupBy === 'project') return job.account;
-  if (groupBy === 'gpus') return String(job.gpus);
-  return hourOfWeek(job.submitTs);
-}
-
-/** Wait percentiles of jobs that started in the window, per group. */
-export function getWaits(sqlite: Database, window: { fromTs: number; toTs: number }, groupBy: WaitGroup, vis: Visibility) {
+/**
+ * Wait percentiles of jobs that started in the window, per group, from the wait rollup
+ * (wait-rollup.service.ts). `nowTs` only decides which rebuilt days and months have ended
+ * and may be stored.
+ */
+export function getWaits(sqlite: Database, window: { fromTs: number; toTs: number }, groupBy: WaitGroup, vis: Visibility, nowTs: number) {
   // Waits by partition, GPU count or hour are about the machine, not about people; by project, a member sees their own.
-  const accounts = groupBy === 'project' ? vis.accounts : null;
-  const groups = new Map<string, { waits: number[]; eligible: number[] }>();
-  for (const job of startedJobs(sqlite, window.fromTs, window.toTs, accounts)) {
-    const key = keyOf(job, groupBy);
-    const g = groups.get(key) ?? { waits: [], eligible: [] };
-    g.waits.push((job.startTs - job.submitTs) / 1000);
-    if (job.eligibleTs !== null) g.eligible.push(Math.max(0, (job.startTs - job.eligibleTs) / 1000));
-    groups.set(key, g);
+  const visible = groupBy === 'project' && vis.accounts !== null ? new Set(vis.accounts) : null;
+  const rows = [];
+  for (const [key, runs] of waitRunsIn(sqlite, window.fromTs, window.toTs, groupBy, nowTs)) {
+    if (visible && !visible.has(key)) continue;
+    const w = statsOfRuns(runs.map((r) => r.waitsMs), runs.reduce((s, r) => s + r.waitSumMs, 0));
+    const e = statsOfRuns(runs.map((r) => r.eligibleMs), runs.reduce((s, r) => s + r.eligibleSumMs, 0));
+    rows.push({ key, ...w, eligibleMeanS: e.meanS, eligibleP50S: e.p50S, eligibleP90S: e.p90S, eligibleP99S: e.p99S });
   }
-  const rows = [...groups].map(([key, g]) => {
-    const e = waitStats(g.eligible);
-    return { key, ...waitStats(g.waits), eligibleMeanS: e.meanS, eligibleP50S: e.p50S, eligibleP90S: e.p90S, eligibleP99S: e.p99S };
-  });
   rows.sort((a, b) => (groupBy === 'gpus' ? Number(a.key) - Number(b.key) : a.key.localeCompare(b.key)));
   return { groupBy, rows };
 }
@@ -81,27 +82,61 @@ export function getQueue(sqlite: Database, nowTs: number, vis: Visibility) {
 
 const LOOKBACK_MS = 14 * 86_400_000;
 const NEIGHBOURS = 40;
+const RECENT_SIMILAR = 600;
+
+/**
+ * GPUs waiting in the partition at each of `times`: jobs submitted before it that had not
+ * started by it (never-started ones: while pending, or until they ended). Each job waits
+ * over the open interval (submit, until); a time's sum is the GPUs of intervals opened
+ * before it less those closed by it, from two sorted lists.
+ */
+function pendingGpusAt(jobs: QueueCandidate[], times: number[]): number[] {
+  const opened: Array<[number, number]> = [];
+  const closed: Array<[number, number]> = [];
+  for (const j of jobs) {
+    const until = j.startTs ?? (j.state === 'PENDING' ? Infinity : (j.endTs ?? -Infinity));
+    if (until <= j.submitTs) continue;
+    opened.push([j.submitTs, j.gpus]);
+    if (until !== Infinity) closed.push([until, j.gpus]);
+  }
+  const cumulative = (list: Array<[number, number]>) => {
+    list.sort((a, b) => a[0] - b[0]);
+    const sums = [0];
+    for (const [, gpus] of list) sums.push(sums[sums.length - 1]! + gpus);
+    return { ts: list.map((x) => x[0]), sums };
+  };
+  const o = cumulative(opened);
+  const c = cumulative(closed);
+  // Number of entries of ascending `ts` below t (or at most t).
+  const countBelow = (ts: number[], t: number, orEqual: boolean) => {
+    let lo = 0;
+    let hi = ts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ts[mid]! < t || (orEqual && ts[mid] === t)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  return times.map((t) => o.sums[countBelow(o.ts, t, false)]! - c.sums[countBelow(c.ts, t, true)]!);
+}
 
 /**
  * How long a job with `gpus` GPUs on `partition` would wait if submitted now: the waits
  * of the recent jobs of similar size (half to double the GPUs) whose submission met the
- * queue most like today's (GPUs pending ahead of them in the partition), as percentiles,
- * with the sample size.
+ * queue most like today's (GPUs pending ahead of them in the partition, among jobs
+ * submitted in the last 28 days), as percentiles, with the sample size. Reads index
+ * ranges: the similar jobs' count and newest 600, and the jobs that may have been waiting
+ * since the oldest of those was submitted.
  */
 export function estimateWait(sqlite: Database, partition: string, gpus: number, nowTs: number) {
-  const jobs = partitionJobsSince(sqlite, partition, nowTs - 2 * LOOKBACK_MS);
-  if (jobs.length === 0) throw new DomainError('NOT_FOUND', `no jobs seen on partition ${partition} in the last 28 days`);
-  const pendingGpusAt = (ts: number) => {
-    let sum = 0;
-    for (const j of jobs) {
-      if (j.submitTs >= ts) break;
-      if (j.startTs === null ? j.state === 'PENDING' || (j.endTs !== null && j.endTs > ts) : j.startTs > ts) sum += j.gpus;
-    }
-    return sum;
-  };
-  const queueNow = pendingGpusAt(nowTs + 1);
-  const similar = jobs.filter((j) => j.startTs !== null && j.submitTs >= nowTs - LOOKBACK_MS && j.gpus >= gpus / 2 && j.gpus <= gpus * 2 && j.startTs >= j.submitTs);
-  const scored = similar.slice(-600).map((j) => ({ waitS: (j.startTs! - j.submitTs) / 1000, distance: Math.abs(pendingGpusAt(j.submitTs) - queueNow) }));
+  const sinceTs = nowTs - 2 * LOOKBACK_MS;
+  if (!partitionSeenSince(sqlite, partition, sinceTs)) throw new DomainError('NOT_FOUND', `no jobs seen on partition ${partition} in the last 28 days`);
+  const similar = similarJobs(sqlite, partition, nowTs - LOOKBACK_MS, gpus / 2, gpus * 2, RECENT_SIMILAR);
+  const times = [nowTs + 1, ...similar.newest.map((j) => j.submitTs)];
+  const candidates = queueCandidates(sqlite, partition, sinceTs, Math.max(...times), Math.min(...times));
+  const [queueNow, ...queueAt] = pendingGpusAt(candidates, times);
+  const scored = similar.newest.map((j, i) => ({ waitS: (j.startTs - j.submitTs) / 1000, distance: Math.abs(queueAt[i]! - queueNow!) }));
   scored.sort((a, b) => a.distance - b.distance);
   const nearest = scored.slice(0, NEIGHBOURS).map((s) => s.waitS).sort((a, b) => a - b);
   const stats = waitStats(nearest);
@@ -113,8 +148,8 @@ export function estimateWait(sqlite: Database, partition: string, gpus: number, 
     p75S: percentileCont(nearest, 0.75),
     p90S: stats.p90S,
     sampleSize: nearest.length,
-    similarJobs: similar.length,
-    queueNow: { pendingGpus: queueNow },
+    similarJobs: similar.count,
+    queueNow: { pendingGpus: queueNow! },
     basis: `jobs with ${Math.ceil(gpus / 2)}-${gpus * 2} GPUs on ${partition} submitted in the last 14 days, nearest to today's queue`,
   };
 }

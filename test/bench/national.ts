@@ -21,6 +21,7 @@ import type { FacilityBatchParsed, GpuBatchParsed, JobsBatchParsed, JobParsed } 
 import { DAY_MS, HOUR_MS, bucketOf, splitLinear } from '../../server/services/integrate.ts';
 import { rebuildUsageRollups } from '../../server/services/usage-rollup.service.ts';
 import { rebuildAttribution } from '../../server/services/attribution-rollup.service.ts';
+import { rebuildWaitRollup } from '../../server/services/wait-rollup.service.ts';
 import type { Config } from '../../server/config.ts';
 import type { Database } from 'better-sqlite3';
 import { seeded } from '../../collectors/demo/random.ts';
@@ -233,6 +234,11 @@ export function buildNational(sqlite: Database, config: Config, nowTs: number, l
   const usage = rebuildUsageRollups(sqlite);
   timings.usageRollupS = (performance.now() - t) / 1000;
   log(`national: usage rollups (${usage.dayRows.toLocaleString('en-GB')} day rows, ${usage.monthRows.toLocaleString('en-GB')} month rows) in ${timings.usageRollupS.toFixed(1)} s`);
+  // The wait rollup's stored runs, by the rebuild a repair would run (reads would otherwise build them on first use).
+  t = performance.now();
+  rebuildWaitRollup(sqlite, nowTs);
+  timings.waitRollupS = (performance.now() - t) / 1000;
+  log(`national: wait rollup in ${timings.waitRollupS.toFixed(1)} s`);
 
   // 3. Facility meters every minute for the year, through the real facility ingest, an hour per batch.
   t = performance.now();
