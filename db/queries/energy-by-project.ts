@@ -40,17 +40,21 @@ export interface AlignedParts {
   months: Array<[number, number]>;
 }
 
-/** Attributed figures per project (and the unattributed remainder) summed over the rollup rows of `parts`. */
-export function attributedByAccount(sqlite: Database, parts: AlignedParts): Map<string, AttributedSums> {
+/**
+ * Attributed figures per project (and the unattributed remainder) summed over the rollup
+ * rows of `parts`; only those of `accounts` when given.
+ */
+export function attributedByAccount(sqlite: Database, parts: AlignedParts, accounts: string[] | null = null): Map<string, AttributedSums> {
   const out = new Map<string, AttributedSums>();
   const read = (table: string, tsColumn: string, ranges: Array<[number, number]>) => {
     if (ranges.length === 0) return;
     const stmt = sqlite.prepare(
       `SELECT account, TOTAL(it_kwh) AS itKWh, TOTAL(overhead_kwh) AS overheadKWh, TOTAL(reused_kwh) AS reusedKWh, TOTAL(co2_kg) AS co2Kg
-       FROM ${table} WHERE ${tsColumn} >= ? AND ${tsColumn} < ? GROUP BY account`,
+       FROM ${table} WHERE ${tsColumn} >= @from AND ${tsColumn} < @to AND (@accounts IS NULL OR account IN (SELECT value FROM json_each(@accounts)))
+       GROUP BY account`,
     );
-    for (const [a, b] of ranges) {
-      for (const r of stmt.all(a, b) as Array<AttributedSums & { account: string }>) {
+    for (const [from, to] of ranges) {
+      for (const r of stmt.all({ from, to, accounts: accounts && JSON.stringify(accounts) }) as Array<AttributedSums & { account: string }>) {
         const s = out.get(r.account);
         if (!s) out.set(r.account, { itKWh: r.itKWh, overheadKWh: r.overheadKWh, reusedKWh: r.reusedKWh, co2Kg: r.co2Kg });
         else addSums(s, r);

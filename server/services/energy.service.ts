@@ -88,10 +88,11 @@ export function windowAttribution(sqlite: Database, window: { fromTs: number; to
   return { ...window, nowTs, hours, stored, storedBeforeTs: stored ? stored[1] : hours.startTs, live: merged };
 }
 
-/** Attributed figures per project over the window; the remainder under UNATTRIBUTED. */
-export function attributionByAccount(sqlite: Database, w: WindowAttribution): Map<string, AttributedSums> {
-  const out = w.stored ? attributedByAccount(sqlite, alignedParts(w.stored[0], w.stored[1])) : new Map<string, AttributedSums>();
+/** Attributed figures per project over the window (of `accounts`, or all; the remainder under UNATTRIBUTED). */
+export function attributionByAccount(sqlite: Database, w: WindowAttribution, accounts: string[] | null = null): Map<string, AttributedSums> {
+  const out = w.stored ? attributedByAccount(sqlite, alignedParts(w.stored[0], w.stored[1]), accounts) : new Map<string, AttributedSums>();
   for (const r of shareOut(w.live)) {
+    if (accounts && !accounts.includes(r.account)) continue;
     const s = out.get(r.account);
     if (s) addSums(s, r);
     else out.set(r.account, { itKWh: r.itKWh, overheadKWh: r.overheadKWh, reusedKWh: r.reusedKWh, co2Kg: r.co2Kg });
@@ -129,6 +130,12 @@ function totalsAndRest(byAccount: Map<string, AttributedSums>, accounts: Set<str
 export function getAttribution(deps: Deps, window: { fromTs: number; toTs: number }, vis: Visibility) {
   const now = deps.now ?? Date.now;
   return attributionRows(deps, windowAttribution(deps.sqlite, window, now()), vis);
+}
+
+/** One project's row of the attribution over a prepared window (null: it used no energy there). */
+export function projectAttribution({ sqlite, config }: Deps, w: WindowAttribution, project: string): AttributionRow | null {
+  const s = attributionByAccount(sqlite, w, [project]).get(project);
+  return s ? toRow(project, s, config.displacedHeatGPerKWh) : null;
 }
 
 /** getAttribution over a window already prepared. */

@@ -6,13 +6,14 @@
 import type { Database } from 'better-sqlite3';
 import { jobListPage, type ListedJob } from '../../db/queries/job-list.ts';
 import { usageByKey } from '../../db/queries/usage.ts';
-import { startedJobs, waitStats } from '../../db/queries/waits.ts';
+import { waitStats } from '../../db/queries/waits.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
 import { DomainError } from '../errors.ts';
 import { listAllocations } from './allocation.service.ts';
-import { attributionRows, encodeCursor, jobFigures, jobsInOrder, windowAttribution, type JobCursor, type WindowAttribution } from './energy.service.ts';
+import { encodeCursor, jobFigures, jobsInOrder, projectAttribution, windowAttribution, type JobCursor, type WindowAttribution } from './energy.service.ts';
 import { keyedHash } from './keyed-hash.ts';
+import { getWaits } from './waits.service.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -156,9 +157,11 @@ export function getReview(deps: Deps, project: string, window: { fromTs: number;
   for (const u of byUser) for (const k of Object.keys(totals) as Array<keyof typeof totals>) totals[k] += u[k];
   const pseudo = vis.perUser ? (u: string) => u : pseudonymiser(sqlite);
   const users = byUser.map((u) => ({ user: pseudo(u.key), gpuHours: u.gpuHours, energyKWh: u.energyKWh, idleGpuHours: u.idleGpuHours, jobs: u.jobs }));
-  const started = startedJobs(sqlite, w.fromTs, w.toTs, [project]);
+  // The project's waits from the wait rollup; none started: the statistics of no jobs.
+  const waitRow = getWaits(sqlite, w, 'project', { ...vis, accounts: [project] }, nowTs).rows.find((r) => r.key === project);
+  const waits = waitRow ? { jobs: waitRow.jobs, meanS: waitRow.meanS, p50S: waitRow.p50S, p90S: waitRow.p90S, p99S: waitRow.p99S, maxS: waitRow.maxS } : waitStats([]);
   const attribution = windowAttribution(sqlite, w, nowTs);
-  const energy = attributionRows(deps, attribution, { ...vis, accounts: [project] }).rows.find((r) => r.key === project) ?? null;
+  const energy = projectAttribution(deps, attribution, project);
   return {
     project,
     from: new Date(w.fromTs).toISOString(),
@@ -174,7 +177,7 @@ export function getReview(deps: Deps, project: string, window: { fromTs: number;
       jobs: totals.jobs,
     },
     burnDown,
-    waits: waitStats(started.map((j) => (j.startTs - j.submitTs) / 1000)),
+    waits,
     energy,
     users,
     wastefulJobs: mostIdleJobs(deps, attribution, project, vis, 10),
