@@ -27,6 +27,11 @@ function upperBound(run: Float64Array, x: number, lo: number, hi: number): numbe
 // Below this many undecided values, they are sorted outright.
 const FEW = 64;
 
+/** Per run: the undecided range [lo, hi), and a pivot's counts (below it, at most it). */
+const bounds = (n: number) => ({ lo: new Int32Array(n), hi: new Int32Array(n), below: new Int32Array(n), atMost: new Int32Array(n) });
+// Reused by every call (none runs inside another): a year's percentiles take thousands of them.
+let scratch = bounds(64);
+
 /**
  * The k-th smallest value (0-based) of the union of ascending `runs`, and the (k+1)-th
  * (the k-th again when k is the last rank). Values before `lo[i]` in run i are known to be
@@ -39,12 +44,14 @@ const FEW = 64;
  */
 export function kthPairOfRuns(runs: readonly Float64Array[], k: number): [number, number] {
   let m = runs.length;
+  if (scratch.lo.length < m) scratch = bounds(2 * m);
+  const { lo, hi, below, atMost } = scratch;
   // The runs whose undecided range is not empty, first m of `live`; the others only matter for the next value.
   const live = runs.slice();
-  const lo = new Int32Array(m);
-  const hi = Int32Array.from(runs, (r) => r.length);
-  const below = new Int32Array(m);
-  const atMost = new Int32Array(m);
+  for (let i = 0; i < m; i++) {
+    lo[i] = 0;
+    hi[i] = runs[i]!.length;
+  }
   // Runs that left `live`, all their values decided: how many lie below rank k, and where the rest start.
   let settled = 0;
   const done: Array<[Float64Array, number]> = [];
@@ -67,10 +74,11 @@ export function kthPairOfRuns(runs: readonly Float64Array[], k: number): [number
       return [rest[r]!, r + 1 < open ? rest[r + 1]! : (smallestFrom(live, m, hi, done) ?? rest[r]!)];
     }
     const run = live[widest]!;
-    const width = hi[widest]! - lo[widest]!;
+    const base = lo[widest]!;
+    const width = hi[widest]! - base;
     const spread = 2 * Math.sqrt(open);
-    for (const guess of [r - spread, r + spread]) {
-      const pivot = run[lo[widest]! + Math.min(width - 1, Math.max(0, Math.floor((guess * width) / open)))]!;
+    for (let side = -1; side <= 1; side += 2) {
+      const pivot = run[base + Math.min(width - 1, Math.max(0, Math.floor(((r + side * spread) * width) / open)))]!;
       let less = settled;
       let notMore = settled;
       for (let i = 0; i < m; i++) {
@@ -81,11 +89,11 @@ export function kthPairOfRuns(runs: readonly Float64Array[], k: number): [number
         notMore += atMost[i]!;
       }
       if (k < less) {
-        hi.set(below);
+        hi.set(below.subarray(0, m));
         break;
       }
       if (k < notMore) return [pivot, k + 1 < notMore ? pivot : (smallestFrom(live, m, atMost, done) ?? pivot)];
-      lo.set(atMost);
+      lo.set(atMost.subarray(0, m));
     }
     // Runs left with nothing undecided drop out of `live`, their decided-below values counted once.
     for (let i = 0; i < m; ) {
