@@ -7,6 +7,7 @@ import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { ensureFacilityRollups } from '../server/services/facility-rollup.service.ts';
 import { ensureUsageRollups } from '../server/services/usage-rollup.service.ts';
+import { ensureWaitRollup } from '../server/services/wait-rollup.service.ts';
 import * as schema from './schema.ts';
 
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
@@ -29,5 +30,6 @@ export function openDatabase(path: string): Db {
   // Rollups added by a migration are filled from the stored records once.
   ensureUsageRollups(sqlite);
   ensureFacilityRollups(sqlite);
+  ensureWaitRollup(sqlite);
   return db;
 }

@@ -399,3 +399,9 @@ export function rebuildWaitRollup(sqlite: Database, nowTs: number): void {
     read.flush();
   }
 }
+
+/** Fills the wait rollup once on a database whose jobs predate it (a no-op afterwards). */
+export function ensureWaitRollup(sqlite: Database): void {
+  const has = (table: string) => sqlite.prepare(`SELECT 1 FROM ${table} LIMIT 1`).get() !== undefined;
+  if (has('wait_day_version') && !has('wait_runs')) rebuildWaitRollup(sqlite, Date.now());
+}

@@ -18,7 +18,7 @@
  */
 import { createIngestService } from '../../server/services/ingest.service.ts';
 import type { FacilityBatchParsed, GpuBatchParsed, JobsBatchParsed, JobParsed } from '../../server/services/ingest-types.ts';
-import { DAY_MS, HOUR_MS, bucketOf, splitLinear } from '../../server/services/integrate.ts';
+import { DAY_MS, HOUR_MS, splitLinear } from '../../server/services/integrate.ts';
 import { rebuildUsageRollups } from '../../server/services/usage-rollup.service.ts';
 import { rebuildAttribution } from '../../server/services/attribution-rollup.service.ts';
 import { rebuildWaitRollup } from '../../server/services/wait-rollup.service.ts';
