@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { refreshAttribution } from '../server/services/attribution-rollup.service.ts';
 import { ensureFacilityRollups } from '../server/services/facility-rollup.service.ts';
 import { ensureUsageRollups } from '../server/services/usage-rollup.service.ts';
 import { ensureWaitRollup } from '../server/services/wait-rollup.service.ts';
@@ -31,5 +32,7 @@ export function openDatabase(path: string): Db {
   ensureUsageRollups(sqlite);
   ensureFacilityRollups(sqlite);
   ensureWaitRollup(sqlite);
+  // After the facility rollups: attribution shares out their hours.
+  refreshAttribution(sqlite, Date.now());
   return db;
 }

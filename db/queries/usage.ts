@@ -62,10 +62,14 @@ export function usageByKey(sqlite: Database, f: UsageFilter): UsageRow[] {
   // The per-user rollup keeps no partition, and no caller asks for one person's partitions.
   if (f.groupBy === 'partition' && f.users) throw new Error('usage by partition cannot be narrowed to users');
   if (f.toTs > f.fromTs) {
-    const q: Query = { f, params: { from: f.fromTs, to: f.toTs, now: f.nowTs, maxDur: maxJobDurationMs(sqlite) }, filters: [], add };
+    const q: Query = { f, params: { from: f.fromTs, to: f.toTs, now: f.nowTs, maxDur: maxJobDurationMs(sqlite) }, filters: [], add, fewJobs: false };
     if (f.accounts) {
       q.filters.push('account IN (SELECT value FROM json_each(@accounts))');
       q.params.accounts = JSON.stringify(f.accounts);
+      const { n } = sqlite
+        .prepare(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM jobs INDEXED BY jobs_account WHERE account IN (SELECT value FROM json_each(@accounts)) LIMIT ${FEW_JOBS + 1})`)
+        .get(q.params) as { n: number };
+      q.fewJobs = n <= FEW_JOBS;
     }
     if (f.users) {
       q.filters.push('user IN (SELECT value FROM json_each(@users))');
@@ -103,6 +107,9 @@ export function usageByKey(sqlite: Database, f: UsageFilter): UsageRow[] {
   return f.groupBy === 'day' ? out.sort((a, b) => a.key.localeCompare(b.key)) : out.sort((a, b) => b.gpuHours - a.gpuHours || a.key.localeCompare(b.key));
 }
 
+/** Up to this many jobs in all, a project's edge days are worked out from its own jobs. */
+const FEW_JOBS = 20_000;
+
 interface Sums {
   gpuS: number;
   jobs: number;
@@ -114,6 +121,8 @@ interface Sums {
 type Add = (key: string, d: Partial<Sums>) => void;
 interface Query {
   f: UsageFilter;
+  /** The projects asked for have few jobs in all (found through the account index). */
+  fewJobs: boolean;
   params: Record<string, unknown>;
   /** Conditions on `account` and `user`, valid on jobs and on the rollups alike. */
   filters: string[];
@@ -202,31 +211,38 @@ function edgeUsage(sqlite: Database, q: Query, a: number, b: number, first: bool
   const byDay = q.f.groupBy === 'day';
   const key = jobKey(q.f.groupBy);
   const p = { ...q.params, a, b };
+  // A few projects' jobs are found through their account; everyone's through the time they ended.
+  const index = q.fewJobs ? 'jobs_account' : 'jobs_end';
   // Jobs that overlap [a, b) ended after a and, being no longer than the longest job, before b + maxDur.
   const jobs = sqlite
     .prepare(
       `SELECT ${key} AS key, SUM(CASE WHEN start_ts >= @a OR @first THEN 1 ELSE 0 END) AS jobs,
          SUM(gpus * MAX(0, MIN(end_ts, @b) - MAX(start_ts, @a))) / 1000.0 AS gpuS
-       FROM jobs j INDEXED BY jobs_end WHERE end_ts > @a AND end_ts <= @b + @maxDur AND start_ts < @b AND end_ts >= start_ts ${where(q)} GROUP BY 1`,
+       FROM jobs j INDEXED BY ${index} WHERE end_ts > @a AND end_ts <= @b + @maxDur AND start_ts < @b AND end_ts >= start_ts ${where(q)} GROUP BY 1`,
     )
     .all({ ...p, first: first ? 1 : 0 }) as Array<{ key: string; jobs: number; gpuS: number }>;
   // By day a job counts on the day when it ran some time in it; otherwise once, when it started in the window (or ran into it).
   for (const j of jobs) q.add(byDay ? dayKey(a) : j.key, { gpuS: j.gpuS, jobs: byDay ? 0 : j.jobs });
   if (byDay && b > a) {
     const n = sqlite
-      .prepare(`SELECT COUNT(*) AS n FROM jobs INDEXED BY jobs_end WHERE end_ts > @a AND end_ts <= @b + @maxDur AND start_ts < @b AND end_ts > start_ts ${where(q)}`)
+      .prepare(`SELECT COUNT(*) AS n FROM jobs INDEXED BY ${index} WHERE end_ts > @a AND end_ts <= @b + @maxDur AND start_ts < @b AND end_ts > start_ts ${where(q)}`)
       .get(p) as { n: number };
     q.add(dayKey(a), { jobs: n.n });
   }
   if (b <= a) return;
-  // Energy of the hours that start inside [a, b), summed per job first (a fifth of the lookups of joining every row).
+  // Energy of the hours that start inside [a, b): for a few projects from their jobs' own
+  // job-hours; otherwise summed per job first (a fifth of the lookups of joining every row).
   const energy = sqlite
     .prepare(
-      `SELECT ${key} AS key, SUM(h.wh) AS energyWh, SUM(h.gpuS) AS measuredS, SUM(h.idleS) AS idleS
-       FROM (SELECT cluster, job_id, SUM(energy_wh) AS wh, SUM(gpu_s) AS gpuS, SUM(idle_gpu_s) AS idleS
-             FROM job_hour WHERE hour_ts >= @a AND hour_ts < @b GROUP BY cluster, job_id) h
-         JOIN jobs j ON j.cluster = h.cluster AND j.job_id = h.job_id
-       WHERE 1 = 1 ${where(q)} GROUP BY 1`,
+      q.fewJobs
+        ? `SELECT ${key} AS key, SUM(h.energy_wh) AS energyWh, SUM(h.gpu_s) AS measuredS, SUM(h.idle_gpu_s) AS idleS
+           FROM jobs j INDEXED BY jobs_account JOIN job_hour h INDEXED BY job_hour_job ON h.cluster = j.cluster AND h.job_id = j.job_id
+           WHERE h.hour_ts >= @a AND h.hour_ts < @b ${where(q)} GROUP BY 1`
+        : `SELECT ${key} AS key, SUM(h.wh) AS energyWh, SUM(h.gpuS) AS measuredS, SUM(h.idleS) AS idleS
+           FROM (SELECT cluster, job_id, SUM(energy_wh) AS wh, SUM(gpu_s) AS gpuS, SUM(idle_gpu_s) AS idleS
+                 FROM job_hour WHERE hour_ts >= @a AND hour_ts < @b GROUP BY cluster, job_id) h
+             JOIN jobs j ON j.cluster = h.cluster AND j.job_id = h.job_id
+           WHERE 1 = 1 ${where(q)} GROUP BY 1`,
     )
     .all(p) as Array<{ key: string; energyWh: number; measuredS: number; idleS: number }>;
   for (const e of energy) q.add(byDay ? dayKey(a) : e.key, e);
