@@ -17,8 +17,8 @@ export const jobsOverlapping = `(
   UNION ALL
   SELECT * FROM jobs INDEXED BY jobs_end WHERE end_ts IS NULL AND start_ts < @to AND @now > @from)`;
 
-/** GPU-hours per account in [fromTs, toTs), from the usage rollups (db/queries/usage.ts). */
-export function gpuHoursByAccount(sqlite: Database, fromTs: number, toTs: number, nowTs: number): Map<string, number> {
-  const rows = usageByKey(sqlite, { fromTs, toTs, nowTs, groupBy: 'project', accounts: null, users: null });
+/** GPU-hours per account in [fromTs, toTs) (of `accounts` only, when given), from the usage rollups (db/queries/usage.ts). */
+export function gpuHoursByAccount(sqlite: Database, fromTs: number, toTs: number, nowTs: number, accounts: string[] | null = null): Map<string, number> {
+  const rows = usageByKey(sqlite, { fromTs, toTs, nowTs, groupBy: 'project', accounts, users: null, energy: false });
   return new Map(rows.map((r) => [r.key, r.gpuHours]));
 }

@@ -28,6 +28,8 @@ export interface UsageFilter {
   accounts: string[] | null;
   /** Only these users (null: all). */
   users: string[] | null;
+  /** False when only GPU-hours and jobs are wanted: the energy of partial days is then not worked out. */
+  energy?: boolean;
 }
 
 export interface UsageRow {
@@ -83,7 +85,7 @@ export function usageByKey(sqlite: Database, f: UsageFilter): UsageRow[] {
     if (d1 > d0) rolledUp(sqlite, q, d0, d1);
     if (d1 < f.toTs) edgeUsage(sqlite, q, d1, f.toTs, false);
     runningJobs(sqlite, q);
-    inferred(sqlite, q);
+    if (f.energy !== false) inferred(sqlite, q);
   }
   const out: UsageRow[] = [];
   for (const [key, r] of sums) {
@@ -229,7 +231,7 @@ function edgeUsage(sqlite: Database, q: Query, a: number, b: number, first: bool
       .get(p) as { n: number };
     q.add(dayKey(a), { jobs: n.n });
   }
-  if (b <= a) return;
+  if (b <= a || q.f.energy === false) return;
   // Energy of the hours that start inside [a, b): for a few projects from their jobs' own
   // job-hours; otherwise summed per job first (a fifth of the lookups of joining every row).
   const energy = sqlite

@@ -77,13 +77,16 @@ function subtreeProjects(records: AllocationRecord[], id: number): string[] {
   return [...out];
 }
 
-/** GPU-hours per account, memoised per window within one listing (allocations share periods). */
-function usageCache(sqlite: Database, nowTs: number) {
+/**
+ * GPU-hours per account, memoised per window within one listing (allocations share
+ * periods); of `accounts` only when the listing is of a few grants.
+ */
+function usageCache(sqlite: Database, nowTs: number, accounts: string[] | null = null) {
   const cache = new Map<string, Map<string, number>>();
   return (projects: string[], fromTs: number, toTs: number): number => {
     const key = `${fromTs}|${toTs}`;
     let byAccount = cache.get(key);
-    if (!byAccount) cache.set(key, (byAccount = gpuHoursByAccount(sqlite, fromTs, toTs, nowTs)));
+    if (!byAccount) cache.set(key, (byAccount = gpuHoursByAccount(sqlite, fromTs, toTs, nowTs, accounts)));
     return projects.reduce((sum, p) => sum + (byAccount.get(p) ?? 0), 0);
   };
 }
@@ -137,7 +140,9 @@ export function listAllocations(sqlite: Database, nowTs: number, vis: Visibility
   const records = all(sqlite);
   const visible = records.filter((a) => (!project || a.project === project) && (vis.accounts === null || vis.accounts.includes(a.project)));
   if (project && vis.accounts !== null && !vis.accounts.includes(project)) throw new DomainError('FORBIDDEN', `you are not a member of project ${project}`);
-  const used = usageCache(sqlite, nowTs);
+  // A few grants (one project's, a PI's) need only their own projects' use.
+  const accounts = visible.length <= 20 ? [...new Set(visible.flatMap((a) => subtreeProjects(records, a.id)))] : null;
+  const used = usageCache(sqlite, nowTs, accounts);
   return { rows: visible.map((a) => status(sqlite, records, a, nowTs, used)) };
 }
 
