@@ -283,6 +283,17 @@ export const usageDayAccount = sqliteTable(
   (t) => [primaryKey({ columns: [t.dayTs, t.account] })],
 );
 
+/** usage_day summed over everything: what questions by day over every project read. */
+export const usageDayTotal = sqliteTable('usage_day_total', {
+  dayTs: integer('day_ts').primaryKey(),
+  allocGpuS: real('alloc_gpu_s').notNull().default(0),
+  jobsActive: integer('jobs_active').notNull().default(0),
+  jobsStarted: integer('jobs_started').notNull().default(0),
+  energyWh: real('energy_wh').notNull().default(0),
+  measuredGpuS: real('measured_gpu_s').notNull().default(0),
+  idleGpuS: real('idle_gpu_s').notNull().default(0),
+});
+
 /** usage_month summed over users, per UTC month, project and partition. */
 export const usageMonthProject = sqliteTable(
   'usage_month_project',

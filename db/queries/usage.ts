@@ -189,7 +189,7 @@ function rolledUp(sqlite: Database, q: Query, d0: number, d1: number): void {
   const jobs = byDay ? 'jobs_active' : 'jobs_started';
   const key = byDay ? 'bucket' : q.f.groupBy === 'project' ? 'account' : q.f.groupBy;
   // The smallest rollup that still holds the key and the filters: by user only where needed.
-  const table = q.f.groupBy === 'user' || q.f.users ? '' : byDay ? '_account' : '_project';
+  const table = q.f.groupBy === 'user' || q.f.users ? '' : byDay ? (q.f.accounts ? '_account' : '_total') : '_project';
   const selects = rollupPieces(d0, d1, byDay).map((p) => {
     const bucket = p.table === 'day' ? 'day_ts' : 'month_ts';
     return `SELECT ${bucket} AS bucket, ${byDay ? '' : `${key}, `}${p.sign} AS sign, alloc_gpu_s, ${jobs} AS jobs, energy_wh, measured_gpu_s, idle_gpu_s

@@ -78,6 +78,7 @@ const TABLES = {
   usage_day_project: { bucket: 'day_ts', key: ['account', 'partition'] },
   usage_month_project: { bucket: 'month_ts', key: ['account', 'partition'] },
   usage_day_account: { bucket: 'day_ts', key: ['account'] },
+  usage_day_total: { bucket: 'day_ts', key: [] },
 } as const;
 type RollupTable = keyof typeof TABLES;
 const ROLLUP_TABLES = Object.keys(TABLES) as RollupTable[];
@@ -86,7 +87,7 @@ const upsertSql = (table: RollupTable) => {
   const { bucket, key } = TABLES[table];
   const cols = [bucket, ...key, ...COLUMNS];
   return `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})
-   ON CONFLICT (${bucket}, ${key.join(', ')}) DO UPDATE SET ${COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`;
+   ON CONFLICT (${[bucket, ...key].join(', ')}) DO UPDATE SET ${COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`;
 };
 
 /**
@@ -290,7 +291,7 @@ export function rebuildUsageRollups(sqlite: Database): { dayRows: number; monthR
 }
 
 /** Bumped when a migration adds a usage rollup that existing databases must fill. */
-const ROLLUP_VERSION = '3';
+const ROLLUP_VERSION = '4';
 
 /** Fills the usage rollups once on a database that predates them (a no-op afterwards). */
 export function ensureUsageRollups(sqlite: Database): void {

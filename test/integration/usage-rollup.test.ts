@@ -45,7 +45,7 @@ describe('usage rollups', () => {
     jobs([job({ jobId: 'C', account: 'a', user: 'u1', partition: 'gpu', gpus: 4, state: 'RUNNING', submitTime: iso(MIDNIGHT), startTime: iso(MIDNIGHT + H), endTime: null })]);
     gpu('GPU-3', 'C', MIDNIGHT + H, MIDNIGHT + 2 * H);
 
-    const tables = ['usage_day', 'usage_month', 'usage_day_project', 'usage_month_project', 'usage_day_account'];
+    const tables = ['usage_day', 'usage_month', 'usage_day_project', 'usage_month_project', 'usage_day_account', 'usage_day_total'];
     const incremental = tables.map((t) => rounded(nonZero(table(db.$client, t))));
     // Worked out by hand: A is 2 GPUs × 20 min on each side of midnight; 600 W × 10 min = 100 Wh on each side.
     // B: 1 GPU × 60 min, 600 W for an hour, under account c only. C: 600 W for an hour.
@@ -67,6 +67,11 @@ describe('usage rollups', () => {
       detail.map(withoutUser),
       detail.map(asMonth).map(withoutUser),
       detail.map(withoutUser).map(withoutPartition),
+      // Summed over projects too: the two rows of 1 November add up.
+      [
+        { ...base, day_ts: oct31, alloc_gpu_s: 2400, jobs_active: 1, jobs_started: 1, energy_wh: 100, measured_gpu_s: 600 },
+        { ...base, day_ts: MIDNIGHT, alloc_gpu_s: 2400 + 3600, jobs_active: 2, jobs_started: 1, energy_wh: 700 + 600, measured_gpu_s: 4200 + 3600 },
+      ],
     ]);
 
     rebuildUsageRollups(db.$client);
