@@ -14,7 +14,7 @@
  */
 import type { Database } from 'better-sqlite3';
 import { DAY_MS, bucketOf } from '../../server/services/integrate.ts';
-import { NO_PARTITION, maxJobDurationMs, monthOf, nextMonth } from '../../server/services/usage-rollup.service.ts';
+import { NO_PARTITION, maxJobDurationMs, monthOf, monthsVersion, nextMonth } from '../../server/services/usage-rollup.service.ts';
 import { inferredEnergy } from './inferred-energy.ts';
 
 export type UsageGroup = 'project' | 'user' | 'partition' | 'day';
@@ -190,19 +190,43 @@ function rolledUp(sqlite: Database, q: Query, d0: number, d1: number): void {
   const key = byDay ? 'bucket' : q.f.groupBy === 'project' ? 'account' : q.f.groupBy;
   // The smallest rollup that still holds the key and the filters: by user only where needed.
   const table = q.f.groupBy === 'user' || q.f.users ? '' : byDay ? (q.f.accounts ? '_account' : '_total') : '_project';
-  const selects = rollupPieces(d0, d1, byDay).map((p) => {
+  const piece = (p: Piece) => {
     const bucket = p.table === 'day' ? 'day_ts' : 'month_ts';
     return `SELECT ${bucket} AS bucket, ${byDay ? '' : `${key}, `}${p.sign} AS sign, alloc_gpu_s, ${jobs} AS jobs, energy_wh, measured_gpu_s, idle_gpu_s
             FROM usage_${p.table}${table} WHERE ${bucket} >= ${p.from} AND ${bucket} < ${p.to} ${where(q)}`;
-  });
-  const rows = sqlite
-    .prepare(
-      `SELECT ${key} AS key, SUM(sign * alloc_gpu_s) AS gpuS, SUM(sign * jobs) AS jobs, SUM(sign * energy_wh) AS energyWh,
-         SUM(sign * measured_gpu_s) AS measuredS, SUM(sign * idle_gpu_s) AS idleS
-       FROM (${selects.join(' UNION ALL ')}) GROUP BY 1`,
-    )
-    .all(q.params) as Array<Sums & { key: string | number }>;
+  };
+  const sum = (pieces: Piece[]) =>
+    sqlite
+      .prepare(
+        `SELECT ${key} AS key, SUM(sign * alloc_gpu_s) AS gpuS, SUM(sign * jobs) AS jobs, SUM(sign * energy_wh) AS energyWh,
+           SUM(sign * measured_gpu_s) AS measuredS, SUM(sign * idle_gpu_s) AS idleS
+         FROM (${pieces.map(piece).join(' UNION ALL ')}) GROUP BY 1`,
+      )
+      .all(q.params) as Array<Sums & { key: string | number }>;
+  const pieces = rollupPieces(d0, d1, byDay);
+  // Runs of whole months are summed once and kept until one of their months changes.
+  const months = pieces.filter((p) => p.table === 'month' && p.sign === 1 && p.to - p.from > 32 * DAY_MS);
+  const rest = pieces.filter((p) => !months.includes(p));
+  const rows = rest.length > 0 ? sum(rest) : [];
+  for (const m of months) rows.push(...keptMonthSums(sqlite, `${table}|${key}|${String(q.params.accounts)}|${String(q.params.users)}|${m.from}|${m.to}`, m, () => sum([m])));
   for (const r of rows) q.add(byDay ? dayKey(r.key as number) : (r.key as string), r);
+}
+
+/** Sums over runs of whole months, per connection, with the months' change count they were taken at. */
+const monthSums = new WeakMap<Database, Map<string, { version: string; rows: Array<Sums & { key: string | number }> }>>();
+const MAX_KEPT_SUMS = 200;
+
+function keptMonthSums(sqlite: Database, key: string, p: Piece, compute: () => Array<Sums & { key: string | number }>) {
+  let kept = monthSums.get(sqlite);
+  if (!kept) monthSums.set(sqlite, (kept = new Map()));
+  const version = monthsVersion(sqlite, p.from, p.to);
+  const hit = kept.get(key);
+  if (hit && hit.version === version) return hit.rows;
+  const rows = compute();
+  kept.delete(key);
+  kept.set(key, { version, rows });
+  if (kept.size > MAX_KEPT_SUMS) kept.delete(kept.keys().next().value!);
+  return rows;
 }
 
 /**

@@ -15,6 +15,43 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { DAY_MS, bucketOf } from './integrate.ts';
 
+/**
+ * Change counts of the monthly usage rollups, per database connection, so that sums over
+ * whole months can be kept and reused until a month they cover changes: ingest counts
+ * the months it writes, rebuilds and bulk edits bump the generation, and writes by other
+ * connections show in `PRAGMA data_version` (checked by `monthsVersion`).
+ */
+interface MonthChanges {
+  generation: number;
+  dataVersion: number;
+  months: Map<number, number>;
+}
+const changes = new WeakMap<Database, MonthChanges>();
+function monthChanges(sqlite: Database): MonthChanges {
+  let c = changes.get(sqlite);
+  if (!c) changes.set(sqlite, (c = { generation: 0, dataVersion: -1, months: new Map() }));
+  return c;
+}
+
+/** Marks every kept sum over months stale (a rebuild, a bulk edit of the rollups). */
+export function usageRollupsRewritten(sqlite: Database): void {
+  monthChanges(sqlite).generation++;
+}
+
+/** A value that changes whenever a usage month in [fromTs, toTs) may have changed. */
+export function monthsVersion(sqlite: Database, fromTs: number, toTs: number): string {
+  const c = monthChanges(sqlite);
+  const dataVersion = sqlite.pragma('data_version', { simple: true }) as number;
+  if (dataVersion !== c.dataVersion) {
+    // Another connection (another process) committed: it may have written any month.
+    c.dataVersion = dataVersion;
+    c.generation++;
+  }
+  let sum = 0;
+  for (const [m, n] of c.months) if (m >= fromTs && m < toTs) sum += n;
+  return `${c.generation}:${sum}`;
+}
+
 /** The key a job's use is rolled up under. */
 export interface UsageKey {
   account: string;
@@ -190,6 +227,15 @@ export class UsageRollup {
         this.add[t].run(Number(bucket), ...key, c.allocGpuS, c.jobsActive, c.jobsStarted, c.energyWh, c.measuredGpuS, c.idleGpuS);
       }
     }
+    const counts = monthChanges(this.sqlite).months;
+    for (const k of out.usage_month.keys()) {
+      const month = Number(k.slice(0, k.indexOf(SEP)));
+      counts.set(month, (counts.get(month) ?? 0) + 1);
+    }
+    for (const k of out.usage_month_project.keys()) {
+      const month = Number(k.slice(0, k.indexOf(SEP)));
+      counts.set(month, (counts.get(month) ?? 0) + 1);
+    }
     this.days.clear();
     this.monthsActive.clear();
     if (this.maxDirty) {
@@ -258,6 +304,7 @@ export function maxJobDurationMs(sqlite: Database): number {
 export function rebuildUsageRollups(sqlite: Database): { dayRows: number; monthRows: number; jobs: number } {
   return sqlite.transaction(() => {
     for (const t of ROLLUP_TABLES) sqlite.exec(`DELETE FROM ${t}`);
+    usageRollupsRewritten(sqlite);
     const rollup = new UsageRollup(sqlite);
     let jobs = 0;
     const rows = sqlite

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { JobRecord } from '../../collectors/shared/wire.ts';
 import { openDatabase } from '../../db/client.ts';
@@ -186,5 +189,31 @@ describe('usage rollups', () => {
       }
     }
     expect(compared).toBeGreaterThan(450);
+  });
+
+  it('keeps sums over whole months only until one of those months changes, here or in another process', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'hl-usage-')), 'u.db');
+    const db = openDatabase(path);
+    const nowTs = Date.parse('2026-11-20T12:00:00.000Z');
+    const ingest = createIngestService({ sqlite: db.$client, config: testConfig(), now: () => nowTs });
+    const ended = (jobId: string, account: string, startTs: number) =>
+      job({ jobId, account, gpus: 2, state: 'COMPLETED', submitTime: iso(startTs - H), startTime: iso(startTs), endTime: iso(startTs + 10 * H) }) as JobParsed;
+    const send = (service: typeof ingest, jobs: JobParsed[]) => service.ingest({ kind: 'jobs', batch: { schema: 1, cluster: 'c', jobs } });
+    send(ingest, [ended('1', 'a', Date.parse('2026-06-10T00:00:00.000Z')), ended('2', 'b', Date.parse('2026-08-10T00:00:00.000Z'))]);
+    const hours = () =>
+      Object.fromEntries(usageByKey(db.$client, { fromTs: nowTs - 300 * DAY, toTs: nowTs, nowTs, groupBy: 'project', accounts: null, users: null }).map((r) => [r.key, r.gpuHours]));
+    expect(hours()).toEqual({ a: 20, b: 20 });
+    expect(hours()).toEqual({ a: 20, b: 20 });
+    // A late record of a closed month, through this connection's ingest…
+    send(ingest, [ended('3', 'a', Date.parse('2026-07-10T00:00:00.000Z'))]);
+    expect(hours()).toEqual({ a: 40, b: 20 });
+    // …and one written by another process.
+    const other = openDatabase(path);
+    send(createIngestService({ sqlite: other.$client, config: testConfig(), now: () => nowTs }), [ended('4', 'b', Date.parse('2026-05-10T00:00:00.000Z'))]);
+    other.$client.close();
+    expect(hours()).toEqual({ a: 40, b: 40 });
+    // A rebuild gives the same.
+    rebuildUsageRollups(db.$client);
+    expect(hours()).toEqual({ a: 40, b: 40 });
   });
 });
