@@ -46,7 +46,8 @@ export const gpus = sqliteTable(
     powerLimitW: real('power_limit_w'),
     firstSeenTs: integer('first_seen_ts').notNull(),
   },
-  (t) => [uniqueIndex('gpus_uuid').on(t.uuid)],
+  // By node: energy inference sums the GPUs of a node-hour.
+  (t) => [uniqueIndex('gpus_uuid').on(t.uuid), index('gpus_node').on(t.nodeId)],
 );
 
 /** A project is a Slurm account; `parent` builds allocation trees (issue 6). */

@@ -33,9 +33,10 @@ export function inferredEnergy(sqlite: Database, fromTs: number, toTs: number, n
          SELECT DISTINCT g.hour_ts, gpus.node_id FROM gpu_hour g INDEXED BY gpu_hour_busy_unnamed JOIN gpus ON gpus.id = g.gpu_id
          WHERE g.hour_ts >= ? AND g.hour_ts < ? AND g.no_job_busy_s > 0)
        SELECT f.hour_ts AS hourTs, n.cluster, n.name AS node, SUM(g.no_job_wh) AS wh, SUM(g.covered_s - g.job_s) AS s
-       FROM flagged f JOIN nodes n ON n.id = f.node_id JOIN gpus ON gpus.node_id = f.node_id
-         JOIN gpu_hour g ON g.hour_ts = f.hour_ts AND g.gpu_id = gpus.id
-       WHERE g.no_job_wh > 0
+       -- In this order (CROSS JOIN): each flagged node's GPUs, then their hour rows by key,
+       -- rather than every GPU's row of the hour.
+       FROM flagged f JOIN nodes n ON n.id = f.node_id CROSS JOIN gpus INDEXED BY gpus_node CROSS JOIN gpu_hour g
+       WHERE gpus.node_id = f.node_id AND g.hour_ts = f.hour_ts AND g.gpu_id = gpus.id AND g.no_job_wh > 0
        GROUP BY 1, 2, 3`,
     )
     .all(fromTs, toTs) as Array<{ hourTs: number; cluster: string; node: string; wh: number; s: number }>;
@@ -49,13 +50,17 @@ export function inferredEnergy(sqlite: Database, fromTs: number, toTs: number, n
     if (u.hourTs < firstHour) firstHour = u.hourTs;
     if (u.hourTs > lastHour) lastHour = u.hourTs;
   }
+  // Two searches of the end-time index (ended after the first such hour, or still running):
+  // a search by start time would walk every job that started before the last one.
+  const columns = 'cluster, job_id AS jobId, gpus, nodes, start_ts AS startTs';
+  const alive = 'gpus > 0 AND start_ts IS NOT NULL AND start_ts < @before AND nodes != \'[]\'';
   const jobs = sqlite
     .prepare(
-      `SELECT cluster, job_id AS jobId, gpus, nodes, start_ts AS startTs, COALESCE(end_ts, ?) AS endTs FROM jobs
-       WHERE gpus > 0 AND start_ts IS NOT NULL AND start_ts < ? AND (end_ts > ? OR end_ts IS NULL) AND COALESCE(end_ts, ?) > ?
-         AND nodes != '[]'`,
+      `SELECT ${columns}, end_ts AS endTs FROM jobs INDEXED BY jobs_end WHERE end_ts > @after AND ${alive}
+       UNION ALL
+       SELECT ${columns}, @now AS endTs FROM jobs INDEXED BY jobs_end WHERE end_ts IS NULL AND @now > @after AND ${alive}`,
     )
-    .all(nowTs, Math.min(toTs, lastHour) + HOUR_MS, Math.max(fromTs, firstHour), nowTs, Math.max(fromTs, firstHour)) as Array<{ cluster: string; jobId: string; gpus: number; nodes: string; startTs: number; endTs: number }>;
+    .all({ now: nowTs, before: Math.min(toTs, lastHour) + HOUR_MS, after: Math.max(fromTs, firstHour) }) as Array<{ cluster: string; jobId: string; gpus: number; nodes: string; startTs: number; endTs: number }>;
   const byNode = new Map<string, Array<{ jobId: string; perNodeGpus: number; nodeCount: number; startTs: number; endTs: number }>>();
   for (const j of jobs) {
     const names = JSON.parse(j.nodes) as string[];

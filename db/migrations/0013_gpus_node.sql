@@ -1,0 +1,1 @@
+CREATE INDEX `gpus_node` ON `gpus` (`node_id`);
