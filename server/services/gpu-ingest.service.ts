@@ -75,7 +75,8 @@ export class GpuIngestor {
   }
 
   /** Stores one validated batch; must run inside a transaction. */
-  ingest(batch: GpuBatchParsed, nowMs: number): { accepted: number; duplicates: number } {
+  /** `times`: each sample's time already parsed (by the ingest service's checks), or undefined. */
+  ingest(batch: GpuBatchParsed, nowMs: number, times?: number[]): { accepted: number; duplicates: number } {
     const nodeId = this.nodeId(batch.cluster, batch.node, nowMs);
     // Hot path (every sample): rollup deltas keyed by numbers, pieces handed over without arrays.
     const gpuHour = new Map<number, RollupDelta>();
@@ -117,7 +118,7 @@ export class GpuIngestor {
     };
 
     const samples = batch.samples
-      .map((s) => ({ s, ts: Date.parse(s.ts), gpuId: this.gpuId(s, nodeId, nowMs) }))
+      .map((s, i) => ({ s, ts: times?.[i] ?? Date.parse(s.ts), gpuId: this.gpuId(s, nodeId, nowMs) }))
       .sort((a, b) => a.gpuId - b.gpuId || a.ts - b.ts);
 
     // Consecutive samples of a GPU usually name the same jobs: reuse the sorted list and its JSON.

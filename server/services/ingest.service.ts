@@ -44,7 +44,7 @@ export function createIngestService({ sqlite, config, now = Date.now }: { sqlite
   const run = sqlite.transaction((input: ParsedBatch, key: string | null, nowMs: number): IngestResult => {
     if (key && seenKey.get(key)) return { accepted: 0, duplicates: batchSize(input) };
     let result: IngestResult;
-    if (input.kind === 'gpu') result = gpu.ingest(input.batch, nowMs);
+    if (input.kind === 'gpu') result = gpu.ingest(input.batch, nowMs, sampleTimes.get(input));
     else if (input.kind === 'jobs') result = jobs.ingest(input.batch, nowMs);
     else result = facility.ingest(input.batch);
     usage.flush();
@@ -121,24 +121,31 @@ function batchSize(input: ParsedBatch): number {
 }
 
 /** Refuses a batch with a time far in the past or future, naming the field. */
+/** The parsed time of each sample of a checked GPU batch, by batch. */
+const sampleTimes = new WeakMap<ParsedBatch, number[]>();
+
 function checkTimes(input: ParsedBatch, nowMs: number, retentionMs: number): void {
-  const check = (iso: string | null, path: string, pastToo = true) => {
-    if (iso === null) return;
+  /** The parsed time, refused when far in the future (or, with `pastToo`, the past). */
+  const check = (iso: string | null, path: string, pastToo = true): number | null => {
+    if (iso === null) return null;
     const ts = Date.parse(iso);
     if (ts > nowMs + MAX_FUTURE_MS) throw new DomainError('VALIDATION', `${path}: ${iso} is in the future`, { path });
     if (pastToo && ts < nowMs - MAX_PAST_MS) {
       throw new DomainError('VALIDATION', `${path}: ${iso} is older than the server accepts for samples`, { path });
     }
+    return ts;
   };
   if (input.kind === 'gpu') {
     // A sample older than the raw retention window could not be integrated exactly: its
-    // stored neighbours may already be purged.
-    input.batch.samples.forEach((s, i) => {
-      check(s.ts, `samples.${i}.ts`);
-      if (Date.parse(s.ts) < nowMs - retentionMs) {
+    // stored neighbours may already be purged. Each time is parsed once, here, for ingest too.
+    const times = input.batch.samples.map((s, i) => {
+      const ts = check(s.ts, `samples.${i}.ts`)!;
+      if (ts < nowMs - retentionMs) {
         throw new DomainError('VALIDATION', `samples.${i}.ts: ${s.ts} is older than the ${retentionMs / 86_400_000}-day raw-sample retention window`, { path: `samples.${i}.ts` });
       }
+      return ts;
     });
+    sampleTimes.set(input, times);
   }
   else if (input.kind === 'facility') input.batch.readings.forEach((r, i) => check(r.ts, `readings.${i}.ts`));
   else {
