@@ -220,6 +220,16 @@ export const jobHour = sqliteTable(
   (t) => [primaryKey({ columns: [t.hourTs, t.cluster, t.jobId] }), index('job_hour_job').on(t.cluster, t.jobId)],
 );
 
+/** The figures every usage rollup keeps (see usage_day for their meaning). */
+const usageFigures = () => ({
+  allocGpuS: real('alloc_gpu_s').notNull().default(0),
+  jobsActive: integer('jobs_active').notNull().default(0),
+  jobsStarted: integer('jobs_started').notNull().default(0),
+  energyWh: real('energy_wh').notNull().default(0),
+  measuredGpuS: real('measured_gpu_s').notNull().default(0),
+  idleGpuS: real('idle_gpu_s').notNull().default(0),
+});
+
 /**
  * Use per UTC day by project (account) and user: the rollup that per-user questions over
  * long windows read (usage_day_project and usage_day_account below hold the same figures
@@ -238,12 +248,7 @@ export const usageDay = sqliteTable(
     dayTs: integer('day_ts').notNull(),
     account: text('account').notNull(),
     user: text('user').notNull(),
-    allocGpuS: real('alloc_gpu_s').notNull().default(0),
-    jobsActive: integer('jobs_active').notNull().default(0),
-    jobsStarted: integer('jobs_started').notNull().default(0),
-    energyWh: real('energy_wh').notNull().default(0),
-    measuredGpuS: real('measured_gpu_s').notNull().default(0),
-    idleGpuS: real('idle_gpu_s').notNull().default(0),
+    ...usageFigures(),
   },
   (t) => [primaryKey({ columns: [t.dayTs, t.account, t.user] })],
 );
@@ -258,12 +263,7 @@ export const usageDayProject = sqliteTable(
     dayTs: integer('day_ts').notNull(),
     account: text('account').notNull(),
     partition: text('partition').notNull(),
-    allocGpuS: real('alloc_gpu_s').notNull().default(0),
-    jobsActive: integer('jobs_active').notNull().default(0),
-    jobsStarted: integer('jobs_started').notNull().default(0),
-    energyWh: real('energy_wh').notNull().default(0),
-    measuredGpuS: real('measured_gpu_s').notNull().default(0),
-    idleGpuS: real('idle_gpu_s').notNull().default(0),
+    ...usageFigures(),
   },
   (t) => [primaryKey({ columns: [t.dayTs, t.account, t.partition] })],
 );
@@ -274,12 +274,7 @@ export const usageDayAccount = sqliteTable(
   {
     dayTs: integer('day_ts').notNull(),
     account: text('account').notNull(),
-    allocGpuS: real('alloc_gpu_s').notNull().default(0),
-    jobsActive: integer('jobs_active').notNull().default(0),
-    jobsStarted: integer('jobs_started').notNull().default(0),
-    energyWh: real('energy_wh').notNull().default(0),
-    measuredGpuS: real('measured_gpu_s').notNull().default(0),
-    idleGpuS: real('idle_gpu_s').notNull().default(0),
+    ...usageFigures(),
   },
   (t) => [primaryKey({ columns: [t.dayTs, t.account] })],
 );
@@ -287,12 +282,7 @@ export const usageDayAccount = sqliteTable(
 /** usage_day summed over everything: what questions by day over every project read. */
 export const usageDayTotal = sqliteTable('usage_day_total', {
   dayTs: integer('day_ts').primaryKey(),
-  allocGpuS: real('alloc_gpu_s').notNull().default(0),
-  jobsActive: integer('jobs_active').notNull().default(0),
-  jobsStarted: integer('jobs_started').notNull().default(0),
-  energyWh: real('energy_wh').notNull().default(0),
-  measuredGpuS: real('measured_gpu_s').notNull().default(0),
-  idleGpuS: real('idle_gpu_s').notNull().default(0),
+  ...usageFigures(),
 });
 
 /** usage_month summed over users, per UTC month, project and partition. */
@@ -302,12 +292,7 @@ export const usageMonthProject = sqliteTable(
     monthTs: integer('month_ts').notNull(),
     account: text('account').notNull(),
     partition: text('partition').notNull(),
-    allocGpuS: real('alloc_gpu_s').notNull().default(0),
-    jobsActive: integer('jobs_active').notNull().default(0),
-    jobsStarted: integer('jobs_started').notNull().default(0),
-    energyWh: real('energy_wh').notNull().default(0),
-    measuredGpuS: real('measured_gpu_s').notNull().default(0),
-    idleGpuS: real('idle_gpu_s').notNull().default(0),
+    ...usageFigures(),
   },
   (t) => [primaryKey({ columns: [t.monthTs, t.account, t.partition] })],
 );
@@ -319,12 +304,7 @@ export const usageMonth = sqliteTable(
     monthTs: integer('month_ts').notNull(),
     account: text('account').notNull(),
     user: text('user').notNull(),
-    allocGpuS: real('alloc_gpu_s').notNull().default(0),
-    jobsActive: integer('jobs_active').notNull().default(0),
-    jobsStarted: integer('jobs_started').notNull().default(0),
-    energyWh: real('energy_wh').notNull().default(0),
-    measuredGpuS: real('measured_gpu_s').notNull().default(0),
-    idleGpuS: real('idle_gpu_s').notNull().default(0),
+    ...usageFigures(),
   },
   (t) => [primaryKey({ columns: [t.monthTs, t.account, t.user] })],
 );
