@@ -32,23 +32,24 @@ import { existsSync, rmSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 
 /** Starts test/bench/server-child.ts on `dbPath` (with `env` added) and waits for its URL. */
-async function startServerProcess(dbPath: string, env: Record<string, string> = {}): Promise<{ url: string; close(): Promise<void> }> {
+async function startServerProcess(dbPath: string, env: Record<string, string> = {}): Promise<{ url: string; readCacheMs: number; close(): Promise<void> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'server-child.ts'), dbPath], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   });
-  const url = await new Promise<string>((resolve, reject) => {
+  const { url, readCacheMs } = await new Promise<{ url: string; readCacheMs: number }>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (line) resolve((JSON.parse(line) as { url: string }).url);
+      if (line) resolve(JSON.parse(line) as { url: string; readCacheMs: number });
     });
     child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     url,
+    readCacheMs,
     close: () => {
       child.kill('SIGTERM');
       return exited;
@@ -267,6 +268,8 @@ async function benchNational() {
   // its client requests do not share the server's heap or event loop. Every read is worked
   // out each time (no reuse of answers): these are the queries' own costs.
   const server = await startServerProcess(dbPath, { HEATLEDGER_READ_CACHE_MS: '0' });
+  row('national: reuse of read answers (HEATLEDGER_READ_CACHE_MS)', server.readCacheMs, 'ms');
+  if (server.readCacheMs !== 0) throw new Error('the national queries must be measured without reuse of answers');
   const year = `from=${new Date(nowTs - 365 * DAY).toISOString()}&to=${new Date(nowTs).toISOString()}`;
   const month = `from=${new Date(nowTs - 30 * DAY).toISOString()}&to=${new Date(nowTs).toISOString()}`;
   // Per-job answers (a row per job: two million over the year) are measured over the month only.
