@@ -12,6 +12,7 @@
  * read time, so job records that arrive after the samples still count.
  */
 import type { Database } from 'better-sqlite3';
+import { maxJobDurationMs } from '../../server/services/usage-rollup.service.ts';
 
 export interface InferredEnergy {
   hourTs: number;
@@ -42,25 +43,31 @@ export function inferredEnergy(sqlite: Database, fromTs: number, toTs: number, n
     .all(fromTs, toTs) as Array<{ hourTs: number; cluster: string; node: string; wh: number; s: number }>;
   if (unlabelled.length === 0) return [];
 
-  // Only jobs overlapping an hour that has unlabelled energy can claim any: over a long window
-  // (a year of jobs) with raw-derived hours only in the retention window, this skips most jobs.
-  let firstHour = Infinity;
-  let lastHour = -Infinity;
-  for (const u of unlabelled) {
-    if (u.hourTs < firstHour) firstHour = u.hourTs;
-    if (u.hourTs > lastHour) lastHour = u.hourTs;
+  // Only jobs overlapping an hour that has unlabelled energy can claim any. Such hours are
+  // few and far apart (those with raw samples), so the jobs are searched per run of
+  // consecutive hours: ended inside the run or within the longest job after it (end-time
+  // index), or still running.
+  const hours = [...new Set(unlabelled.map((u) => u.hourTs))].sort((x, y) => x - y);
+  const runs: Array<[number, number]> = [];
+  for (const h of hours) {
+    const last = runs[runs.length - 1];
+    if (last && last[1] === h) last[1] = h + HOUR_MS;
+    else runs.push([h, h + HOUR_MS]);
   }
-  // Two searches of the end-time index (ended after the first such hour, or still running):
-  // a search by start time would walk every job that started before the last one.
   const columns = 'cluster, job_id AS jobId, gpus, nodes, start_ts AS startTs';
-  const alive = 'gpus > 0 AND start_ts IS NOT NULL AND start_ts < @before AND nodes != \'[]\'';
-  const jobs = sqlite
-    .prepare(
-      `SELECT ${columns}, end_ts AS endTs FROM jobs INDEXED BY jobs_end WHERE end_ts > @after AND ${alive}
-       UNION ALL
-       SELECT ${columns}, @now AS endTs FROM jobs INDEXED BY jobs_end WHERE end_ts IS NULL AND @now > @after AND ${alive}`,
-    )
-    .all({ now: nowTs, before: Math.min(toTs, lastHour) + HOUR_MS, after: Math.max(fromTs, firstHour) }) as Array<{ cluster: string; jobId: string; gpus: number; nodes: string; startTs: number; endTs: number }>;
+  const alive = "gpus > 0 AND start_ts IS NOT NULL AND start_ts < @before AND nodes != '[]'";
+  const search = sqlite.prepare(
+    `SELECT ${columns}, end_ts AS endTs FROM jobs INDEXED BY jobs_end WHERE end_ts > @after AND end_ts <= @before + @maxDur AND ${alive}
+     UNION ALL
+     SELECT ${columns}, @now AS endTs FROM jobs INDEXED BY jobs_end WHERE end_ts IS NULL AND @now > @after AND ${alive}`,
+  );
+  const maxDur = maxJobDurationMs(sqlite);
+  const found = new Map<string, { cluster: string; jobId: string; gpus: number; nodes: string; startTs: number; endTs: number }>();
+  for (const [a, b] of runs) {
+    const rows = search.all({ now: nowTs, before: Math.min(toTs, b), after: Math.max(fromTs, a), maxDur }) as Array<{ cluster: string; jobId: string; gpus: number; nodes: string; startTs: number; endTs: number }>;
+    for (const j of rows) found.set(`${j.cluster}\u0000${j.jobId}`, j);
+  }
+  const jobs = found.values();
   const byNode = new Map<string, Array<{ jobId: string; perNodeGpus: number; nodeCount: number; startTs: number; endTs: number }>>();
   for (const j of jobs) {
     const names = JSON.parse(j.nodes) as string[];
