@@ -23,8 +23,28 @@ export interface InferredEnergy {
 
 const HOUR_MS = 3_600_000;
 
+/**
+ * Answers kept per connection while the database is unchanged: one request (a review pack)
+ * asks for the same window several times. Any write by this connection changes
+ * `total_changes()`, any commit by another one `PRAGMA data_version`.
+ */
+const kept = new WeakMap<Database, { stamp: string; answers: Map<string, InferredEnergy[]> }>();
+
 /** Inferred energy per job and hour over [fromTs, toTs) (whole hours starting in the window). */
 export function inferredEnergy(sqlite: Database, fromTs: number, toTs: number, nowTs: number): InferredEnergy[] {
+  const stamp = `${sqlite.pragma('data_version', { simple: true })}:${(sqlite.prepare('SELECT total_changes() AS n').get() as { n: number }).n}`;
+  let memo = kept.get(sqlite);
+  if (!memo || memo.stamp !== stamp) kept.set(sqlite, (memo = { stamp, answers: new Map() }));
+  const key = `${fromTs}|${toTs}|${nowTs}`;
+  let answer = memo.answers.get(key);
+  if (!answer) {
+    if (memo.answers.size >= 16) memo.answers.clear();
+    memo.answers.set(key, (answer = inferredEnergyNow(sqlite, fromTs, toTs, nowTs)));
+  }
+  return answer;
+}
+
+function inferredEnergyNow(sqlite: Database, fromTs: number, toTs: number, nowTs: number): InferredEnergy[] {
   // Only node-hours where a GPU named no job while it was busy (or its utilisation was
   // unknown): processes were evidently hidden there. Elsewhere unnamed GPUs were idle and
   // nobody's; the partial index keeps this a short search even over a year.
