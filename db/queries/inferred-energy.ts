@@ -11,7 +11,7 @@
  * their missing time is of the unlabelled time; the rest stays unattributed. Computed at
  * read time, so job records that arrive after the samples still count.
  */
-import type { Database } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 import { maxJobDurationMs } from '../../server/services/usage-rollup.service.ts';
 
 export interface InferredEnergy {
@@ -28,13 +28,17 @@ const HOUR_MS = 3_600_000;
  * asks for the same window several times. Any write by this connection changes
  * `total_changes()`, any commit by another one `PRAGMA data_version`.
  */
-const kept = new WeakMap<Database, { stamp: string; answers: Map<string, InferredEnergy[]> }>();
+const kept = new WeakMap<Database, { stamp: string; answers: Map<string, InferredEnergy[]>; changes: Statement }>();
 
 /** Inferred energy per job and hour over [fromTs, toTs) (whole hours starting in the window). */
 export function inferredEnergy(sqlite: Database, fromTs: number, toTs: number, nowTs: number): InferredEnergy[] {
-  const stamp = `${sqlite.pragma('data_version', { simple: true })}:${(sqlite.prepare('SELECT total_changes() AS n').get() as { n: number }).n}`;
   let memo = kept.get(sqlite);
-  if (!memo || memo.stamp !== stamp) kept.set(sqlite, (memo = { stamp, answers: new Map() }));
+  if (!memo) kept.set(sqlite, (memo = { stamp: '', answers: new Map(), changes: sqlite.prepare('SELECT total_changes() AS n') }));
+  const stamp = `${sqlite.pragma('data_version', { simple: true })}:${(memo.changes.get() as { n: number }).n}`;
+  if (memo.stamp !== stamp) {
+    memo.stamp = stamp;
+    memo.answers.clear();
+  }
   const key = `${fromTs}|${toTs}|${nowTs}`;
   let answer = memo.answers.get(key);
   if (!answer) {

@@ -228,11 +228,7 @@ export class UsageRollup {
       }
     }
     const counts = monthChanges(this.sqlite).months;
-    for (const k of out.usage_month.keys()) {
-      const month = Number(k.slice(0, k.indexOf(SEP)));
-      counts.set(month, (counts.get(month) ?? 0) + 1);
-    }
-    for (const k of out.usage_month_project.keys()) {
+    for (const k of [...out.usage_month.keys(), ...out.usage_month_project.keys()]) {
       const month = Number(k.slice(0, k.indexOf(SEP)));
       counts.set(month, (counts.get(month) ?? 0) + 1);
     }
