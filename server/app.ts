@@ -6,14 +6,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { Db } from '../db/client.ts';
 import { identify, type AppEnv } from './auth/middleware.ts';
 import type { Config } from './config.ts';
 import { DomainError, statusByCode } from './errors.ts';
 import { readCache } from './read-cache.ts';
-import { loginRateLimit, originCheck, securityHeaders } from './security.ts';
+import { loginRateLimit, originCheck, requestBodyLimit, securityHeaders } from './security.ts';
 import { allocationRoutes } from './routes/allocations.routes.ts';
 import { authRoutes } from './routes/auth.routes.ts';
 import { coolingRoutes } from './routes/cooling.routes.ts';
@@ -47,11 +46,8 @@ export function createApp({ db, config, now, demoAccounts = [] }: AppDeps) {
     .use('*', securityHeaders())
     .use(
       '/api/*',
-      bodyLimit({
-        maxSize: config.maxBodyBytes,
-        onError: () => {
-          throw new DomainError('TOO_LARGE', `request body larger than ${config.maxBodyBytes} bytes`);
-        },
+      requestBodyLimit(config.maxBodyBytes, () => {
+        throw new DomainError('TOO_LARGE', `request body larger than ${config.maxBodyBytes} bytes`);
       }),
     )
     .use('/api/*', originCheck())

@@ -285,7 +285,9 @@ describe('body size limit', () => {
     const batch = { schema: 1, cluster: 'c', node: 'n', samples: series(T0, T0 + 600_000, 10) };
     const body = JSON.stringify(batch);
     expect(body.length).toBeGreaterThan(10_000);
-    for (const chunked of [false, true]) {
+    // Declared (judged by the header), undeclared and chunked (counted as it arrives).
+    for (const mode of ['declared', 'undeclared', 'chunked'] as const) {
+      const chunked = mode === 'chunked';
       const stream = chunked
         ? new ReadableStream({
             start(controller) {
@@ -297,10 +299,10 @@ describe('body size limit', () => {
       const res = await t.app.request('/api/v1/ingest/gpu', {
         method: 'POST',
         body: stream,
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${t.tokens.ingest}` },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${t.tokens.ingest}`, ...(mode === 'declared' ? { 'content-length': String(body.length) } : {}) },
         ...(chunked ? { duplex: 'half' } : {}),
       } as RequestInit);
-      expect(res.status).toBe(413);
+      expect(res.status, mode).toBe(413);
       expect(((await res.json()) as { error: { code: string; message: string } }).error).toEqual({ code: 'TOO_LARGE', message: 'request body larger than 10000 bytes' });
     }
     expect(t.count('gpu_samples')).toBe(0);
@@ -309,5 +311,11 @@ describe('body size limit', () => {
     expect(small.length).toBeLessThan(10_000);
     expect((await postIngest(t, 'gpu', small)).status).toBe(202);
     expect(t.count('gpu_samples')).toBe(7);
+    const declared = await t.app.request('/api/v1/ingest/gpu', {
+      method: 'POST',
+      body: small.replace('"n"', '"n2"'),
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${t.tokens.ingest}`, 'content-length': String(small.length) },
+    });
+    expect(declared.status).toBe(202);
   });
 });
