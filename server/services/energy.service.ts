@@ -171,7 +171,7 @@ export function hourFigures(sqlite: Database, w: WindowAttribution, hours: Itera
     const rows = sqlite
       .prepare('SELECT hour_ts AS hourTs, it_kwh AS itKWh, overhead_kwh AS overheadKWh, reused_kwh AS reusedKWh, co2_kg AS co2Kg FROM energy_hour WHERE hour_ts IN (SELECT value FROM json_each(?))')
       .all(JSON.stringify(stored)) as Array<HourShares & { hourTs: number }>;
-    for (const { hourTs, ...s } of rows) out.set(hourTs, s);
+    for (const r of rows) out.set(r.hourTs, { itKWh: r.itKWh, overheadKWh: r.overheadKWh, reusedKWh: r.reusedKWh, co2Kg: r.co2Kg });
   }
   return out;
 }
