@@ -143,7 +143,8 @@ export const jobs = sqliteTable(
   (t) => [
     primaryKey({ columns: [t.cluster, t.jobId] }),
     index('jobs_start').on(t.startTs),
-    index('jobs_end').on(t.endTs),
+    // Usage's partial days and running jobs search jobs by end time and read these columns from the index alone.
+    index('jobs_end').on(t.endTs, t.startTs, t.gpus, t.account, t.user, t.partition),
     index('jobs_account').on(t.account),
     index('jobs_state').on(t.state),
     // The wait estimate's searches by partition and submission (similar jobs, the queue then), read from the index alone.
