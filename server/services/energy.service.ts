@@ -23,6 +23,7 @@ import {
   insideByEnergy,
   insideOfAccounts,
   jobEnergyByHour,
+  storedJobFigures,
   jobsSummedLive,
   windowHours,
   type JobOrderKey,
@@ -40,7 +41,6 @@ import {
   shareOf,
   shareOut,
   windowSplit,
-  type HourShares,
   type HourlyAttribution,
 } from './attribution-rollup.service.ts';
 
@@ -156,27 +156,7 @@ const totalsRow = (t: AttributedSums, displacedG: number) => {
   return figures;
 };
 
-/** An hour's figures, from energy_hour for hours the rollups hold and from the live part otherwise. */
-export function hourFigures(sqlite: Database, w: WindowAttribution, hours: Iterable<number>): Map<number, HourShares> {
-  const out = new Map<number, HourShares>();
-  const stored: number[] = [];
-  for (const h of hours) {
-    if (h < w.storedBeforeTs) stored.push(h);
-    else {
-      const live = w.live.byHour.get(h);
-      if (live) out.set(h, live);
-    }
-  }
-  if (stored.length > 0) {
-    const rows = sqlite
-      .prepare('SELECT hour_ts AS hourTs, it_kwh AS itKWh, overhead_kwh AS overheadKWh, reused_kwh AS reusedKWh, co2_kg AS co2Kg FROM energy_hour WHERE hour_ts IN (SELECT value FROM json_each(?))')
-      .all(JSON.stringify(stored)) as Array<HourShares & { hourTs: number }>;
-    for (const r of rows) out.set(r.hourTs, { itKWh: r.itKWh, overheadKWh: r.overheadKWh, reusedKWh: r.reusedKWh, co2Kg: r.co2Kg });
-  }
-  return out;
-}
-
-/** Per job over the window: its energy per hour and its shares of those hours (null where it has no energy in the window). */
+/** Per job over the window: its energy and its shares of the hours it has energy in (null where it has none in the window). */
 export function jobFigures(sqlite: Database, w: WindowAttribution) {
   const byHour = jobEnergyByHour(sqlite);
   const liveInferred = new Map<string, Array<{ hourTs: number; energyKWh: number }>>();
@@ -186,19 +166,19 @@ export function jobFigures(sqlite: Database, w: WindowAttribution) {
     if (list) list.push(i);
     else liveInferred.set(k, [i]);
   }
+  // Stored hours are summed for the whole list at once; hours not stored (the current one) per job, with their live figures.
+  const storedTo = Math.min(w.hours.endTs, w.storedBeforeTs);
   return (jobs: Array<{ cluster: string; jobId: string }>) => {
-    const perJob = jobs.map((j) => {
-      const rows = byHour(j.cluster, j.jobId, w.hours.startTs, w.hours.endTs, w.storedBeforeTs);
-      for (const i of liveInferred.get(`${j.cluster}:${j.jobId}`) ?? []) rows.push({ ...i, gpuS: 0, idleGpuS: 0, utilPctS: 0, inferred: true });
-      return rows;
-    });
-    const factors = hourFigures(sqlite, w, new Set(perJob.flatMap((rows) => rows.map((r) => r.hourTs))));
-    return perJob.map((rows) => {
-      if (rows.length === 0) return null;
-      const shares = zero();
-      const sums = { energyKWh: 0, inferredKWh: 0, gpuS: 0, idleGpuS: 0, utilPctS: 0 };
+    const stored = storedJobFigures(sqlite, jobs, w.hours.startTs, storedTo);
+    return jobs.map((j, i) => {
+      const s = stored[i]!;
+      const shares: AttributedSums = { itKWh: s.energyKWh, overheadKWh: s.overheadKWh, reusedKWh: s.reusedKWh, co2Kg: s.co2Kg };
+      const sums = { energyKWh: s.energyKWh, inferredKWh: s.inferredKWh, gpuS: s.gpuS, idleGpuS: s.idleGpuS, utilPctS: s.utilPctS };
+      let n = s.n;
+      const rows = byHour(j.cluster, j.jobId, Math.max(w.hours.startTs, storedTo), w.hours.endTs, storedTo);
+      for (const r of liveInferred.get(`${j.cluster}:${j.jobId}`) ?? []) rows.push({ ...r, gpuS: 0, idleGpuS: 0, utilPctS: 0, inferred: true });
       for (const r of rows) {
-        const h = factors.get(r.hourTs);
+        const h = w.live.byHour.get(r.hourTs);
         // An hour without figures shares nothing out but the job's own energy.
         addSums(shares, h ? shareOf(h, r.energyKWh) : { ...zero(), itKWh: r.energyKWh });
         sums.energyKWh += r.energyKWh;
@@ -206,8 +186,9 @@ export function jobFigures(sqlite: Database, w: WindowAttribution) {
         sums.gpuS += r.gpuS;
         sums.idleGpuS += r.idleGpuS;
         sums.utilPctS += r.utilPctS;
+        n++;
       }
-      return { shares, ...sums };
+      return n === 0 ? null : { shares, ...sums };
     });
   };
 }
