@@ -33,6 +33,7 @@ import {
 } from '../../db/queries/energy-by-job.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
+import { monthOf, nextMonth } from './usage-rollup.service.ts';
 import {
   UNATTRIBUTED,
   alignedParts,
@@ -88,9 +89,19 @@ export function windowAttribution(sqlite: Database, window: { fromTs: number; to
   return { ...window, nowTs, hours, stored, storedBeforeTs: stored ? stored[1] : hours.startTs, live: merged };
 }
 
+/**
+ * The rollup rows that sum to the stored hours [a, b). Only complete hours are stored, so
+ * for a window that ends now nothing lies after b: its last month (or day) is read whole,
+ * one row per project rather than a row per project for each of its days and hours.
+ */
+function storedParts(sqlite: Database, a: number, b: number) {
+  const after = sqlite.prepare('SELECT 1 FROM energy_project_hour WHERE hour_ts >= ? LIMIT 1').get(b);
+  return after !== undefined || b === monthOf(b) ? alignedParts(a, b) : alignedParts(a, nextMonth(monthOf(b)));
+}
+
 /** Attributed figures per project over the window (of `accounts`, or all; the remainder under UNATTRIBUTED). */
 export function attributionByAccount(sqlite: Database, w: WindowAttribution, accounts: string[] | null = null): Map<string, AttributedSums> {
-  const out = w.stored ? attributedByAccount(sqlite, alignedParts(w.stored[0], w.stored[1]), accounts) : new Map<string, AttributedSums>();
+  const out = w.stored ? attributedByAccount(sqlite, storedParts(sqlite, w.stored[0], w.stored[1]), accounts) : new Map<string, AttributedSums>();
   for (const r of shareOut(w.live)) {
     if (accounts && !accounts.includes(r.account)) continue;
     const s = out.get(r.account);
