@@ -564,6 +564,16 @@ export const energyJob = sqliteTable(
 );
 
 /**
+ * How many energy_job rows have each first hour, kept by triggers on energy_job (migration
+ * 0015): energy by job counts the jobs starting in a window from these few rows per hour
+ * rather than from a month's 170,000 index entries.
+ */
+export const energyJobFirstHour = sqliteTable('energy_job_first_hour', {
+  hourTs: integer('hour_ts').primaryKey(),
+  jobs: integer('jobs').notNull(),
+});
+
+/**
  * Per UTC day of job starts, how many times a job record starting in it (or leaving it)
  * changed what a wait statistic reads: triggers on jobs (migration 0011) count inserts,
  * deletes and updates of start, submit, eligible, account, partition, GPUs or rejection,

@@ -174,7 +174,8 @@ export function jobsSummedLive(sqlite: Database, w: WindowHours, nowTs: number):
 export function countStartingIn(sqlite: Database, w: WindowHours, accounts: string[] | null): number {
   if (w.startTs >= w.completeTs) return 0;
   if (accounts === null) {
-    return (sqlite.prepare('SELECT COUNT(*) AS n FROM energy_job INDEXED BY energy_job_first WHERE first_hour_ts >= ? AND first_hour_ts < ?').get(w.startTs, w.completeTs) as { n: number }).n;
+    // Counted per first hour by triggers (migration 0015).
+    return (sqlite.prepare('SELECT TOTAL(jobs) AS n FROM energy_job_first_hour WHERE hour_ts >= ? AND hour_ts < ?').get(w.startTs, w.completeTs) as { n: number }).n;
   }
   return (
     sqlite

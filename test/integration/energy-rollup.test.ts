@@ -122,6 +122,38 @@ describe('energy attribution rollups', () => {
     expect(pages[0]!.totals.itEnergyKWh).toBeCloseTo((await byProject(t, fromMs, toMs)).totals.itEnergyKWh, 9);
   });
 
+  it('counts jobs by their first stored hour as energy_job holds them, through late samples, a forgotten job and a rebuild', async () => {
+    const t = makeApp({ now: T0 + 10 * H });
+    const counts = () => t.db.$client.prepare('SELECT hour_ts AS h, jobs AS n FROM energy_job_first_hour WHERE jobs <> 0 ORDER BY 1').all();
+    const direct = () => t.db.$client.prepare('SELECT first_hour_ts AS h, COUNT(*) AS n FROM energy_job GROUP BY 1 ORDER BY 1').all();
+    await post.jobs(t, [
+      { jobId: '1', account: 'a', startTime: iso(T0), endTime: iso(T0 + 3 * H) },
+      { jobId: '2', account: 'a', startTime: iso(T0 + H), endTime: iso(T0 + 3 * H) },
+    ]);
+    await post.gpu(t, 'n1', 'G1', '1', 500, T0 + 2 * H, T0 + 3 * H);
+    await post.gpu(t, 'n2', 'G2', '2', 500, T0 + H, T0 + 3 * H);
+    const first = await jobPage(t, T0, T0 + 4 * H, 10);
+    expect(counts()).toEqual([{ h: T0 + H, n: 1 }, { h: T0 + 2 * H, n: 1 }]);
+    // Two jobs and the remainder.
+    expect(first.total).toBe(3);
+    // Job 1's first two hours arrive late: its first hour moves from T0 + 2 h to T0.
+    await post.gpu(t, 'n1', 'G1', '1', 500, T0, T0 + 2 * H - 60_000);
+    const late = await jobPage(t, T0 + H, T0 + 4 * H, 10);
+    expect(counts()).toEqual([{ h: T0, n: 1 }, { h: T0 + H, n: 1 }]);
+    // From T0 + 1 h, job 2 starts in the window (counted per hour) and job 1 runs into it (summed apart).
+    expect(late.total).toBe(3);
+    expect(late.rows.map((r) => r.key)).toEqual(['c:2', 'c:1', '(unattributed)']);
+    expect((await jobPage(t, T0 + 2 * H, T0 + 4 * H, 10)).total).toBe(3);
+    // Job 2's record goes: it leaves energy_job.
+    t.db.$client.prepare("DELETE FROM jobs WHERE job_id = '2'").run();
+    await jobPage(t, T0, T0 + 4 * H, 10);
+    expect(counts()).toEqual([{ h: T0, n: 1 }]);
+    expect(counts()).toEqual(direct());
+    rebuildAttribution(t.db.$client, T0 + 10 * H);
+    expect(counts()).toEqual(direct());
+    expect(direct()).toEqual([{ h: T0, n: 1 }]);
+  });
+
   it('gives a job the energy inferred for it when its record arrives after the hour was stored', async () => {
     const t = makeApp();
     // Node n1 for an hour: GPUs 0-1 busy at 500 W and 2-3 idle at 80 W, none naming a job.
