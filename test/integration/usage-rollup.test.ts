@@ -216,4 +216,44 @@ describe('usage rollups', () => {
     rebuildUsageRollups(db.$client);
     expect(hours()).toEqual({ a: 40, b: 40 });
   });
+
+  it('keeps the partial first day and the days of ended months only until those months change', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'hl-usage-')), 'u.db');
+    const db = openDatabase(path);
+    const nowTs = Date.parse('2026-11-20T12:00:00.000Z');
+    const ingest = createIngestService({ sqlite: db.$client, config: testConfig({ retentionDays: 60 }), now: () => nowTs });
+    const at = (s: string) => Date.parse(`2026-10-${s}:00.000Z`);
+    const ended = (jobId: string, account: string, user: string, startTs: number, endTs: number) =>
+      job({ jobId, account, user, gpus: 2, state: 'COMPLETED', submitTime: iso(startTs - H), startTime: iso(startTs), endTime: iso(endTs) }) as JobParsed;
+    const send = (service: typeof ingest, jobs: JobParsed[]) => service.ingest({ kind: 'jobs', batch: { schema: 1, cluster: 'c', jobs } });
+    // The window starts on 25 October at 15:00: that day is worked out from the records, the
+    // rest of October from its days, November from its month.
+    const fromTs = at('25T15:00');
+    const usage = (groupBy: UsageGroup) =>
+      Object.fromEntries(
+        usageByKey(db.$client, { fromTs, toTs: nowTs, nowTs, groupBy, accounts: null, users: null }).map((r) => [r.key, [Math.round(r.gpuHours * 1e6) / 1e6, Math.round(r.energyKWh * 1e6) / 1e6]]),
+      );
+    // X: 2 GPUs from 10:00 to 20:00 on the 25th, 5 hours in the window. Y: 2 GPUs for 10 hours on the 27th.
+    send(ingest, [ended('X', 'a', 'u1', at('25T10:00'), at('25T20:00')), ended('Y', 'a', 'u2', at('27T00:00'), at('27T10:00'))]);
+    for (let i = 0; i < 2; i++) {
+      expect(usage('project')).toEqual({ a: [30, 0] });
+      expect(usage('user')).toEqual({ u1: [10, 0], u2: [20, 0] });
+      expect(usage('day')).toEqual({ '2026-10-25': [10, 0], '2026-10-27': [20, 0] });
+    }
+    // Late samples of X (600 W for an hour from 16:00): the first day's energy changes.
+    ingest.ingest({ kind: 'gpu', batch: { schema: 1, cluster: 'c', node: 'n1', samples: series(at('25T16:00'), at('25T17:00'), 60, { gpuUuid: 'G1', jobIds: ['X'], powerW: 600 }) as GpuBatchParsed['samples'] } });
+    expect(usage('user')).toEqual({ u1: [10, 0.6], u2: [20, 0] });
+    expect(usage('day')).toEqual({ '2026-10-25': [10, 0.6], '2026-10-27': [20, 0] });
+    // A late record on the 28th, and X moved to project b.
+    send(ingest, [ended('Z', 'a', 'u2', at('28T00:00'), at('28T05:00')), ended('X', 'b', 'u1', at('25T10:00'), at('25T20:00'))]);
+    expect(usage('project')).toEqual({ a: [30, 0], b: [10, 0.6] });
+    expect(usage('day')).toEqual({ '2026-10-25': [10, 0.6], '2026-10-27': [20, 0], '2026-10-28': [10, 0] });
+    // Another process writes a record on the 25th.
+    const other = openDatabase(path);
+    send(createIngestService({ sqlite: other.$client, config: testConfig(), now: () => nowTs }), [ended('W', 'c', 'u3', at('25T22:00'), at('26T02:00'))]);
+    other.$client.close();
+    expect(usage('project')).toEqual({ a: [30, 0], b: [10, 0.6], c: [8, 0] });
+    expect(usage('user')).toEqual({ u1: [10, 0.6], u2: [30, 0], u3: [8, 0] });
+    expect(usage('day')).toEqual({ '2026-10-25': [14, 0.6], '2026-10-26': [4, 0], '2026-10-27': [20, 0], '2026-10-28': [10, 0] });
+  });
 });
