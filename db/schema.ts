@@ -145,7 +145,8 @@ export const jobs = sqliteTable(
     index('jobs_start').on(t.startTs),
     // Usage's partial days and running jobs search jobs by end time and read these columns from the index alone.
     index('jobs_end').on(t.endTs, t.startTs, t.gpus, t.account, t.user, t.partition),
-    index('jobs_account').on(t.account),
+    // A few projects' jobs by end time (their partial days, their grants' use), from the index alone.
+    index('jobs_account').on(t.account, t.endTs, t.startTs, t.gpus, t.user, t.partition),
     index('jobs_state').on(t.state),
     // The wait estimate's searches by partition and submission (similar jobs, the queue then), read from the index alone.
     index('jobs_partition_submit').on(t.partition, t.submitTs, t.gpus, t.startTs),
