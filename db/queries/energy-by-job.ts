@@ -11,6 +11,7 @@
  * searched apart (energy_job_gapped).
  */
 import type { Database } from 'better-sqlite3';
+import { storedHoursVersion } from '../../server/services/attribution-rollup.service.ts';
 import { inferredEnergy } from './inferred-energy.ts';
 
 const HOUR_MS = 3_600_000;
@@ -73,12 +74,19 @@ export interface SummedJob extends JobWindowSums {
  */
 export function jobsSummedLive(sqlite: Database, w: WindowHours, nowTs: number): { jobs: Map<string, SummedJob>; sumExactly: (j: SummedJob) => void } {
   const jobs = new Map<string, SummedJob>();
+  // What is read from the complete hours alone is kept until a refresh recomputes some of them.
+  const stored = storedFacts(sqlite, w);
   const sums = sqlite.prepare(
     `SELECT COUNT(*) AS n, TOTAL(kwh) AS energyKWh, TOTAL(idle) AS idleGpuS FROM (
        SELECT energy_wh / 1000.0 AS kwh, idle_gpu_s AS idle FROM job_hour WHERE cluster = @cluster AND job_id = @jobId AND hour_ts >= @from AND hour_ts < @to
        UNION ALL SELECT energy_kwh, 0 FROM energy_job_inferred WHERE cluster = @cluster AND job_id = @jobId AND hour_ts >= @from AND hour_ts < @to)`,
   );
-  const completePart = (cluster: string, jobId: string) => sums.get({ cluster, jobId, from: w.startTs, to: w.completeTs }) as { n: number; energyKWh: number; idleGpuS: number };
+  const completePart = (cluster: string, jobId: string) => {
+    const k = keyOf(cluster, jobId);
+    let s = stored.sums.get(k);
+    if (!s) stored.sums.set(k, (s = sums.get({ cluster, jobId, from: w.startTs, to: w.completeTs }) as { n: number; energyKWh: number; idleGpuS: number }));
+    return s;
+  };
   const sumExactly = (j: SummedJob) => {
     if (j.exact) return;
     const s = completePart(j.cluster, j.jobId);
@@ -97,7 +105,9 @@ export function jobsSummedLive(sqlite: Database, w: WindowHours, nowTs: number):
     const edges = [w.startTs];
     if (w.completeTs === w.endTs && w.endTs < Math.floor(nowTs / HOUR_MS) * HOUR_MS) edges.push(w.endTs);
     for (const edge of edges) {
-      for (const c of crossing.all({ edge }) as Array<JobWindowSums & { firstHourTs: number; gapped: number }>) {
+      let rows = stored.crossing.get(edge);
+      if (!rows) stored.crossing.set(edge, (rows = crossing.all({ edge }) as CrossingRow[]));
+      for (const c of rows) {
         const k = keyOf(c.cluster, c.jobId);
         if (jobs.has(k)) continue;
         const j: SummedJob = { cluster: c.cluster, jobId: c.jobId, account: c.account, energyKWh: c.energyKWh, idleGpuS: c.idleGpuS, firstHourTs: c.firstHourTs, exact: false, liveKWh: 0, liveIdleGpuS: 0 };
@@ -179,6 +189,36 @@ export function jobsSummedLive(sqlite: Database, w: WindowHours, nowTs: number):
     }
   }
   return { jobs, sumExactly };
+}
+
+/** A job crossing an edge hour of a window, as energy_job holds it. */
+type CrossingRow = JobWindowSums & { firstHourTs: number; gapped: number };
+
+/**
+ * Facts of a window read from its complete hours alone (the jobs crossing its edges, jobs'
+ * sums over its complete hours), per connection until the stored hours change
+ * (attribution-rollup.service.ts `storedHoursVersion`): the hour not yet complete changes
+ * with every batch, the complete ones only when late data arrive.
+ */
+interface StoredFacts {
+  crossing: Map<number, CrossingRow[]>;
+  sums: Map<string, { n: number; energyKWh: number; idleGpuS: number }>;
+}
+const storedFactsKept = new WeakMap<Database, Map<string, { version: string; facts: StoredFacts }>>();
+const MAX_KEPT_WINDOWS = 50;
+
+function storedFacts(sqlite: Database, w: WindowHours): StoredFacts {
+  let all = storedFactsKept.get(sqlite);
+  if (!all) storedFactsKept.set(sqlite, (all = new Map()));
+  const key = `${w.startTs}|${w.completeTs}|${w.endTs}`;
+  const version = storedHoursVersion(sqlite);
+  const hit = all.get(key);
+  if (hit && hit.version === version) return hit.facts;
+  const facts: StoredFacts = { crossing: new Map(), sums: new Map() };
+  all.delete(key);
+  all.set(key, { version, facts });
+  if (all.size > MAX_KEPT_WINDOWS) all.delete(all.keys().next().value!);
+  return facts;
 }
 
 /** Jobs (of `accounts`, or all) whose complete hours in energy_job start in the window's complete hours. */

@@ -269,6 +269,17 @@ function runs(hours: number[]): Array<[number, number]> {
   return out;
 }
 
+/**
+ * What the stored hours hold changes only when a refresh or rebuild recomputes some of them
+ * here, or when another connection commits: this value changes with either, so that facts
+ * read from the stored hours alone can be kept per connection until it does.
+ */
+const recomputed = new WeakMap<Database, number>();
+export function storedHoursVersion(sqlite: Database): string {
+  return `${recomputed.get(sqlite) ?? 0}:${sqlite.pragma('data_version', { simple: true }) as number}`;
+}
+const noteRecomputed = (sqlite: Database) => recomputed.set(sqlite, (recomputed.get(sqlite) ?? 0) + 1);
+
 const isBuilt = (sqlite: Database) => sqlite.prepare("SELECT 1 FROM settings WHERE key = 'attributionRollupBuilt'").get() !== undefined;
 
 /**
@@ -282,6 +293,7 @@ export function refreshAttribution(sqlite: Database, nowTs: number): number {
     (r) => r.hourTs,
   );
   if (dirty.length === 0) return 0;
+  noteRecomputed(sqlite);
   sqlite.transaction(() => {
     const w = new Writer(sqlite);
     const jobs = new Map<string, { cluster: string; jobId: string }>();
@@ -300,6 +312,7 @@ export function refreshAttribution(sqlite: Database, nowTs: number): number {
  */
 export function rebuildAttribution(sqlite: Database, nowTs: number): { hours: number; jobs: number } {
   const before = bucketOf(nowTs, HOUR_MS);
+  noteRecomputed(sqlite);
   return sqlite.transaction(() => {
     for (const t of ['energy_hour', 'energy_project_hour', 'energy_project_day', 'energy_project_month', 'energy_job_inferred', 'energy_job', 'energy_dirty_hour']) {
       sqlite.prepare(`DELETE FROM ${t}`).run();

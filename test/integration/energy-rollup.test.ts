@@ -120,6 +120,12 @@ describe('energy attribution rollups', () => {
     expect(total('itEnergyKWh') + total('overheadKWh')).toBeCloseTo(1.5 * 11, 9);
     expect(total('itEnergyKWh')).toBeCloseTo(pages[0]!.totals.itEnergyKWh, 9);
     expect(pages[0]!.totals.itEnergyKWh).toBeCloseTo((await byProject(t, fromMs, toMs)).totals.itEnergyKWh, 9);
+
+    // A late sample of x, which crosses the window's start, in a complete hour: what was kept of the stored hours follows.
+    await post.gpu(t, 'nx2', 'GX2', 'x', 600, T0 + H, T0 + 2 * H);
+    const again = await jobPage(t, fromMs, toMs, 3);
+    expect(again.rows.map((r) => r.key)).toEqual(['c:x', 'c:y', 'c:s4']);
+    expect(again.rows[0]!.itEnergyKWh).toBeCloseTo(0.6 * 1.5 + 0.6, 9);
   });
 
   it('counts jobs by their first stored hour as energy_job holds them, through late samples, a forgotten job and a rebuild', async () => {
