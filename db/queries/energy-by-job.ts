@@ -263,20 +263,6 @@ export function insideOfAccounts(sqlite: Database, w: WindowHours, accounts: str
     .all(JSON.stringify(accounts), w.startTs, w.completeTs, w.completeTs) as JobWindowSums[];
 }
 
-/** A job's energy per hour over [fromTs, toTs): measured (job_hour) and inferred as stored before `storedBeforeTs`. */
-export function jobEnergyByHour(sqlite: Database): (cluster: string, jobId: string, fromTs: number, toTs: number, storedBeforeTs: number) => Array<{ hourTs: number; energyKWh: number; gpuS: number; idleGpuS: number; utilPctS: number; inferred: boolean }> {
-  const measured = sqlite.prepare(
-    `SELECT hour_ts AS hourTs, energy_wh / 1000.0 AS energyKWh, gpu_s AS gpuS, idle_gpu_s AS idleGpuS, util_pct_s AS utilPctS, 0 AS inferred
-     FROM job_hour WHERE cluster = @cluster AND job_id = @jobId AND hour_ts >= @from AND hour_ts < @to
-     UNION ALL SELECT hour_ts, energy_kwh, 0, 0, 0, 1 FROM energy_job_inferred
-     WHERE cluster = @cluster AND job_id = @jobId AND hour_ts >= @from AND hour_ts < MIN(@to, @stored)`,
-  );
-  return (cluster, jobId, fromTs, toTs, storedBeforeTs) =>
-    (measured.all({ cluster, jobId, from: fromTs, to: toTs, stored: storedBeforeTs }) as Array<{ hourTs: number; energyKWh: number; gpuS: number; idleGpuS: number; utilPctS: number; inferred: number }>).map(
-      (r) => ({ ...r, inferred: r.inferred === 1 }),
-    );
-}
-
 /** A job's sums over stored hours, with its shares of those hours' figures (energy_hour). */
 export interface StoredJobFigures {
   energyKWh: number;
@@ -332,5 +318,20 @@ export function storedJobFigures(sqlite: Database, jobs: Array<{ cluster: string
     o.co2Kg += r.co2Kg;
     o.n += r.n;
   }
+  return out;
+}
+
+/** Per job of `jobs`, its job-hours in [fromTs, toTs) (hours not yet stored), in one statement for the whole list. */
+export function jobHoursOf(sqlite: Database, jobs: Array<{ cluster: string; jobId: string }>, fromTs: number, toTs: number) {
+  const out = jobs.map(() => [] as Array<{ hourTs: number; energyKWh: number; gpuS: number; idleGpuS: number; utilPctS: number }>);
+  if (jobs.length === 0 || fromTs >= toTs) return out;
+  const rows = sqlite
+    .prepare(
+      `SELECT p.key AS i, h.hour_ts AS hourTs, h.energy_wh / 1000.0 AS energyKWh, h.gpu_s AS gpuS, h.idle_gpu_s AS idleGpuS, h.util_pct_s AS utilPctS
+       FROM json_each(@page) p JOIN job_hour h INDEXED BY job_hour_job ON h.cluster = p.value ->> 0 AND h.job_id = p.value ->> 1
+       WHERE h.hour_ts >= @from AND h.hour_ts < @to`,
+    )
+    .all({ page: JSON.stringify(jobs.map((j) => [j.cluster, j.jobId])), from: fromTs, to: toTs }) as Array<{ i: number; hourTs: number; energyKWh: number; gpuS: number; idleGpuS: number; utilPctS: number }>;
+  for (const r of rows) out[r.i]!.push({ hourTs: r.hourTs, energyKWh: r.energyKWh, gpuS: r.gpuS, idleGpuS: r.idleGpuS, utilPctS: r.utilPctS });
   return out;
 }

@@ -22,7 +22,7 @@ import {
   countStartingIn,
   insideByEnergy,
   insideOfAccounts,
-  jobEnergyByHour,
+  jobHoursOf,
   storedJobFigures,
   jobsSummedLive,
   windowHours,
@@ -169,7 +169,6 @@ const totalsRow = (t: AttributedSums, displacedG: number) => {
 
 /** Per job over the window: its energy and its shares of the hours it has energy in (null where it has none in the window). */
 export function jobFigures(sqlite: Database, w: WindowAttribution) {
-  const byHour = jobEnergyByHour(sqlite);
   const liveInferred = new Map<string, Array<{ hourTs: number; energyKWh: number }>>();
   for (const i of w.live.inferred) {
     const k = `${i.cluster}:${i.jobId}`;
@@ -181,12 +180,13 @@ export function jobFigures(sqlite: Database, w: WindowAttribution) {
   const storedTo = Math.min(w.hours.endTs, w.storedBeforeTs);
   return (jobs: Array<{ cluster: string; jobId: string }>) => {
     const stored = storedJobFigures(sqlite, jobs, w.hours.startTs, storedTo);
+    const live = jobHoursOf(sqlite, jobs, Math.max(w.hours.startTs, storedTo), w.hours.endTs);
     return jobs.map((j, i) => {
       const s = stored[i]!;
       const shares: AttributedSums = { itKWh: s.energyKWh, overheadKWh: s.overheadKWh, reusedKWh: s.reusedKWh, co2Kg: s.co2Kg };
       const sums = { energyKWh: s.energyKWh, inferredKWh: s.inferredKWh, gpuS: s.gpuS, idleGpuS: s.idleGpuS, utilPctS: s.utilPctS };
       let n = s.n;
-      const rows = byHour(j.cluster, j.jobId, Math.max(w.hours.startTs, storedTo), w.hours.endTs, storedTo);
+      const rows = live[i]!.map((r) => ({ ...r, inferred: false }));
       for (const r of liveInferred.get(`${j.cluster}:${j.jobId}`) ?? []) rows.push({ ...r, gpuS: 0, idleGpuS: 0, utilPctS: 0, inferred: true });
       for (const r of rows) {
         const h = w.live.byHour.get(r.hourTs);
