@@ -255,33 +255,24 @@ writeFileSync('test/artifacts/bench.json', JSON.stringify({ measuredAt: new Date
 console.log('\nwritten test/artifacts/bench.json');
 
 
-async function timed(url: string, token: string, timeoutMs = 60_000): Promise<{ ms: number; ok: boolean }> {
-  const t = performance.now();
-  try {
-    const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) });
-    await res.arrayBuffer();
-    return { ms: performance.now() - t, ok: res.status === 200 };
-  } catch {
-    return { ms: performance.now() - t, ok: false };
-  }
-}
-
 /**
- * p50/p95 of one endpoint: 20 calls when it is fast, 3 when one call takes over a second,
- * and the one call when it takes over 5 s (so the whole bench stays within its 15 minutes).
+ * p50/p95 of each read in `calls`, measured by test/bench/latency-child.ts in a process of
+ * its own (this one holds what the national build left on its heap).
  */
-async function latency(name: string, url: string, token: string) {
-  const first = await timed(url, token);
-  if (!first.ok) {
-    row(`query: ${name}`, first.ms >= 60_000 ? 'timed out (60 s)' : 'failed');
-    return;
+async function latencies(calls: Array<[string, string]>, token: string) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'latency-child.ts'), JSON.stringify({ token, calls })], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`latency client exited with ${code}`);
+  for (const r of JSON.parse(out) as Array<{ name: string; times?: number[]; failed?: string }>) {
+    if (r.failed) {
+      row(`query: ${r.name}`, r.failed);
+      continue;
+    }
+    row(`query: ${r.name} p50`, percentile(r.times!, 0.5), 'ms');
+    row(`query: ${r.name} p95`, percentile(r.times!, 0.95), 'ms');
   }
-  const times = [first.ms];
-  const reps = first.ms > 5000 ? 0 : first.ms > 1000 ? 2 : 19;
-  for (let i = 0; i < reps; i++) times.push((await timed(url, token)).ms);
-  times.sort((a, b) => a - b);
-  row(`query: ${name} p50`, percentile(times, 0.5), 'ms');
-  row(`query: ${name} p95`, percentile(times, 0.95), 'ms');
 }
 
 async function benchNational() {
@@ -332,14 +323,16 @@ async function benchNational() {
     ['jobs list (500)', '/api/v1/jobs?limit=500&', false],
     ['review pack p299', '/api/v1/projects/p299/review?', false],
   ];
+  const calls: Array<[string, string]> = [];
   for (const [name, path, yearToo] of windowed) {
-    await latency(`${name}, month`, `${server.url}${path}${month}`, readToken);
-    if (yearToo) await latency(`${name}, year`, `${server.url}${path}${year}`, readToken);
+    calls.push([`${name}, month`, `${server.url}${path}${month}`]);
+    if (yearToo) calls.push([`${name}, year`, `${server.url}${path}${year}`]);
   }
-  await latency('queue now', `${server.url}/api/v1/queue`, readToken);
-  await latency('wait estimate (gpu, 8 GPUs)', `${server.url}/api/v1/waits/estimate?partition=gpu&gpus=8`, readToken);
-  await latency('allocations of p299 (one grant)', `${server.url}/api/v1/allocations?project=p299`, readToken);
-  await latency(`EED report ${new Date(nowTs).getUTCFullYear() - 1}`, `${server.url}/api/v1/reports/eed?year=${new Date(nowTs).getUTCFullYear() - 1}`, readToken);
+  calls.push(['queue now', `${server.url}/api/v1/queue`]);
+  calls.push(['wait estimate (gpu, 8 GPUs)', `${server.url}/api/v1/waits/estimate?partition=gpu&gpus=8`]);
+  calls.push(['allocations of p299 (one grant)', `${server.url}/api/v1/allocations?project=p299`]);
+  calls.push([`EED report ${new Date(nowTs).getUTCFullYear() - 1}`, `${server.url}/api/v1/reports/eed?year=${new Date(nowTs).getUTCFullYear() - 1}`]);
+  await latencies(calls, readToken);
 
   // Freshness under full ingest load: four senders post node batches as fast as the server takes
   // them while a probe job's samples are posted and /api/v1/usage is polled until they count.
