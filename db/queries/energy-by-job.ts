@@ -203,18 +203,19 @@ type CrossingRow = JobWindowSums & { firstHourTs: number; gapped: number };
 interface StoredFacts {
   crossing: Map<number, CrossingRow[]>;
   sums: Map<string, { n: number; energyKWh: number; idleGpuS: number }>;
+  figures: Map<string, StoredJobFigures>;
 }
 const storedFactsKept = new WeakMap<Database, Map<string, { version: string; facts: StoredFacts }>>();
 const MAX_KEPT_WINDOWS = 50;
 
-function storedFacts(sqlite: Database, w: WindowHours): StoredFacts {
+export function storedFacts(sqlite: Database, w: WindowHours): StoredFacts {
   let all = storedFactsKept.get(sqlite);
   if (!all) storedFactsKept.set(sqlite, (all = new Map()));
   const key = `${w.startTs}|${w.completeTs}|${w.endTs}`;
   const version = storedHoursVersion(sqlite);
   const hit = all.get(key);
   if (hit && hit.version === version) return hit.facts;
-  const facts: StoredFacts = { crossing: new Map(), sums: new Map() };
+  const facts: StoredFacts = { crossing: new Map(), sums: new Map(), figures: new Map() };
   all.delete(key);
   all.set(key, { version, facts });
   if (all.size > MAX_KEPT_WINDOWS) all.delete(all.keys().next().value!);
@@ -242,14 +243,19 @@ export function countStartingIn(sqlite: Database, w: WindowHours, accounts: stri
 export function* insideByEnergy(sqlite: Database, w: WindowHours, after: JobOrderKey | null): Generator<JobWindowSums & JobOrderKey> {
   if (w.startTs >= w.completeTs) return;
   const cols = 'cluster, job_id AS jobId, account, energy_kwh AS energyKWh, idle_gpu_s AS idleGpuS, energy_kwh AS value';
-  const order = 'ORDER BY energy_kwh DESC, cluster DESC, job_id DESC';
+  const order = 'ORDER BY energy_kwh DESC, cluster DESC, job_id DESC LIMIT @n';
   const inside = 'first_hour_ts >= @from AND last_hour_ts < @to';
-  const rows = after
-    ? sqlite
-        .prepare(`SELECT ${cols} FROM energy_job INDEXED BY energy_job_energy WHERE ${inside} AND (energy_kwh, cluster, job_id) < (@value, @cluster, @jobId) ${order}`)
-        .iterate({ from: w.startTs, to: w.completeTs, value: after.value, cluster: after.cluster, jobId: after.jobId })
-    : sqlite.prepare(`SELECT ${cols} FROM energy_job INDEXED BY energy_job_energy WHERE ${inside} ${order}`).iterate({ from: w.startTs, to: w.completeTs });
-  yield* rows as IterableIterator<JobWindowSums & JobOrderKey>;
+  const fromStart = sqlite.prepare(`SELECT ${cols} FROM energy_job INDEXED BY energy_job_energy WHERE ${inside} ${order}`);
+  const fromKey = sqlite.prepare(`SELECT ${cols} FROM energy_job INDEXED BY energy_job_energy WHERE ${inside} AND (energy_kwh, cluster, job_id) < (@value, @cluster, @jobId) ${order}`);
+  // Read in growing chunks rather than a row at a time: a page usually needs its first chunk only.
+  let cursor = after;
+  for (let n = 128; ; n = Math.min(4 * n, 8192)) {
+    const p = { from: w.startTs, to: w.completeTs, n };
+    const rows = (cursor ? fromKey.all({ ...p, value: cursor.value, cluster: cursor.cluster, jobId: cursor.jobId }) : fromStart.all(p)) as Array<JobWindowSums & JobOrderKey>;
+    yield* rows;
+    if (rows.length < n) return;
+    cursor = rows.at(-1)!;
+  }
 }
 
 /** Jobs of `accounts` lying inside the window's complete hours, as energy_job holds them. */
@@ -334,4 +340,18 @@ export function jobHoursOf(sqlite: Database, jobs: Array<{ cluster: string; jobI
     .all({ page: JSON.stringify(jobs.map((j) => [j.cluster, j.jobId])), from: fromTs, to: toTs }) as Array<{ i: number; hourTs: number; energyKWh: number; gpuS: number; idleGpuS: number; utilPctS: number }>;
   for (const r of rows) out[r.i]!.push({ hourTs: r.hourTs, energyKWh: r.energyKWh, gpuS: r.gpuS, idleGpuS: r.idleGpuS, utilPctS: r.utilPctS });
   return out;
+}
+
+/**
+ * `storedJobFigures` over complete hours of the window `w` (fromTs ≥ w.startTs, toTs at most
+ * its last complete hour), kept with the window's other facts of its stored hours.
+ */
+export function keptJobFigures(sqlite: Database, w: WindowHours, jobs: Array<{ cluster: string; jobId: string }>, fromTs: number, toTs: number): StoredJobFigures[] {
+  const kept = storedFacts(sqlite, w).figures;
+  const keyOfJob = (j: { cluster: string; jobId: string }) => `${keyOf(j.cluster, j.jobId)}\u0000${fromTs}\u0000${toTs}`;
+  // A client paging through a whole window would keep every job's: past a bound, start over.
+  if (kept.size > 20_000) kept.clear();
+  const missing = jobs.filter((j) => !kept.has(keyOfJob(j)));
+  storedJobFigures(sqlite, missing, fromTs, toTs).forEach((f, i) => kept.set(keyOfJob(missing[i]!), f));
+  return jobs.map((j) => kept.get(keyOfJob(j))!);
 }

@@ -23,7 +23,7 @@ import {
   insideByEnergy,
   insideOfAccounts,
   jobHoursOf,
-  storedJobFigures,
+  keptJobFigures,
   jobsSummedLive,
   windowHours,
   type JobOrderKey,
@@ -179,7 +179,7 @@ export function jobFigures(sqlite: Database, w: WindowAttribution) {
   // Stored hours are summed for the whole list at once; hours not stored (the current one) per job, with their live figures.
   const storedTo = Math.min(w.hours.endTs, w.storedBeforeTs);
   return (jobs: Array<{ cluster: string; jobId: string }>) => {
-    const stored = storedJobFigures(sqlite, jobs, w.hours.startTs, storedTo);
+    const stored = keptJobFigures(sqlite, w.hours, jobs, w.hours.startTs, storedTo);
     const live = jobHoursOf(sqlite, jobs, Math.max(w.hours.startTs, storedTo), w.hours.endTs);
     return jobs.map((j, i) => {
       const s = stored[i]!;
