@@ -206,7 +206,7 @@ interface StoredFacts {
   figures: Map<string, StoredJobFigures>;
 }
 const storedFactsKept = new WeakMap<Database, Map<string, { version: string; facts: StoredFacts }>>();
-const MAX_KEPT_WINDOWS = 50;
+const MAX_KEPT_WINDOWS = 16;
 
 export function storedFacts(sqlite: Database, w: WindowHours): StoredFacts {
   let all = storedFactsKept.get(sqlite);
@@ -350,7 +350,7 @@ export function keptJobFigures(sqlite: Database, w: WindowHours, jobs: Array<{ c
   const kept = storedFacts(sqlite, w).figures;
   const keyOfJob = (j: { cluster: string; jobId: string }) => `${keyOf(j.cluster, j.jobId)}\u0000${fromTs}\u0000${toTs}`;
   // A client paging through a whole window would keep every job's: past a bound, start over.
-  if (kept.size > 20_000) kept.clear();
+  if (kept.size > 5_000) kept.clear();
   const missing = jobs.filter((j) => !kept.has(keyOfJob(j)));
   storedJobFigures(sqlite, missing, fromTs, toTs).forEach((f, i) => kept.set(keyOfJob(missing[i]!), f));
   return jobs.map((j) => kept.get(keyOfJob(j))!);

@@ -229,19 +229,26 @@ function splitAtMonths(p: Piece): Piece[] {
  * changes what a month's days hold (a job record, a job-hour's energy, a rebuild, a
  * forgotten person, another process's commit) changes the count.
  */
-const keptSums = new WeakMap<Database, Map<string, { version: string; value: unknown }>>();
-const MAX_KEPT_SUMS = 400;
+const keptSums = new WeakMap<Database, { entries: Map<string, { version: string; value: unknown[] }>; rows: number }>();
+/** Rows kept per connection at most (a few tens of MB): a dashboard's windows move every 10 s, so old ones go first. */
+const MAX_KEPT_ROWS = 200_000;
 
-function kept<T>(sqlite: Database, key: string, fromTs: number, toTs: number, compute: () => T): T {
+function kept<T extends unknown[]>(sqlite: Database, key: string, fromTs: number, toTs: number, compute: () => T): T {
   let all = keptSums.get(sqlite);
-  if (!all) keptSums.set(sqlite, (all = new Map()));
+  if (!all) keptSums.set(sqlite, (all = { entries: new Map(), rows: 0 }));
   const version = monthsVersion(sqlite, monthOf(fromTs), toTs);
-  const hit = all.get(key);
+  const hit = all.entries.get(key);
   if (hit && hit.version === version) return hit.value as T;
   const value = compute();
-  all.delete(key);
-  all.set(key, { version, value });
-  if (all.size > MAX_KEPT_SUMS) all.delete(all.keys().next().value!);
+  if (hit) all.rows -= hit.value.length;
+  all.entries.delete(key);
+  all.entries.set(key, { version, value });
+  all.rows += value.length;
+  for (const [k, e] of all.entries) {
+    if (all.rows <= MAX_KEPT_ROWS || k === key) break;
+    all.entries.delete(k);
+    all.rows -= e.value.length;
+  }
   return value;
 }
 
