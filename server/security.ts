@@ -1,7 +1,7 @@
 /**
  * Request hardening that sits in front of the routes: security headers on every answer,
- * an Origin check on state-changing requests that ride on the session cookie (CSRF), and
- * a limit on failed logins per username and client address, and a limit on body size.
+ * a limit on body size, an Origin check on state-changing requests that ride on the
+ * session cookie (CSRF), and a limit on failed logins per username and client address.
  */
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';

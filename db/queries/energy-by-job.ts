@@ -208,7 +208,7 @@ interface StoredFacts {
 const storedFactsKept = new WeakMap<Database, Map<string, { version: string; facts: StoredFacts }>>();
 const MAX_KEPT_WINDOWS = 16;
 
-export function storedFacts(sqlite: Database, w: WindowHours): StoredFacts {
+function storedFacts(sqlite: Database, w: WindowHours): StoredFacts {
   let all = storedFactsKept.get(sqlite);
   if (!all) storedFactsKept.set(sqlite, (all = new Map()));
   const key = `${w.startTs}|${w.completeTs}|${w.endTs}`;
@@ -269,6 +269,14 @@ export function insideOfAccounts(sqlite: Database, w: WindowHours, accounts: str
     .all(JSON.stringify(accounts), w.startTs, w.completeTs, w.completeTs) as JobWindowSums[];
 }
 
+/**
+ * A list of jobs as a statement reads it: `json_each(@page) p`, each `p.value` a
+ * [cluster, jobId] pair and `p.key` its place in the list; `onPageJob('h')` joins a table's
+ * rows of those jobs.
+ */
+const pageOf = (jobs: Array<{ cluster: string; jobId: string }>) => JSON.stringify(jobs.map((j) => [j.cluster, j.jobId]));
+const onPageJob = (alias: string) => `${alias}.cluster = p.value ->> 0 AND ${alias}.job_id = p.value ->> 1`;
+
 /** A job's sums over stored hours, with its shares of those hours' figures (energy_hour). */
 export interface StoredJobFigures {
   energyKWh: number;
@@ -296,12 +304,12 @@ export function storedJobFigures(sqlite: Database, jobs: Array<{ cluster: string
     `TOTAL(CASE WHEN e.it_kwh > 0 THEN e.overhead_kwh * (${kwh} / e.it_kwh) ELSE 0 END) AS overheadKWh,
      TOTAL(CASE WHEN e.it_kwh > 0 THEN e.reused_kwh * (${kwh} / e.it_kwh) ELSE 0 END) AS reusedKWh,
      TOTAL(CASE WHEN e.it_kwh > 0 THEN e.co2_kg * (${kwh} / e.it_kwh) ELSE 0 END) AS co2Kg, COUNT(*) AS n`;
-  const page = JSON.stringify(jobs.map((j) => [j.cluster, j.jobId]));
+  const page = pageOf(jobs);
   const measured = sqlite
     .prepare(
       `SELECT p.key AS i, TOTAL(h.energy_wh / 1000.0) AS energyKWh, TOTAL(h.gpu_s) AS gpuS, TOTAL(h.idle_gpu_s) AS idleGpuS, TOTAL(h.util_pct_s) AS utilPctS,
          ${shares('h.energy_wh / 1000.0')}
-       FROM json_each(@page) p JOIN job_hour h INDEXED BY job_hour_job ON h.cluster = p.value ->> 0 AND h.job_id = p.value ->> 1
+       FROM json_each(@page) p JOIN job_hour h INDEXED BY job_hour_job ON ${onPageJob('h')}
          LEFT JOIN energy_hour e ON e.hour_ts = h.hour_ts
        WHERE h.hour_ts >= @from AND h.hour_ts < @to GROUP BY p.key`,
     )
@@ -309,7 +317,7 @@ export function storedJobFigures(sqlite: Database, jobs: Array<{ cluster: string
   const inferred = sqlite
     .prepare(
       `SELECT p.key AS i, TOTAL(x.energy_kwh) AS energyKWh, ${shares('x.energy_kwh')}
-       FROM json_each(@page) p JOIN energy_job_inferred x INDEXED BY energy_job_inferred_job ON x.cluster = p.value ->> 0 AND x.job_id = p.value ->> 1
+       FROM json_each(@page) p JOIN energy_job_inferred x INDEXED BY energy_job_inferred_job ON ${onPageJob('x')}
          LEFT JOIN energy_hour e ON e.hour_ts = x.hour_ts
        WHERE x.hour_ts >= @from AND x.hour_ts < @to GROUP BY p.key`,
     )
@@ -334,10 +342,10 @@ export function jobHoursOf(sqlite: Database, jobs: Array<{ cluster: string; jobI
   const rows = sqlite
     .prepare(
       `SELECT p.key AS i, h.hour_ts AS hourTs, h.energy_wh / 1000.0 AS energyKWh, h.gpu_s AS gpuS, h.idle_gpu_s AS idleGpuS, h.util_pct_s AS utilPctS
-       FROM json_each(@page) p JOIN job_hour h INDEXED BY job_hour_job ON h.cluster = p.value ->> 0 AND h.job_id = p.value ->> 1
+       FROM json_each(@page) p JOIN job_hour h INDEXED BY job_hour_job ON ${onPageJob('h')}
        WHERE h.hour_ts >= @from AND h.hour_ts < @to`,
     )
-    .all({ page: JSON.stringify(jobs.map((j) => [j.cluster, j.jobId])), from: fromTs, to: toTs }) as Array<{ i: number; hourTs: number; energyKWh: number; gpuS: number; idleGpuS: number; utilPctS: number }>;
+    .all({ page: pageOf(jobs), from: fromTs, to: toTs }) as Array<{ i: number; hourTs: number; energyKWh: number; gpuS: number; idleGpuS: number; utilPctS: number }>;
   for (const r of rows) out[r.i]!.push({ hourTs: r.hourTs, energyKWh: r.energyKWh, gpuS: r.gpuS, idleGpuS: r.idleGpuS, utilPctS: r.utilPctS });
   return out;
 }

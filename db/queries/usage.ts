@@ -224,8 +224,8 @@ function splitAtMonths(p: Piece): Piece[] {
 }
 
 /**
- * Sums over the days of months [fromTs, toTs), per connection, with the months' change
- * count they were taken at (usage-rollup.service.ts `monthsVersion`): anything that
+ * What is read from the days of months [fromTs, toTs) (rollup sums, a partial day's use),
+ * per connection, with the months' change count it was read at (usage-rollup.service.ts `monthsVersion`): anything that
  * changes what a month's days hold (a job record, a job-hour's energy, a rebuild, a
  * forgotten person, another process's commit) changes the count.
  */

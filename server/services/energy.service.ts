@@ -176,7 +176,7 @@ export function jobFigures(sqlite: Database, w: WindowAttribution) {
     if (list) list.push(i);
     else liveInferred.set(k, [i]);
   }
-  // Stored hours are summed for the whole list at once; hours not stored (the current one) per job, with their live figures.
+  // Stored hours are summed for the whole list at once (and kept); hours not stored (the current one) are read for the whole list and shared with their live figures.
   const storedTo = Math.min(w.hours.endTs, w.storedBeforeTs);
   return (jobs: Array<{ cluster: string; jobId: string }>) => {
     const stored = keptJobFigures(sqlite, w.hours, jobs, w.hours.startTs, storedTo);

@@ -250,8 +250,7 @@ for (const [name, section] of Object.entries(sections)) {
   save(); // after every section, so a long run leaves what it measured
 }
 row('bench: total wall time', (performance.now() - started) / 1000, 's');
-mkdirSync('test/artifacts', { recursive: true });
-writeFileSync('test/artifacts/bench.json', JSON.stringify({ measuredAt: new Date().toISOString(), results }, null, 2));
+save();
 console.log('\nwritten test/artifacts/bench.json');
 
 
