@@ -74,6 +74,11 @@ export const projectMembers = sqliteTable(
     projectId: integer('project_id').notNull().references(() => projects.id),
     userId: integer('user_id').notNull().references(() => users.id),
     isPi: integer('is_pi', { mode: 'boolean' }).notNull().default(false),
+    /**
+     * Where the membership comes from: an administrator (`admin`) or the scheduler's
+     * associations (`slurm`). Only these grant access; job records never make a member.
+     */
+    source: text('source', { enum: ['admin', 'slurm'] }).notNull().default('admin'),
   },
   (t) => [primaryKey({ columns: [t.projectId, t.userId] })],
 );
@@ -101,6 +106,8 @@ export const apiTokens = sqliteTable('api_tokens', {
   tokenHash: text('token_hash').notNull().unique(),
   createdTs: integer('created_ts').notNull(),
   revokedTs: integer('revoked_ts'),
+  /** Past this instant the token is refused (null: never expires). */
+  expiresTs: integer('expires_ts'),
 });
 
 export const sessions = sqliteTable('sessions', {
@@ -365,6 +372,8 @@ export const facilityInterval = sqliteTable(
 export const ingestBatches = sqliteTable('ingest_batches', {
   key: text('key').primaryKey(),
   kind: text('kind').notNull(),
+  /** sha256 of the batch body: the same key with a different body is a conflict, not a duplicate. */
+  bodyHash: text('body_hash'),
   accepted: integer('accepted').notNull(),
   receivedTs: integer('received_ts').notNull().default(sql`(unixepoch() * 1000)`),
 });
