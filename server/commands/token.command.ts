@@ -22,7 +22,7 @@ export async function tokenCommand(argv: string[]): Promise<number> {
       // The token itself never goes into the log; its name and scope identify it.
       recordAudit(db.$client, { ts: Date.now(), actor: cliActor(), action: 'token.create', target: `token:${values.name}`, details: { scope: values.scope } });
       return created;
-    })();
+    }).immediate();
     process.stdout.write(`${token}\n`);
   } finally {
     db.$client.close();

@@ -40,7 +40,7 @@ export async function userCommand(argv: string[]): Promise<number> {
     db.$client.transaction(() => {
       addUser(db, { username: values.name!, role: values.role as Role, password, projects: values.project ?? [] });
       recordAudit(db.$client, { ts: Date.now(), actor: cliActor(), action: 'user.add', target: `user:${values.name}`, details: { role: values.role, projects: values.project ?? [] } });
-    })();
+    }).immediate();
   } finally {
     db.$client.close();
   }

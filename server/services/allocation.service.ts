@@ -212,7 +212,7 @@ export function createAllocation(sqlite: Database, input: AllocationInput, actor
     );
     audit(sqlite, nowTs, actor, 'allocation.create', `allocation:${id}`, { after: input });
     return id;
-  })();
+  }).immediate();
 }
 
 /** Changes an allocation's amount or period after checking the tree. */
@@ -239,7 +239,7 @@ export function updateAllocation(
       before: { grantedGpuHours: current.amount, periodStart: new Date(current.periodStartTs).toISOString(), periodEnd: new Date(current.periodEndTs).toISOString() },
       after: changes,
     });
-  })();
+  }).immediate();
 }
 
 /**
@@ -278,5 +278,5 @@ export function importAllocationsCsv(sqlite: Database, csv: string, actor: strin
       n++;
     }
     return n;
-  })();
+  }).immediate();
 }

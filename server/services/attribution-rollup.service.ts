@@ -301,7 +301,7 @@ export function refreshAttribution(sqlite: Database, nowTs: number): number {
     w.daysAndMonths(dirty);
     for (const j of jobs.values()) w.job(j.cluster, j.jobId, before);
     sqlite.prepare('DELETE FROM energy_dirty_hour WHERE hour_ts < ?').run(before);
-  })();
+  }).immediate();
   return dirty.length;
 }
 
@@ -361,5 +361,5 @@ export function rebuildAttribution(sqlite: Database, nowTs: number): { hours: nu
       .run({ before });
     sqlite.prepare("INSERT INTO settings (key, value) VALUES ('attributionRollupBuilt', '1') ON CONFLICT (key) DO NOTHING").run();
     return { hours, jobs };
-  })();
+  }).immediate();
 }

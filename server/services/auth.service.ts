@@ -92,7 +92,7 @@ export function addUser(db: Db, input: { username: string; role: Role; password:
       tx.insert(projectMembers).values({ projectId: project.id, userId, isPi: input.role === 'pi' }).onConflictDoNothing().run();
     }
     return userId;
-  });
+  }, { behavior: 'immediate' });
 }
 
 function userPrincipal(db: Db, userId: number): Principal | null {

@@ -86,7 +86,7 @@ export function rebuildFacilityRollups(sqlite: Database): void {
     for (const table of ['facility_energy_hour', 'facility_energy_day', 'facility_quantity_hour', 'facility_quantity_day']) sqlite.prepare(`DELETE FROM ${table}`).run();
     const intervals = sqlite.prepare('SELECT DISTINCT interval_ts AS ts FROM facility_interval').pluck().all() as number[];
     new FacilityRollup(sqlite).refresh(intervals);
-  })();
+  }).immediate();
 }
 
 /** Fills the facility rollups once where the intervals have data and the rollups none. */

@@ -63,7 +63,7 @@ export function createIngestService({ sqlite, config, now = Date.now }: { sqlite
     const nowMs = now();
     checkTimes(input, nowMs, config.retentionDays * 86_400_000);
     try {
-      return run(input, idempotencyKey, nowMs);
+      return run.immediate(input, idempotencyKey, nowMs);
     } catch (error) {
       resetCaches();
       throw error;
@@ -93,7 +93,7 @@ export function createIngestService({ sqlite, config, now = Date.now }: { sqlite
     queue = [];
     let done: Array<[Queued, IngestResult]>;
     try {
-      done = group(items);
+      done = group.immediate(items);
     } catch (error) {
       // The shared commit failed: nothing of the group is stored.
       resetCaches();

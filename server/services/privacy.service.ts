@@ -104,5 +104,5 @@ export function forgetPerson(sqlite: Database, username: string, { nowMs, actor 
     sqlite.prepare('UPDATE audit_log SET target = ? WHERE target = ?').run(`user:${pseudonym}`, `user:${username}`);
     recordAudit(sqlite, { ts: nowMs, actor, action: 'user.forget', target: `user:${pseudonym}`, details: { jobs, sessions, memberships } });
     return { pseudonym, jobs, sessions, memberships, account: user !== undefined };
-  })();
+  }).immediate();
 }

@@ -330,7 +330,7 @@ export function rebuildUsageRollups(sqlite: Database): { dayRows: number; monthR
     sqlite.prepare(`INSERT INTO settings (key, value) VALUES ('usageRollupVersion', '${ROLLUP_VERSION}') ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run();
     const count = (t: string) => (sqlite.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get() as { n: number }).n;
     return { dayRows: count('usage_day'), monthRows: count('usage_month'), jobs };
-  })();
+  }).immediate();
 }
 
 /** Bumped when a migration adds a usage rollup that existing databases must fill. */

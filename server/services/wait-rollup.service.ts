@@ -327,7 +327,7 @@ class RollupRead {
     if (this.writes.length === 0) return;
     const rows = this.writes.splice(0);
     try {
-      this.sqlite.transaction(() => rows.forEach((row) => writeWaitRuns(this.sqlite, row)))();
+      this.sqlite.transaction(() => rows.forEach((row) => writeWaitRuns(this.sqlite, row))).immediate();
     } catch (error) {
       // Storing is only a head start for later reads, which rebuild what is missing: a
       // read-only or busy database must not fail the read that has its answer already.
