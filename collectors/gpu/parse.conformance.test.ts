@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { gpuBatchSchema } from '../shared/wire.ts';
 import { parseNvidiaSmi } from './parse.ts';
 import { parseXmlAsNodeNvidiaSmi } from './xml-as-node-nvidia-smi.ts';
+import { missing } from '../../test/support/requirements.ts';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const sharedDir = resolve(repoRoot, '../shared');
@@ -220,7 +221,7 @@ function readLikeNodeNvidiaSmi(file: string): Promise<unknown> {
   return parseXmlAsNodeNvidiaSmi(readFileSync(join(xmlDir, file), 'utf8'));
 }
 
-describe.skipIf(!existsSync(xmlDir))('nvidia-smi corpus conformance', () => {
+describe.skipIf(missing('../shared/fixtures/nvidia-smi', existsSync(xmlDir)))('nvidia-smi corpus conformance', () => {
   it('has a row for every document and a document for every row', () => {
     const files = readdirSync(xmlDir).filter((f) => f.endsWith('.xml')).sort();
     expect(rows.map((r) => r.file).sort()).toEqual(files);

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoHistorySent, measureFirstView } from '../bench/web-bench.ts';
 import { hasChromium, launchBrowser } from '../support/browser.ts';
 import { startServerProcess, type ServerProcess } from '../support/server-process.ts';
+import { missing } from '../support/requirements.ts';
 
 const artifacts = 'test/artifacts';
 /** A da-DK number: decimal comma, thousands dots where large, e.g. `1.234,5` or `673,0`. */
@@ -23,7 +24,7 @@ const populated: Record<string, string> = {
 };
 
 // Chromium is installed by .ci/run (apt-get install chromium); without it this file cannot run.
-describe.skipIf(!hasChromium)('dashboard in Chromium against the real server with the demo facility', () => {
+describe.skipIf(missing('Chromium at /usr/bin/chromium', hasChromium))('dashboard in Chromium against the real server with the demo facility', () => {
   let server: ServerProcess;
   let browser: Browser;
 

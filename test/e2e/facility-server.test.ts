@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenByCli, startServerProcess, type ServerProcess } from '../support/server-process.ts';
+import { missing } from '../support/requirements.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const cli = join(repoRoot, 'bin/heatledger.js');
@@ -71,7 +72,7 @@ function trapezoid(points: Array<{ ts: number; value: number }>): number {
   return sum;
 }
 
-describe.skipIf(!existsSync(cduDir) || !existsSync(pduDir))('facility collector process → server process', () => {
+describe.skipIf(missing('the Redfish mockups in ../shared/fixtures', existsSync(cduDir) && existsSync(pduDir)))('facility collector process → server process', () => {
   let server: ServerProcess;
   let mock: Awaited<ReturnType<typeof serveMockups>>;
   let stored: Array<{ ts: number; meter: string; quantity: string; value: number }>;

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { jobsBatchSchema, type JobRecord } from '../../collectors/shared/wire.ts';
+import { missing } from '../support/requirements.ts';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const hasSacct = spawnSync('sh', ['-c', 'command -v sacct'], { encoding: 'utf8' }).status === 0;
@@ -50,7 +51,7 @@ function readSacct(since: string): SacctRow[] {
   });
 }
 
-describe.skipIf(!enabled)('collect slurm against a real Slurm', () => {
+describe.skipIf(missing('a real Slurm (sacct on PATH and HEATLEDGER_SLURM=1)', enabled))('collect slurm against a real Slurm', () => {
   let since = '';
   let jobs: JobRecord[] = [];
   let sacct: SacctRow[] = [];

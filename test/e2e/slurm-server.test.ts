@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenByCli, exited, startServerProcess, type ServerProcess } from '../support/server-process.ts';
+import { missing } from '../support/requirements.ts';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = join(repoRoot, 'bin', 'heatledger.js');
@@ -93,7 +94,7 @@ interface StoredJob {
 
 const SENT = /sent (\d+) jobs of (\S+) \((\d+) accepted, (\d+) duplicates\)/g;
 
-describe.skipIf(!enabled)('collect slurm (polling process) against a real Slurm into the real server', () => {
+describe.skipIf(missing('a real Slurm (sacct on PATH and HEATLEDGER_SLURM=1)', enabled))('collect slurm (polling process) against a real Slurm into the real server', () => {
   const work = mkdtempSync(join(tmpdir(), 'hl-e2e-slurm-'));
   let server: ServerProcess | null = null;
   let collector: ChildProcess | null = null;

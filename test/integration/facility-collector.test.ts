@@ -21,6 +21,7 @@ import { defaultMapping } from '../../collectors/facility/mapping.ts';
 import { discover, RedfishClient } from '../../collectors/facility/redfish.ts';
 import type { FacilityBatch, FacilityReading } from '../../collectors/shared/wire.ts';
 import { makeApp } from '../support/factories.ts';
+import { missing } from '../support/requirements.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const mockups = resolve(repoRoot, '../shared/fixtures/redfish/mockups');
@@ -156,7 +157,7 @@ function table(readings: FacilityReading[]): Record<string, number> {
 const passwordFile = join(work, 'password');
 writeFileSync(passwordFile, `${PASSWORD}\n`);
 
-describe.skipIf(!existsSync(cdu) || !existsSync(pdu) || !existsSync(shelf))('facility collector against the DMTF mockups', () => {
+describe.skipIf(missing('the Redfish mockups in ../shared/fixtures', existsSync(cdu) && existsSync(pdu) && existsSync(shelf)))('facility collector against the DMTF mockups', () => {
   let gateway: Mockup;
   beforeAll(async () => {
     gateway = await startMockup({ roots: [cdu, pdu, shelf] });
@@ -325,7 +326,7 @@ describe.skipIf(!existsSync(cdu) || !existsSync(pdu) || !existsSync(shelf))('fac
   });
 });
 
-describe.skipIf(!existsSync(server1u))('a liquid-cooled server mapped by config', () => {
+describe.skipIf(missing('the Redfish server mockup in ../shared/fixtures', existsSync(server1u)))('a liquid-cooled server mapped by config', () => {
   it('reads its chassis power and cold-plate loop temperatures', async () => {
     const mock = await startMockup({ roots: [server1u] });
     const config = join(work, '1u.json');
@@ -354,7 +355,7 @@ describe.skipIf(!existsSync(server1u))('a liquid-cooled server mapped by config'
   });
 });
 
-describe.skipIf(!existsSync(cdu))('Redfish authentication', () => {
+describe.skipIf(missing('the Redfish CDU mockup in ../shared/fixtures', existsSync(cdu)))('Redfish authentication', () => {
   it('sends basic auth and explains a refusal', async () => {
     const mock = await startMockup({ roots: [cdu], auth: 'basic' });
     try {
@@ -405,7 +406,7 @@ function hasOpenssl(): boolean {
   }
 }
 
-describe.skipIf(!existsSync(cdu) || !hasOpenssl())('Redfish over https with a site CA', () => {
+describe.skipIf(missing('the Redfish CDU mockup and openssl', existsSync(cdu) && hasOpenssl()))('Redfish over https with a site CA', () => {
   let mock: Mockup;
   let caFile: string;
   beforeAll(async () => {
@@ -452,7 +453,7 @@ describe.skipIf(!existsSync(cdu) || !hasOpenssl())('Redfish over https with a si
   });
 });
 
-describe.skipIf(!existsSync(cdu))('polling into a server that goes away, then SIGTERM', () => {
+describe.skipIf(missing('the Redfish CDU mockup in ../shared/fixtures', existsSync(cdu)))('polling into a server that goes away, then SIGTERM', () => {
   it('spools while the server answers 503, replays in order, and flushes on SIGTERM', async () => {
     const mock = await startMockup({ roots: [cdu] });
     const received: FacilityBatch[] = [];
@@ -516,7 +517,7 @@ describe.skipIf(!existsSync(cdu))('polling into a server that goes away, then SI
   });
 });
 
-describe.skipIf(!existsSync(cdu) || !existsSync(pdu) || !existsSync(shelf))('end to end into the HeatLedger server', () => {
+describe.skipIf(missing('the Redfish mockups in ../shared/fixtures', existsSync(cdu) && existsSync(pdu) && existsSync(shelf)))('end to end into the HeatLedger server', () => {
   it('stores the mockup readings through the real ingest API, and a re-sent file only once', async () => {
     const t = makeApp({ now: Date.now() });
     const http = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' });

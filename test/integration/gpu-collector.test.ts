@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { sampleGpus } from '../../collectors/gpu/sample.ts';
 import { gpuBatchSchema, type GpuBatch } from '../../collectors/shared/wire.ts';
+import { missing } from '../support/requirements.ts';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 const ownDoc = join(repoRoot, 'test/fixtures/nvidia-smi/h200-x2-mig-handwritten.xml');
@@ -95,7 +96,7 @@ describe('sampling through node-nvidia-smi and a fake nvidia-smi', () => {
     expect(samples.map((s) => s.ts)).toEqual(['2026-11-28T10:00:00.000Z', '2026-11-28T10:00:00.000Z']);
   });
 
-  it.skipIf(!existsSync(sharedDoc))('samples a real V100 capture from the shared corpus', async () => {
+  it.skipIf(missing('../shared/fixtures/nvidia-smi', existsSync(sharedDoc)))('samples a real V100 capture from the shared corpus', async () => {
     process.env.PATH = `${fakeNvidiaSmiDir('v100', `cat '${sharedDoc}'`)}:${originalPath}`;
     const [sample] = await sampleGpus({ procRoot: join(work, 'empty-proc') });
     // From the capture: 91 %, 12311/32510 MiB, 170.16 W of 250 W, 66 C, four processes.

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseSlurmOutput } from '../../collectors/slurm/parse-input.ts';
 import { jobsBatchSchema, type JobRecord } from '../../collectors/shared/wire.ts';
+import { missing } from '../support/requirements.ts';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const sharedDir = join(repoRoot, '..', 'shared', 'fixtures', 'slurm');
@@ -165,7 +166,7 @@ const rejected: Record<string, RegExp> = {
   'debian-22.05-live/sreport.txt': /line 1 has 1 fields/,
 };
 
-describe.skipIf(!existsSync(sharedDir))('Slurm samples in ../shared/fixtures/slurm', () => {
+describe.skipIf(missing('../shared/fixtures/slurm', existsSync(sharedDir)))('Slurm samples in ../shared/fixtures/slurm', () => {
   const files = existsSync(sharedDir)
     ? readdirSync(sharedDir, { recursive: true }).map(String).filter((f) => statSync(join(sharedDir, f)).isFile()).sort()
     : [];
