@@ -10,6 +10,11 @@
  * Two records never replace a newer one: a record of an earlier stage of the job's life
  * (PENDING or RUNNING) after the stored one has ended (a poll's overlap, a replayed spool),
  * and a record naming a user who asked to be forgotten (it is stored under their pseudonym).
+ *
+ * A job record names its account and user, and both are created on first sight, but it
+ * never makes the user a member of the account: membership grants access to a project's
+ * figures, so it comes from an administrator (or the scheduler's associations), never from
+ * what an ingest token sends (DESIGN.md, security).
  */
 import { createHash } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
@@ -33,7 +38,7 @@ interface StoredJob {
 export class JobsIngestor {
   private readonly st: Record<string, Statement>;
   private readonly knownProjects = new Set<string>();
-  private readonly knownMembers = new Set<string>();
+  private readonly knownUsers = new Set<string>();
   private readonly nameHash: (name: string) => string;
 
   constructor(
@@ -61,10 +66,6 @@ export class JobsIngestor {
       ),
       projectIns: db.prepare('INSERT OR IGNORE INTO projects (name, created_ts) VALUES (?, ?)'),
       userIns: db.prepare("INSERT OR IGNORE INTO users (username, role, created_ts) VALUES (?, 'researcher', ?)"),
-      memberIns: db.prepare(
-        `INSERT OR IGNORE INTO project_members (project_id, user_id)
-         SELECT p.id, u.id FROM projects p, users u WHERE p.name = ? AND u.username = ?`,
-      ),
     };
   }
 
@@ -86,7 +87,7 @@ export class JobsIngestor {
       this.st.upsert.run(row);
       this.usage.addJob(next, 1);
       this.usage.moveEnergy(batch.cluster, job.jobId, old ?? null, next);
-      this.ensureProject(job.account, job.user, nowMs);
+      this.ensureNames(job.account, job.user, nowMs);
       accepted++;
     }
     return { accepted, duplicates };
@@ -95,20 +96,18 @@ export class JobsIngestor {
   /** Forgets cached state after a rolled-back transaction. */
   resetCaches(): void {
     this.knownProjects.clear();
-    this.knownMembers.clear();
+    this.knownUsers.clear();
   }
 
-  private ensureProject(account: string, user: string, nowMs: number): void {
-    // Slurm accounts become projects, and their users members, on first sight.
+  private ensureNames(account: string, user: string, nowMs: number): void {
+    // Slurm accounts become projects, and their users scheduler users (who cannot log in), on first sight.
     if (!this.knownProjects.has(account)) {
       this.st.projectIns.run(account, nowMs);
       this.knownProjects.add(account);
     }
-    const member = `${account}\u0000${user}`;
-    if (!this.knownMembers.has(member)) {
+    if (!this.knownUsers.has(user)) {
       this.st.userIns.run(user, nowMs);
-      this.st.memberIns.run(account, user);
-      this.knownMembers.add(member);
+      this.knownUsers.add(user);
     }
   }
 }

@@ -245,7 +245,7 @@ describe('who sees what', () => {
       { json: jobsBatch([job({ jobId: '1', user: 'alice' }), job({ jobId: '2', user: 'erin' }), job({ jobId: '3', account: 'proj-b', user: 'bob' })]) },
       t.auth(t.tokens.ingest),
     );
-    t.addPerson('alice', 'researcher');
+    t.addPerson('alice', 'researcher', ['proj-a']);
     t.addPerson('cora', 'committee');
     const login = async (username: string) => {
       const res = await t.client.api.v1.auth.login.$post({ json: { username, password: 'correct horse' } });
