@@ -4,6 +4,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { requireReader, visibility, type AppEnv } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
+import { csvDownloadHeaders } from '../csv.ts';
 import { getReview, listJobs, reviewCsv } from '../services/review.service.ts';
 import { validate } from '../validation.ts';
 import { pageShape } from './page.schemas.ts';
@@ -24,10 +25,7 @@ export function projectRoutes({ sqlite, config, now = Date.now }: { sqlite: Data
       const review = getReview(deps, c.req.param('project'), q.window && { fromTs: q.window.fromTs, toTs: q.window.toTs }, visibility(c));
       const wantsCsv = q.format === 'csv' || (q.format === undefined && (c.req.header('accept') ?? '').includes('text/csv'));
       if (wantsCsv) {
-        return c.body(reviewCsv(review), 200, {
-          'content-type': 'text/csv; charset=utf-8',
-          'content-disposition': `attachment; filename="review-${review.project}.csv"`,
-        });
+        return c.body(reviewCsv(review), 200, csvDownloadHeaders(`review-${review.project}.csv`));
       }
       return c.json(review, 200);
     })

@@ -4,6 +4,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { requireReader, visibility, type AppEnv } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
+import { csvDownloadHeaders } from '../csv.ts';
 import { eedReportCsv, getEedReport } from '../services/eed-report.service.ts';
 import { validate } from '../validation.ts';
 
@@ -16,10 +17,7 @@ export function reportsRoutes(deps: { sqlite: Database; config: Config }) {
     const report = getEedReport(deps, year, visibility(c));
     const wantsCsv = format === 'csv' || (format === undefined && (c.req.header('accept') ?? '').includes('text/csv'));
     if (wantsCsv) {
-      return c.body(eedReportCsv(report), 200, {
-        'content-type': 'text/csv; charset=utf-8',
-        'content-disposition': `attachment; filename="eed-${year}.csv"`,
-      });
+      return c.body(eedReportCsv(report), 200, csvDownloadHeaders(`eed-${year}.csv`));
     }
     return c.json(report, 200);
   });

@@ -34,6 +34,7 @@ import type { Database } from 'better-sqlite3';
 import { levelMean, reuseMeters } from '../../db/queries/cooling-loop.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
+import { csvLine } from '../csv.ts';
 import { getKpis } from './kpis.service.ts';
 
 export const EED_REGULATION = 'Commission Delegated Regulation (EU) 2024/1364';
@@ -138,12 +139,8 @@ export type EedReport = ReturnType<typeof getEedReport>;
 
 /** The report as CSV: one `indicator,value,unit,note` line per indicator, the missing ones with an empty value and the reason. */
 export function eedReportCsv(report: EedReport): string {
-  const cell = (v: unknown) => {
-    const s = v === null || v === undefined ? '' : String(v);
-    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
   const lines = ['indicator,value,unit,note'];
-  const put = (indicator: string, value: unknown, unit: string, note: string) => lines.push([indicator, value, unit, note].map(cell).join(','));
+  const put = (indicator: string, value: unknown, unit: string, note: string) => lines.push(csvLine([indicator, value, unit, note]));
   put('year', report.year, '', `${report.from} to ${report.to} (UTC), ${report.regulation}`);
   put('heatPumpOnSite', report.heatPumpOnSite, '', report.heatPumpOnSite ? 'its electricity is in the total energy consumption' : 'its electricity is outside the site boundary');
   const reasons = new Map(report.missing.map((m) => [m.indicator, m.reason]));

@@ -9,6 +9,7 @@ import { usageByKey } from '../../db/queries/usage.ts';
 import { waitStats } from '../../db/queries/waits.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
+import { csvLine } from '../csv.ts';
 import { DomainError } from '../errors.ts';
 import { listAllocations } from './allocation.service.ts';
 import { encodeCursor, jobFigures, jobsInOrder, projectAttribution, windowAttribution, type JobCursor, type WindowAttribution } from './energy.service.ts';
@@ -190,14 +191,10 @@ export type Review = ReturnType<typeof getReview>;
 /** The review pack as CSV: one `section,key,field,value` line per figure. */
 export function reviewCsv(review: ReturnType<typeof getReview>): string {
   const lines = ['section,key,field,value'];
-  const cell = (v: unknown) => {
-    const s = v === null || v === undefined ? '' : String(v);
-    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
   const put = (section: string, key: string, obj: Record<string, unknown> | null) => {
     for (const [field, value] of Object.entries(obj ?? {})) {
       if (typeof value === 'object' && value !== null) continue;
-      lines.push([section, key, field, value].map(cell).join(','));
+      lines.push(csvLine([section, key, field, value]));
     }
   };
   put('project', review.project, { from: review.from, to: review.to });

@@ -1,15 +1,15 @@
 /** CSV export of the figures a view shows (RFC 4180; dot decimals and ISO times, for spreadsheets and scripts alike). */
+// The server's own rule, so a download from a view and one from the API neutralise the same cells.
+import { csvLine } from '../../../server/csv.ts';
+
 export type Cell = string | number | null | undefined;
 
-function quote(cell: Cell): string {
-  if (cell === null || cell === undefined) return '';
-  const s = String(cell);
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-/** The rows as CSV text with a header line. */
+/**
+ * The rows as CSV text with a header line. Text that a spreadsheet would run as a formula
+ * (a user or project named `=HYPERLINK(…)`) gets a leading `'`; numbers stay numbers.
+ */
 export function toCsv(headers: string[], rows: Cell[][]): string {
-  return [headers, ...rows].map((r) => r.map(quote).join(',')).join('\r\n') + '\r\n';
+  return [headers, ...rows].map((r) => csvLine(r)).join('\r\n') + '\r\n';
 }
 
 /** Offers `csv` to the browser as a file download. */
