@@ -112,11 +112,23 @@ export class JobsIngestor {
   }
 }
 
-const unfinished = new Set(['PENDING', 'RUNNING', 'SUSPENDED', 'CONFIGURING', 'COMPLETING', 'RESIZING', 'REQUEUED']);
+/**
+ * Stages of a job's life, in order: waiting, running (or held on its nodes), ended. A record
+ * never replaces one of a later stage: a RUNNING record after a COMPLETED one is a poll's
+ * overlap or a replayed spool, whatever times it carries (issue 15.10: a RUNNING record with
+ * an end time replaced a COMPLETED one). The cost: a job Slurm requeues after it ended
+ * (same id) keeps its ended record here; one requeued while running is followed once it runs again.
+ */
+const STAGE: Record<JobParsed['state'], 0 | 1 | 2> = {
+  PENDING: 0, REQUEUED: 0,
+  RUNNING: 1, SUSPENDED: 1, CONFIGURING: 1, COMPLETING: 1, RESIZING: 1, STOPPED: 1,
+  COMPLETED: 2, CANCELLED: 2, FAILED: 2, TIMEOUT: 2, NODE_FAIL: 2, PREEMPTED: 2, BOOT_FAIL: 2,
+  DEADLINE: 2, OUT_OF_MEMORY: 2, REVOKED: 2, SPECIAL_EXIT: 2,
+};
 
-/** Whether `next` describes an earlier stage of a job whose stored record has already ended. */
-function isRegression(stored: StoredJob, next: { state: string; endTs: number | null }): boolean {
-  return stored.endTs !== null && !unfinished.has(stored.state) && next.endTs === null && unfinished.has(next.state);
+/** Whether `next` describes an earlier stage of the job than its stored record. */
+function isRegression(stored: StoredJob, next: { state: JobParsed['state'] }): boolean {
+  return STAGE[next.state] < (STAGE[stored.state as JobParsed['state']] ?? 0);
 }
 
 function toRow(cluster: string, job: JobParsed, nowMs: number) {
@@ -133,8 +145,10 @@ function toRow(cluster: string, job: JobParsed, nowMs: number) {
     state: job.state,
     submitTs: Date.parse(job.submitTime),
     eligibleTs: ms(job.eligibleTime),
-    startTs: ms(job.startTime),
-    endTs: ms(job.endTime),
+    // A waiting job's start and a running job's end are the scheduler's forecasts (squeue
+    // shows both), not times the job started or ended: they must not count as use.
+    startTs: job.state === 'PENDING' ? null : ms(job.startTime),
+    endTs: STAGE[job.state] === 1 && job.state !== 'COMPLETING' ? null : ms(job.endTime),
     gpus: job.gpus,
     gpuType: job.gpuType,
     cpus: job.cpus,
