@@ -5,9 +5,10 @@
  * requests coincide.
  *
  * An answer is reused only for a caller who sees exactly what the first caller saw (same
- * kind of credential, scope or role, projects and username) and only while it is young:
- * measurements that arrive meanwhile show at most that much later. An administrative
- * change (any accepted write other than ingest) drops every kept answer at once.
+ * kind of credential, scope or role, projects and username), asking for the same URL with
+ * the same `Accept`, and only while it is young: measurements that arrive meanwhile show
+ * at most that much later. An administrative change (any accepted write other than
+ * ingest) drops every kept answer at once.
  */
 import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from './auth/middleware.ts';
@@ -26,6 +27,8 @@ export function readCache(ttlMs: number) {
   const kept = new Map<string, Kept>();
   return createMiddleware<AppEnv>(async (c, next) => {
     if (ttlMs <= 0) return next();
+    // A HEAD changes nothing and is not kept.
+    if (c.req.method === 'HEAD') return next();
     if (c.req.method !== 'GET') {
       await next();
       if (c.res.status < 400 && !c.req.path.startsWith('/api/v1/ingest/')) kept.clear();
@@ -34,7 +37,9 @@ export function readCache(ttlMs: number) {
     const p = c.get('principal');
     if (!p || c.req.path.startsWith('/api/v1/auth/')) return next();
     const who = p.kind === 'token' ? `token:${p.scope}` : `user:${p.role}:${p.username}:${[...p.projects].sort().join(',')}`;
-    const key = `${who} ${c.req.url}`;
+    // Everything an answer varies on: the caller, the URL with its whole query, and `Accept`
+    // (the review pack answers CSV or JSON by it). JSON encoding keeps the parts apart.
+    const key = JSON.stringify([who, c.req.header('accept') ?? '', c.req.url]);
     const now = performance.now();
     const hit = kept.get(key);
     if (hit && hit.expires > now) return new Response(hit.body, { status: hit.status, headers: hit.headers });
