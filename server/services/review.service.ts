@@ -1,11 +1,12 @@
 /**
  * The committee's review pack for one project, and job lists. Usernames are personal data
  * (DESIGN.md): roles without per-user access see stable pseudonyms (an HMAC of the
- * username under a key kept in the database), never the names.
+ * username under a key kept in the database), never the names; a researcher sees their
+ * own rows only, their colleagues' figures summed.
  */
 import type { Database } from 'better-sqlite3';
 import { jobListPage, type ListedJob } from '../../db/queries/job-list.ts';
-import { usageByKey } from '../../db/queries/usage.ts';
+import { usageByKey, type UsageRow } from '../../db/queries/usage.ts';
 import { waitStats } from '../../db/queries/waits.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
@@ -30,10 +31,18 @@ export function pseudonymiser(sqlite: Database): (username: string) => string {
   return (username) => `user-${hash(username).slice(0, 8)}`;
 }
 
+/**
+ * Refuses a project the caller may not read. Membership is judged first: a caller limited
+ * to their projects gets the same answer for a project that does not exist as for someone
+ * else's, so that project names cannot be probed (allocation.service.ts answers alike).
+ */
 function assertProject(sqlite: Database, project: string, vis: Visibility): void {
-  if (!sqlite.prepare('SELECT 1 FROM projects WHERE name = ?').get(project)) throw new DomainError('NOT_FOUND', `no project ${project}`);
   if (vis.accounts !== null && !vis.accounts.includes(project)) throw new DomainError('FORBIDDEN', `you are not a member of project ${project}`);
+  if (!sqlite.prepare('SELECT 1 FROM projects WHERE name = ?').get(project)) throw new DomainError('NOT_FOUND', `no project ${project}`);
 }
+
+/** The row under which a researcher's review pack sums their colleagues' figures. */
+export const OTHER_MEMBERS = '(other members)';
 
 export interface JobRow {
   jobId: string;
@@ -119,16 +128,19 @@ function mostIdleJobs(deps: Deps, w: WindowAttribution, project: string, vis: Vi
   );
   // Idle time puts a job among those with energy in the window's hours; the list shows only jobs that ran in the window itself.
   const ran = (j: ListedJob) => j.startTs !== null && j.startTs < w.toTs && (j.endTs === null ? w.nowTs > w.fromTs : j.endTs > w.fromTs);
+  // A researcher sees their own jobs only, as in the job list.
+  const shown = (j: ListedJob) => ran(j) && (vis.users === null || vis.users.includes(j.user));
   const picked: ListedJob[] = [];
-  for (let after: JobCursor | null = null; picked.length < limit; ) {
-    const { page } = jobsInOrder(sqlite, w, [project], 'idle', after, 4 * limit);
+  // Pages grow when jobs are passed over, so that a researcher with few jobs in a busy project costs few reads.
+  for (let after: JobCursor | null = null, size = 4 * limit; picked.length < limit; size *= 2) {
+    const { page } = jobsInOrder(sqlite, w, [project], 'idle', after, size);
     for (const j of page) {
       if (j.idleGpuS <= 0 || picked.length === limit) break;
       const r = record.get(j.cluster, j.jobId) as ListedJob | undefined;
-      if (r && ran(r)) picked.push(r);
+      if (r && shown(r)) picked.push(r);
     }
     const last = page.at(-1);
-    if (page.length < 4 * limit || !last || last.idleGpuS <= 0) break;
+    if (page.length < size || !last || last.idleGpuS <= 0) break;
     after = last;
   }
   const figures = jobFigures(sqlite, w)(picked);
@@ -137,6 +149,36 @@ function mostIdleJobs(deps: Deps, w: WindowAttribution, project: string, vis: Vi
     const row = listedRow(j, figures[i]!, w);
     return pseudo ? { ...row, user: pseudo(row.user) } : row;
   });
+}
+
+/**
+ * The review pack's per-user rows. Those who may see per-user detail (DESIGN.md: the user,
+ * their PI, admins) get names; a researcher gets their own row under their name and their
+ * colleagues' figures summed in one row, so that the rows still add up to the project;
+ * the committee and the facility get pseudonyms.
+ */
+function usersOfReview(sqlite: Database, byUser: UsageRow[], vis: Visibility) {
+  const row = (user: string, u: Pick<UsageRow, 'gpuHours' | 'energyKWh' | 'idleGpuHours' | 'jobs'>) => ({
+    user,
+    gpuHours: u.gpuHours,
+    energyKWh: u.energyKWh,
+    idleGpuHours: u.idleGpuHours,
+    jobs: u.jobs,
+  });
+  if (!vis.perUser) {
+    const pseudo = pseudonymiser(sqlite);
+    return byUser.map((u) => row(pseudo(u.key), u));
+  }
+  if (vis.users === null) return byUser.map((u) => row(u.key, u));
+  const own = vis.users;
+  const others = byUser.filter((u) => !own.includes(u.key));
+  const rows = byUser.filter((u) => own.includes(u.key)).map((u) => row(u.key, u));
+  if (others.length > 0) {
+    const sum = { gpuHours: 0, energyKWh: 0, idleGpuHours: 0, jobs: 0 };
+    for (const u of others) for (const k of Object.keys(sum) as Array<keyof typeof sum>) sum[k] += u[k];
+    rows.push(row(OTHER_MEMBERS, sum));
+  }
+  return rows;
 }
 
 /** Everything a committee reads before deciding a renewal, for one project. */
@@ -156,8 +198,7 @@ export function getReview(deps: Deps, project: string, window: { fromTs: number;
   // Every job has one user, so the project's figures, its job count too, are its users' summed.
   const totals = { gpuHours: 0, energyKWh: 0, measuredGpuHours: 0, idleGpuHours: 0, jobs: 0 };
   for (const u of byUser) for (const k of Object.keys(totals) as Array<keyof typeof totals>) totals[k] += u[k];
-  const pseudo = vis.perUser ? (u: string) => u : pseudonymiser(sqlite);
-  const users = byUser.map((u) => ({ user: pseudo(u.key), gpuHours: u.gpuHours, energyKWh: u.energyKWh, idleGpuHours: u.idleGpuHours, jobs: u.jobs }));
+  const users = usersOfReview(sqlite, byUser, vis);
   // The project's waits from the wait rollup; none started: the statistics of no jobs.
   const waitRow = getWaits(sqlite, w, 'project', { ...vis, accounts: [project] }, nowTs).rows.find((r) => r.key === project);
   const waits = waitRow ? { jobs: waitRow.jobs, meanS: waitRow.meanS, p50S: waitRow.p50S, p90S: waitRow.p90S, p99S: waitRow.p99S, maxS: waitRow.maxS } : waitStats([]);
