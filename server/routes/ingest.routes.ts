@@ -2,12 +2,24 @@
  * Ingest endpoints (CONTRACTS §2): validate the whole batch, then store it all or nothing;
  * batches arriving together share one commit (IngestService.submit), each acknowledged after it.
  */
-import { Hono } from 'hono';
+import { createHash } from 'node:crypto';
+import { Hono, type Context } from 'hono';
 import { facilityBatchSchema, gpuBatchSchema, jobsBatchSchema } from '../../collectors/shared/wire.ts';
 import { requireIngest, type AppEnv } from '../auth/middleware.ts';
 import type { IngestService } from '../services/ingest.service.ts';
 import { checkGpuBatch } from '../gpu-batch.validation.ts';
 import { validate, validateFast } from '../validation.ts';
+
+/**
+ * The request's idempotency key and, with one, the sha256 of the body as it came: the
+ * validator's JSON parse cached the text, so hashing it re-reads nothing and re-serialises
+ * nothing (a re-sent spool file has the same bytes).
+ */
+async function idempotency(c: Context<AppEnv>): Promise<[string | null, string | null]> {
+  const key = c.req.header('idempotency-key') ?? null;
+  if (key === null) return [null, null];
+  return [key, createHash('sha256').update(await c.req.text()).digest('hex')];
+}
 
 /** Routes under /api/v1/ingest. */
 export function ingestRoutes(ingest: IngestService) {
@@ -15,12 +27,12 @@ export function ingestRoutes(ingest: IngestService) {
     .use(requireIngest)
     // GPU batches are the hot path: a hand-written check first, zod for anything it declines.
     .post('/gpu', validateFast('json', gpuBatchSchema, checkGpuBatch), async (c) =>
-      c.json(await ingest.submit({ kind: 'gpu', batch: c.req.valid('json') }, c.req.header('idempotency-key')), 202),
+      c.json(await ingest.submit({ kind: 'gpu', batch: c.req.valid('json') }, ...(await idempotency(c))), 202),
     )
     .post('/jobs', validate('json', jobsBatchSchema), async (c) =>
-      c.json(await ingest.submit({ kind: 'jobs', batch: c.req.valid('json') }, c.req.header('idempotency-key')), 202),
+      c.json(await ingest.submit({ kind: 'jobs', batch: c.req.valid('json') }, ...(await idempotency(c))), 202),
     )
     .post('/facility', validate('json', facilityBatchSchema), async (c) =>
-      c.json(await ingest.submit({ kind: 'facility', batch: c.req.valid('json') }, c.req.header('idempotency-key')), 202),
+      c.json(await ingest.submit({ kind: 'facility', batch: c.req.valid('json') }, ...(await idempotency(c))), 202),
     );
 }

@@ -19,15 +19,20 @@ export type ParsedBatch =
   | { kind: 'facility'; batch: FacilityBatchParsed };
 
 export interface IngestService {
-  /** Stores one batch in its own transaction. */
-  ingest(input: ParsedBatch, idempotencyKey?: string | null): IngestResult;
+  /**
+   * Stores one batch in its own transaction. With an idempotency key, a batch whose key was
+   * seen is a duplicate when it is the same kind and body (`bodyHash`: sha256 of the request
+   * body, hex), and a CONFLICT when it is not: a key reused for another batch must not
+   * silently drop it.
+   */
+  ingest(input: ParsedBatch, idempotencyKey?: string | null, bodyHash?: string | null): IngestResult;
   /**
    * Stores one batch together with the others submitted in the same turn of the event
    * loop: one transaction for all of them (a commit per request was a third of the
    * time at 120 samples a batch), each batch still all-or-nothing in its own savepoint.
    * Settles once the shared transaction has committed.
    */
-  submit(input: ParsedBatch, idempotencyKey?: string | null): Promise<IngestResult>;
+  submit(input: ParsedBatch, idempotencyKey?: string | null, bodyHash?: string | null): Promise<IngestResult>;
 }
 
 /** Builds the ingest service over one database. */
@@ -38,17 +43,25 @@ export function createIngestService({ sqlite, config, now = Date.now }: { sqlite
   const gpu = new GpuIngestor(ctx, usage);
   const jobs = new JobsIngestor(ctx, usage);
   const facility = new FacilityIngestor(ctx);
-  const seenKey = sqlite.prepare('SELECT accepted FROM ingest_batches WHERE key = ?');
-  const recordKey = sqlite.prepare('INSERT INTO ingest_batches (key, kind, accepted, received_ts) VALUES (?, ?, ?, ?)');
+  const seenKey = sqlite.prepare('SELECT kind, body_hash AS bodyHash FROM ingest_batches WHERE key = ?');
+  const recordKey = sqlite.prepare('INSERT INTO ingest_batches (key, kind, body_hash, accepted, received_ts) VALUES (?, ?, ?, ?, ?)');
 
-  const run = sqlite.transaction((input: ParsedBatch, key: string | null, nowMs: number): IngestResult => {
-    if (key && seenKey.get(key)) return { accepted: 0, duplicates: batchSize(input) };
+  const run = sqlite.transaction((input: ParsedBatch, key: string | null, bodyHash: string | null, nowMs: number): IngestResult => {
+    const seen = key ? (seenKey.get(key) as { kind: string; bodyHash: string | null } | undefined) : undefined;
+    if (seen) {
+      // A key stored before bodies were hashed (or without a body) matches any body of its kind.
+      if (seen.kind !== input.kind || (seen.bodyHash !== null && bodyHash !== null && seen.bodyHash !== bodyHash)) {
+        const what = seen.kind !== input.kind ? `a ${seen.kind} batch` : 'a different body';
+        throw new DomainError('CONFLICT', `Idempotency-Key ${JSON.stringify(key!.slice(0, 200))} was already used for ${what}`, { idempotencyKey: key });
+      }
+      return { accepted: 0, duplicates: batchSize(input) };
+    }
     let result: IngestResult;
     if (input.kind === 'gpu') result = gpu.ingest(input.batch, nowMs, sampleTimes.get(input));
     else if (input.kind === 'jobs') result = jobs.ingest(input.batch, nowMs);
     else result = facility.ingest(input.batch);
     usage.flush();
-    if (key) recordKey.run(key, input.kind, result.accepted, nowMs);
+    if (key) recordKey.run(key, input.kind, bodyHash, result.accepted, nowMs);
     return result;
   });
 
@@ -59,11 +72,11 @@ export function createIngestService({ sqlite, config, now = Date.now }: { sqlite
     facility.resetCaches();
     usage.reset();
   };
-  const ingestOne = (input: ParsedBatch, idempotencyKey: string | null): IngestResult => {
+  const ingestOne = (input: ParsedBatch, idempotencyKey: string | null, bodyHash: string | null): IngestResult => {
     const nowMs = now();
     checkTimes(input, nowMs, config.retentionDays * 86_400_000);
     try {
-      return run.immediate(input, idempotencyKey, nowMs);
+      return run.immediate(input, idempotencyKey, bodyHash, nowMs);
     } catch (error) {
       resetCaches();
       throw error;
@@ -73,6 +86,7 @@ export function createIngestService({ sqlite, config, now = Date.now }: { sqlite
   interface Queued {
     input: ParsedBatch;
     key: string | null;
+    bodyHash: string | null;
     resolve: (r: IngestResult) => void;
     reject: (e: unknown) => void;
   }
@@ -81,7 +95,7 @@ export function createIngestService({ sqlite, config, now = Date.now }: { sqlite
     const done: Array<[Queued, IngestResult]> = [];
     for (const item of items) {
       try {
-        done.push([item, ingestOne(item.input, item.key)]);
+        done.push([item, ingestOne(item.input, item.key, item.bodyHash)]);
       } catch (error) {
         item.reject(error);
       }
@@ -104,11 +118,11 @@ export function createIngestService({ sqlite, config, now = Date.now }: { sqlite
   };
 
   return {
-    ingest: (input, idempotencyKey = null) => ingestOne(input, idempotencyKey),
-    submit(input, idempotencyKey = null) {
+    ingest: (input, idempotencyKey = null, bodyHash = null) => ingestOne(input, idempotencyKey, bodyHash),
+    submit(input, idempotencyKey = null, bodyHash = null) {
       return new Promise<IngestResult>((resolve, reject) => {
         if (queue.length === 0) setImmediate(flush);
-        queue.push({ input, key: idempotencyKey, resolve, reject });
+        queue.push({ input, key: idempotencyKey, bodyHash, resolve, reject });
       });
     },
   };
