@@ -81,15 +81,32 @@ export function createApp({ db, config, now, demoAccounts = [] }: AppDeps) {
     return c.json(errorBody('INTERNAL', 'internal error'), 500);
   });
 
+  // The dashboard is a single-page app: every other non-API path serves its shell. Before it
+  // is built (a fresh clone started without `npm start`), a page says how to build it; the
+  // shell is looked for again on each request until it is there, so a reload after the build works.
   const indexPath = join(config.webDir, 'index.html');
-  if (existsSync(indexPath)) {
-    const indexHtml = readFileSync(indexPath, 'utf8');
-    api.use('/assets/*', serveStatic({ root: config.webDir }));
-    api.get('/favicon.svg', serveStatic({ root: config.webDir }));
-    // The dashboard is a single-page app: every other non-API path serves its shell.
-    api.get('*', (c) => (c.req.path.startsWith('/api/') ? c.json(errorBody('NOT_FOUND', `no route for GET ${c.req.path}`), 404) : c.html(indexHtml)));
-  }
+  let indexHtml: string | null = null;
+  const shell = () => (indexHtml ??= existsSync(indexPath) ? readFileSync(indexPath, 'utf8') : null);
+  api.use('/assets/*', serveStatic({ root: config.webDir }));
+  api.get('/favicon.svg', serveStatic({ root: config.webDir }));
+  api.get('*', (c) => (c.req.path.startsWith('/api/') ? c.json(errorBody('NOT_FOUND', `no route for GET ${c.req.path}`), 404) : c.html(shell() ?? notBuiltPage(config.webDir))));
   return api;
+}
+
+/** The page served at `/` when the dashboard has not been built into `webDir`. */
+function notBuiltPage(webDir: string): string {
+  const dir = webDir.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+  return `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>HeatLedger: dashboard not built</title></head>
+<body>
+<h1>HeatLedger is running, but its dashboard has not been built</h1>
+<p>There is no <code>index.html</code> in <code>${dir}</code>. Build the dashboard in the HeatLedger directory, then reload this page:</p>
+<pre>npm run build:web</pre>
+<p><code>npm install</code> builds it too (its <code>prepare</code> step), and <code>npm start</code> builds it before starting the demo. The API answers meanwhile under <code>/api/v1</code>.</p>
+</body>
+</html>
+`;
 }
 
 function isDiskError(error: unknown): error is Error & { code: string } {

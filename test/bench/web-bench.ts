@@ -4,6 +4,7 @@
  *   loads up to the first populated view);
  * - the time from a demo one-click sign-in to the role's first view showing data, in Chromium.
  */
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -12,6 +13,11 @@ import { launchBrowser } from '../support/browser.ts';
 import { startServerProcess, type ServerProcess } from '../support/server-process.ts';
 
 const distAssets = join(import.meta.dirname, '../../web/dist/assets');
+
+/** Builds web/dist when it is missing or older than its sources, so a fresh install's bench measures the build it ships. */
+export function buildDashboard(): void {
+  execFileSync(process.execPath, [join(import.meta.dirname, '../../web/ensure-built.js')], { stdio: 'inherit' });
+}
 
 /** Gzip size of one built asset (level 9, as a static server would precompress it). */
 export function gzipBytes(file: string): number {
@@ -73,9 +79,10 @@ export async function demoHistorySent(server: ServerProcess, timeoutMs = 300_000
 /**
  * `npm run bench` entry: JavaScript gzip sizes and the render time of each role's first
  * view on the demo (median of three sign-ins), against `url` or a demo server it starts.
- * Needs `npm run build:web` first.
+ * Builds the dashboard first when it is missing or stale.
  */
 export async function benchWeb(options: { url?: string } = {}): Promise<Record<string, number>> {
+  buildDashboard();
   const results: Record<string, number> = { 'web: JS gzip bytes, whole build': totalJsGzipBytes() };
   let server: ServerProcess | null = null;
   let browser: Browser | null = null;
