@@ -47,6 +47,7 @@ export function createIngestService({ sqlite, config, now = Date.now }: { sqlite
   const recordKey = sqlite.prepare('INSERT INTO ingest_batches (key, kind, body_hash, accepted, received_ts) VALUES (?, ?, ?, ?, ?)');
 
   const run = sqlite.transaction((input: ParsedBatch, key: string | null, bodyHash: string | null, nowMs: number): IngestResult => {
+    usage.begin();
     const seen = key ? (seenKey.get(key) as { kind: string; bodyHash: string | null } | undefined) : undefined;
     if (seen) {
       // A key stored before bodies were hashed (or without a body) matches any body of its kind.

@@ -11,7 +11,7 @@ import { usageByKey, type UsageRow } from '../../db/queries/usage.ts';
 import { DomainError } from '../errors.ts';
 import { keyedHash } from './keyed-hash.ts';
 import { recordAudit } from './audit.service.ts';
-import { usageRollupsRewritten } from './usage-rollup.service.ts';
+import { jobOwnersRewritten, usageRollupsRewritten } from './usage-rollup.service.ts';
 
 export interface PersonExport {
   exportedAt: string;
@@ -88,6 +88,8 @@ export function forgetPerson(sqlite: Database, username: string, { nowMs, actor 
     // The usage rollups carry the name too (the pseudonym is new, so no key can collide).
     for (const table of ['usage_day', 'usage_month']) sqlite.prepare(`UPDATE ${table} SET user = ? WHERE user = ?`).run(pseudonym, username);
     usageRollupsRewritten(sqlite);
+    // The server's ingest (maybe another process) caches each job's user: it must look again.
+    jobOwnersRewritten(sqlite);
     if (!user && jobs === 0) throw new DomainError('NOT_FOUND', `nothing is stored about user ${username}`);
     let sessions = 0;
     let memberships = 0;

@@ -52,6 +52,21 @@ export function monthsVersion(sqlite: Database, fromTs: number, toTs: number): s
   return `${c.generation}:${sum}`;
 }
 
+/**
+ * A stamp in the database that changes whenever a job's user or account is rewritten
+ * outside ingest (forgetting a person), by this process or another (the CLI): the ingest's
+ * cache of each job's key is dropped when it moves, so a forgotten name cannot come back
+ * through a lookup made before the forget (issue 14).
+ */
+const OWNERS_STAMP = 'jobOwnersVersion';
+
+/** Marks every cached job key stale; call inside the transaction that rewrites job records. */
+export function jobOwnersRewritten(sqlite: Database): void {
+  sqlite
+    .prepare(`INSERT INTO settings (key, value) VALUES ('${OWNERS_STAMP}', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1`)
+    .run();
+}
+
 /** The key a job's use is rolled up under. */
 export interface UsageKey {
   account: string;
@@ -132,12 +147,14 @@ const upsertSql = (table: RollupTable) => {
  * inside the batch's transaction.
  */
 export class UsageRollup {
-  private readonly st: Record<'meta' | 'jobHours' | 'getMax' | 'putMax', Statement>;
+  private readonly st: Record<'meta' | 'jobHours' | 'getMax' | 'putMax' | 'ownersStamp', Statement>;
   private readonly add: Record<RollupTable, Statement>;
   private readonly days = new Map<string, Cell>();
   /** Jobs active per month: not a sum of days (a job that ran on two days of a month ran in it once). */
   private readonly monthsActive = new Map<string, number>();
   private readonly metaCache = new Map<string, UsageKey | null>();
+  /** The owners stamp metaCache was filled under (undefined: not read yet). */
+  private ownersStamp: string | null | undefined;
   private maxDurationMs: number;
   private maxDirty = false;
 
@@ -149,9 +166,22 @@ export class UsageRollup {
       ),
       getMax: sqlite.prepare("SELECT value FROM settings WHERE key = 'maxJobDurationMs'"),
       putMax: sqlite.prepare("INSERT INTO settings (key, value) VALUES ('maxJobDurationMs', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+      ownersStamp: sqlite.prepare(`SELECT value FROM settings WHERE key = '${OWNERS_STAMP}'`).pluck(),
     };
     this.add = Object.fromEntries(ROLLUP_TABLES.map((t) => [t, sqlite.prepare(upsertSql(t))])) as Record<RollupTable, Statement>;
     this.maxDurationMs = readMaxDuration(this.st.getMax);
+  }
+
+  /**
+   * Starts a batch: inside its write transaction (no other writer can commit until it
+   * ends), drops the cached job keys if job records were rewritten since they were read.
+   */
+  begin(): void {
+    const stamp = (this.st.ownersStamp.get() as string | undefined) ?? null;
+    if (stamp !== this.ownersStamp) {
+      this.metaCache.clear();
+      this.ownersStamp = stamp;
+    }
   }
 
   /** Adds (sign 1) or removes (sign −1) an ended job's allocated GPU-seconds and counts. */
