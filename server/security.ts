@@ -115,7 +115,7 @@ function discardRest(incoming: IncomingMessage, declaredBytes: number | null, re
  * A chunked body read whole when it holds at most `maxSize` bytes; 'over' when it held
  * more (the rest read and dropped), 'cut' when it could not be read to its end.
  */
-function readBounded(incoming: IncomingMessage, maxSize: number): Promise<Uint8Array | 'over' | 'cut'> {
+function readBounded(incoming: IncomingMessage, maxSize: number): Promise<Uint8Array<ArrayBuffer> | 'over' | 'cut'> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let bytes = 0;
