@@ -52,7 +52,7 @@ export function createApp({ db, config, now, demoAccounts = [] }: AppDeps) {
     )
     .use('/api/*', originCheck())
     .use('/api/*', identify(db))
-    .use('/api/v1/auth/login', loginRateLimit(now))
+    .use('/api/v1/auth/login', loginRateLimit(now, { trustProxy: config.trustProxy }))
     .use('/api/v1/*', readCache(config.readCacheMs))
     .get('/api/health', (c) => c.json({ status: 'ok' as const }, 200))
     .get('/api/v1/demo-accounts', (c) => c.json({ accounts: demoAccounts.map(({ username, role, password }) => ({ username, role, password })) }, 200))

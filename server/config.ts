@@ -40,6 +40,10 @@ const envSchema = z.object({
   HEATLEDGER_INLET_AIR_SETPOINT_C: z.coerce.number().min(0).max(60).optional(),
   /** How long one answer to a read serves identical requests (0: never reused). */
   HEATLEDGER_READ_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
+  /** The address people reach the server at; https makes the session cookie `Secure`. */
+  HEATLEDGER_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** A reverse proxy in front sets X-Forwarded-For/-Proto; without it those headers are the client's word and ignored. */
+  HEATLEDGER_TRUST_PROXY: flag.default(false),
 });
 
 export interface Config {
@@ -63,6 +67,8 @@ export interface Config {
   supplySetpointC: number | null;
   inletAirSetpointC: number | null;
   readCacheMs: number;
+  publicUrl: string | null;
+  trustProxy: boolean;
 }
 
 /** Thrown when configuration is invalid; its message names the variable. */
@@ -97,6 +103,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     supplySetpointC: e.HEATLEDGER_SUPPLY_SETPOINT_C ?? null,
     inletAirSetpointC: e.HEATLEDGER_INLET_AIR_SETPOINT_C ?? null,
     readCacheMs: e.HEATLEDGER_READ_CACHE_MS,
+    publicUrl: e.HEATLEDGER_PUBLIC_URL ?? null,
+    trustProxy: e.HEATLEDGER_TRUST_PROXY,
     ...overrides,
   };
 }
