@@ -208,4 +208,5 @@ export const da: Record<MessageKey, string> = {
   'eed.title': 'EU-rapport for datacentre (EED, forordning 2024/1364)',
   'eed.year': 'År',
   'eed.download': 'Hent rapport som CSV',
+  'jobs.order': 'Senest indsendte først; vælg en kolonneoverskrift for at sortere efter den, igen for at vende rækkefølgen.',
 };
