@@ -10,7 +10,9 @@ export { UsageError };
 
 const usage = `usage: heatledger <command>
   serve [--port N] [--db PATH] [--demo]
-  token create --name NAME --scope ingest|read|admin [--db PATH]
+  token create --name NAME --scope ingest|read|admin [--expires ISO|90d|12h] [--db PATH]
+  token list [--json] [--db PATH]   (prefix, name, scope, state, dates; never the token)
+  token revoke NAME|PREFIX [--db PATH]   (refused at once; a name or prefix that fits several revokes none)
   user add --name NAME --role researcher|pi|committee|facility|admin [--project P]... [--db PATH]
   user export USER [--db PATH]      (JSON of everything stored about the person)
   user forget USER [--db PATH]      (delete the account; pseudonymise their job records)

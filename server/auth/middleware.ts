@@ -21,7 +21,7 @@ export function identify(db: Db): MiddlewareHandler<AppEnv> {
       const match = /^Bearer\s+(\S+)$/i.exec(header);
       if (!match) throw new DomainError('UNAUTHORIZED', 'Authorization header must be "Bearer <token>"');
       principal = principalForToken(db, match[1]!);
-      if (!principal) throw new DomainError('UNAUTHORIZED', 'unknown or revoked token');
+      if (!principal) throw new DomainError('UNAUTHORIZED', 'unknown, revoked or expired token');
     } else {
       const session = getCookie(c, SESSION_COOKIE);
       if (session) principal = principalForSession(db, session);

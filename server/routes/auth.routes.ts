@@ -2,6 +2,7 @@
 import { Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod';
+import type { Context } from 'hono';
 import type { Db } from '../../db/client.ts';
 import { SESSION_COOKIE, type AppEnv } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
@@ -10,6 +11,19 @@ import { login, logout } from '../services/auth.service.ts';
 import { validate } from '../validation.ts';
 
 const loginBody = z.object({ username: z.string().min(1).max(200), password: z.string().min(1).max(1000) });
+
+/**
+ * Whether the browser reached us over https, so the session cookie must be `Secure`: the
+ * configured public URL says so, or the request itself came over TLS, or (only when told to
+ * trust one) the reverse proxy in front says it did. The first X-Forwarded-Proto entry is
+ * the client's leg; a client that forges it only makes its own cookie stricter.
+ */
+function isHttps(c: Context, config: Config): boolean {
+  if (config.publicUrl?.startsWith('https:')) return true;
+  if (new URL(c.req.url).protocol === 'https:') return true;
+  if (!config.trustProxy) return false;
+  return c.req.header('x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase() === 'https';
+}
 
 /** Routes under /api/v1/auth. */
 export function authRoutes({ db, config }: { db: Db; config: Config }) {
@@ -20,7 +34,7 @@ export function authRoutes({ db, config }: { db: Db; config: Config }) {
       setCookie(c, SESSION_COOKIE, sessionId, {
         httpOnly: true,
         sameSite: 'Strict',
-        secure: new URL(c.req.url).protocol === 'https:',
+        secure: isHttps(c, config),
         path: '/',
         maxAge: config.sessionHours * 3600,
       });

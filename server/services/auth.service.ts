@@ -3,7 +3,7 @@
  * only as sha256 hashes; passwords as scrypt hashes with a per-user salt.
  */
 import { createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
-import { and, eq, gt, isNull, sql } from 'drizzle-orm';
+import { and, eq, gt, isNull, or, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
 import { apiTokens, projectMembers, projects, sessions, users } from '../../db/schema.ts';
 import { DomainError } from '../errors.ts';
@@ -39,11 +39,42 @@ export function verifyPassword(password: string, stored: string): boolean {
   return timingSafeEqual(actual, expected);
 }
 
-/** Creates an API token and returns it; only its hash is stored. */
-export function createToken(db: Db, name: string, scope: TokenScope, nowMs = Date.now()): string {
-  const token = `hl_${scope}_${randomBytes(32).toString('base64url')}`;
-  db.insert(apiTokens).values({ name, scope, tokenHash: sha256(token), createdTs: nowMs }).run();
-  return token;
+/** A token as `token list` shows it: never the token or its hash. */
+export interface TokenInfo {
+  id: number;
+  name: string;
+  scope: TokenScope;
+  /** `hl_<scope>_<id>_`: how tokens made since this id was added begin; names the token in `token revoke`. */
+  prefix: string;
+  createdTs: number;
+  expiresTs: number | null;
+  revokedTs: number | null;
+}
+
+/**
+ * The public start of a token. The row id is in it so that a holder can tell from the token
+ * itself which row it is, without the server keeping anything but its hash.
+ */
+export function tokenPrefix(id: number, scope: TokenScope): string {
+  return `hl_${scope}_${id}_`;
+}
+
+/** Creates an API token and returns it; only its hash is stored. `expiresTs`: refused from then on (null: never). */
+export function createToken(db: Db, name: string, scope: TokenScope, nowMs = Date.now(), expiresTs: number | null = null): string {
+  return db.transaction(
+    (tx) => {
+      // The id goes into the token, so the row comes first with a placeholder hash (unique, never a sha256).
+      const { id } = tx
+        .insert(apiTokens)
+        .values({ name, scope, tokenHash: `pending:${randomBytes(16).toString('hex')}`, createdTs: nowMs, expiresTs })
+        .returning({ id: apiTokens.id })
+        .get();
+      const token = `${tokenPrefix(id, scope)}${randomBytes(32).toString('base64url')}`;
+      tx.update(apiTokens).set({ tokenHash: sha256(token) }).where(eq(apiTokens.id, id)).run();
+      return token;
+    },
+    { behavior: 'immediate' },
+  );
 }
 
 /** Revokes every live token with this name (the demo replaces its token at each start). */
@@ -51,9 +82,58 @@ export function revokeTokensNamed(db: Db, name: string, nowMs = Date.now()): voi
   db.update(apiTokens).set({ revokedTs: nowMs }).where(and(eq(apiTokens.name, name), isNull(apiTokens.revokedTs))).run();
 }
 
-/** The principal of a bearer token, or null when unknown or revoked. */
-export function principalForToken(db: Db, token: string): Principal | null {
-  const row = tokenLookup(db).get({ hash: sha256(token) });
+/** Every token, oldest first. */
+export function listTokens(db: Pick<Db, 'select'>): TokenInfo[] {
+  return db
+    .select({ id: apiTokens.id, name: apiTokens.name, scope: apiTokens.scope, createdTs: apiTokens.createdTs, expiresTs: apiTokens.expiresTs, revokedTs: apiTokens.revokedTs })
+    .from(apiTokens)
+    .orderBy(apiTokens.id)
+    .all()
+    .map((row) => ({ ...row, prefix: tokenPrefix(row.id, row.scope) }));
+}
+
+/**
+ * Revokes the one unrevoked token that `ref` names: the whole token, its name, or the start
+ * of its prefix (`hl_read_12`, at least up to a digit of the id). A name or prefix that fits several tokens revokes none
+ * (CONFLICT, naming them), so a slip cannot cut off a whole fleet of collectors.
+ */
+export function revokeToken(db: Db, ref: string, nowMs = Date.now()): TokenInfo {
+  return db.transaction(
+    (tx) => {
+      const live = listTokens(tx).filter((t) => t.revokedTs === null);
+      const byHash = tx.select({ id: apiTokens.id }).from(apiTokens).where(and(eq(apiTokens.tokenHash, sha256(ref)), isNull(apiTokens.revokedTs))).get();
+      let matches = byHash ? live.filter((t) => t.id === byHash.id) : [];
+      let what = 'token';
+      if (matches.length === 0) {
+        matches = live.filter((t) => t.name === ref);
+        what = `name '${ref}'`;
+      }
+      if (matches.length === 0 && /^hl_(ingest|read|admin)_\d/.test(ref)) {
+        // Either a piece of the prefix (hl_read_1) or a token's start that runs past it;
+        // at least the scope and a digit of the id, so that `hl_` alone names nothing.
+        matches = live.filter((t) => t.prefix.startsWith(ref) || ref.startsWith(t.prefix));
+        what = `prefix '${ref}'`;
+      }
+      if (matches.length === 0) throw new DomainError('NOT_FOUND', `no unrevoked token is named '${ref}' or begins with it (see: heatledger token list)`);
+      if (matches.length > 1) {
+        const names = matches.map((t) => `${t.prefix} (${t.name})`).join(', ');
+        throw new DomainError('CONFLICT', `${what} fits ${matches.length} tokens: ${names}; nothing revoked; give the prefix of one`);
+      }
+      const token = matches[0]!;
+      tx.update(apiTokens).set({ revokedTs: nowMs }).where(eq(apiTokens.id, token.id)).run();
+      return { ...token, revokedTs: nowMs };
+    },
+    { behavior: 'immediate' },
+  );
+}
+
+/**
+ * The principal of a bearer token, or null when unknown, revoked or expired. It reads the
+ * row at every call (the statement is prepared, not its answer), so a revocation by
+ * another process holds from the next request on.
+ */
+export function principalForToken(db: Db, token: string, nowMs = Date.now()): Principal | null {
+  const row = tokenLookup(db).get({ hash: sha256(token), now: nowMs });
   return row ? { kind: 'token', scope: row.scope, name: row.name } : null;
 }
 
@@ -63,7 +143,13 @@ const prepareTokenLookup = (db: Db) =>
   db
     .select({ scope: apiTokens.scope, name: apiTokens.name })
     .from(apiTokens)
-    .where(and(eq(apiTokens.tokenHash, sql.placeholder('hash')), isNull(apiTokens.revokedTs)))
+    .where(
+      and(
+        eq(apiTokens.tokenHash, sql.placeholder('hash')),
+        isNull(apiTokens.revokedTs),
+        or(isNull(apiTokens.expiresTs), gt(apiTokens.expiresTs, sql.placeholder('now'))),
+      ),
+    )
     .prepare();
 function tokenLookup(db: Db) {
   let lookup = tokenLookups.get(db);

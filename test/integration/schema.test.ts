@@ -32,7 +32,7 @@ describe('heatledger CLI', () => {
   it('prints a new token as one line and stores only its hash', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'hl-cli-')), 'h.db');
     const out = cli(['token', 'create', '--name', 'node-07', '--scope', 'ingest', '--db', path]);
-    expect(out).toMatch(/^hl_ingest_[A-Za-z0-9_-]{43}\n$/);
+    expect(out).toMatch(/^hl_ingest_1_[A-Za-z0-9_-]{43}\n$/);
     const db = openDatabase(path);
     const row = db.$client.prepare('SELECT name, scope, token_hash FROM api_tokens').get() as { name: string; scope: string; token_hash: string };
     expect(row.name).toBe('node-07');
