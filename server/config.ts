@@ -22,6 +22,14 @@ const envSchema = z.object({
   /** Power samples further apart than this are not bridged when integrating energy. */
   HEATLEDGER_MAX_GAP_S: z.coerce.number().positive().default(300),
   HEATLEDGER_RETENTION_DAYS: z.coerce.number().positive().default(14),
+  /** Most GPUs one job record may hold; a larger one is refused as impossible (a machine bigger than this raises it). */
+  HEATLEDGER_MAX_GPUS_PER_JOB: z.coerce.number().int().positive().max(100_000).default(10_000),
+  /** Earliest date (YYYY-MM-DD, UTC) a job record may carry: a 1970 time is an unset clock, not history. */
+  HEATLEDGER_EARLIEST_DATE: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
+    .refine((d) => Number.isFinite(Date.parse(d)) && new Date(Date.parse(d)).toISOString().startsWith(d), 'is not a date on the calendar')
+    .default('2000-01-01'),
   HEATLEDGER_WEB_DIR: z.string().default(resolve(dirname(fileURLToPath(import.meta.url)), '../web/dist')),
   HEATLEDGER_SESSION_HOURS: z.coerce.number().positive().default(12),
   HEATLEDGER_DEBUG: flag.default(false),
@@ -56,6 +64,9 @@ export interface Config {
   idleUtilPct: number;
   maxGapS: number;
   retentionDays: number;
+  maxGpusPerJob: number;
+  /** HEATLEDGER_EARLIEST_DATE as ms since the epoch. */
+  earliestAcceptedTs: number;
   webDir: string;
   sessionHours: number;
   debug: boolean;
@@ -92,6 +103,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     idleUtilPct: e.HEATLEDGER_IDLE_UTIL_PCT,
     maxGapS: e.HEATLEDGER_MAX_GAP_S,
     retentionDays: e.HEATLEDGER_RETENTION_DAYS,
+    maxGpusPerJob: e.HEATLEDGER_MAX_GPUS_PER_JOB,
+    earliestAcceptedTs: Date.parse(e.HEATLEDGER_EARLIEST_DATE),
     webDir: resolve(e.HEATLEDGER_WEB_DIR),
     sessionHours: e.HEATLEDGER_SESSION_HOURS,
     debug: e.HEATLEDGER_DEBUG,

@@ -38,6 +38,9 @@ describe('checkGpuBatch (the GPU ingest fast path)', () => {
     const bad: Array<Record<string, unknown>> = [
       { ts: '2026-03-01 12:00:10Z' },
       { ts: '2026-02-30T12:00:10Z'.replace('30', '99') },
+      { ts: '2026-02-30T12:00:10Z' },
+      { ts: '2026-01-01T24:00:00Z' },
+      { ts: '+275760-09-13T00:00:00Z' },
       { gpuUuid: '' },
       { gpuIndex: 1.5 },
       { gpuIndex: 1024 },
@@ -61,5 +64,30 @@ describe('checkGpuBatch (the GPU ingest fast path)', () => {
     expect(checkGpuBatch({ schema: 2, cluster: 'c', node: 'n', samples: [] })).toBeUndefined();
     expect(checkGpuBatch({ schema: 1, cluster: '', node: 'n', samples: [] })).toBeUndefined();
     expect(checkGpuBatch([])).toBeUndefined();
+  });
+
+  it('accepts exactly the calendar times zod accepts: no 30 February, no 24:00 (issue 15.11)', () => {
+    const verdicts: string[] = [];
+    for (const year of ['2024', '2025', '2100', '2000']) {
+      for (let month = 0; month <= 13; month++) {
+        for (const day of ['00', '28', '29', '30', '31', '32']) {
+          for (const time of ['00:00:00', '23:59:59', '24:00:00', '23:60:00', '23:59:60']) {
+            const ts = `${year}-${String(month).padStart(2, '0')}-${day}T${time}Z`;
+            const batch = { schema: 1, cluster: 'c', node: 'n', samples: [{ ...sample, ts }] };
+            const zod = gpuBatchSchema.safeParse(batch).success;
+            expect(checkGpuBatch(batch) !== undefined, ts).toBe(zod);
+            if (zod) verdicts.push(ts);
+          }
+        }
+      }
+    }
+    // Of 4 years × 14 months × 6 days × 5 times: the real days 28-31 of months 1-12 at 00:00:00 and 23:59:59.
+    const realDays = (year: number) => [31, year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31].reduce((n, d) => n + (d - 27), 0);
+    expect(verdicts).toHaveLength(2 * (realDays(2024) + realDays(2025) + realDays(2100) + realDays(2000)));
+    expect(verdicts).toContain('2024-02-29T23:59:59Z');
+    expect(verdicts).not.toContain('2025-02-29T00:00:00Z');
+    expect(verdicts).not.toContain('2100-02-29T00:00:00Z');
+    expect(verdicts).toContain('2000-02-29T00:00:00Z');
+    expect(verdicts).not.toContain('2026-04-31T00:00:00Z');
   });
 });

@@ -6,13 +6,12 @@
  * `validateFast`). It must never accept what the schema refuses: every test here is the
  * schema's own or stricter (integers must be safe integers, keys must be present).
  */
+import { ISO_UTC, isCalendarTime } from '../collectors/shared/wire.ts';
 import type { GpuBatchParsed } from './services/ingest-types.ts';
 
 type Sample = GpuBatchParsed['samples'][number];
 type Process = Sample['processes'][number];
 type MigDevice = NonNullable<Sample['migDevices']>[number];
-
-const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown, min: number, max: number): v is string => typeof v === 'string' && v.length >= min && v.length <= max;
@@ -59,7 +58,7 @@ function migDevices(v: unknown): MigDevice[] | undefined {
 function sample(s: unknown): Sample | undefined {
   if (!isObject(s)) return undefined;
   const { ts, gpuUuid, gpuIndex, model, utilPct, memUsedMiB, memTotalMiB, powerW, powerLimitW, tempC } = s;
-  if (typeof ts !== 'string' || !ISO_UTC.test(ts) || !Number.isFinite(Date.parse(ts))) return undefined;
+  if (typeof ts !== 'string' || !ISO_UTC.test(ts) || !isCalendarTime(ts)) return undefined;
   if (!str(gpuUuid, 1, 128) || !nonNegInt(gpuIndex, 1023) || !(model === null || str(model, 0, 200))) return undefined;
   if (!numOrNull(utilPct, 0, 100) || !numOrNull(memUsedMiB, 0) || !numOrNull(memTotalMiB, 0)) return undefined;
   if (!numOrNull(powerW, 0, 100_000) || !numOrNull(powerLimitW, 0) || !numOrNull(tempC)) return undefined;

@@ -8,10 +8,31 @@ import { z } from 'zod';
 export const MAX_PAST_MS = 400 * 24 * 3600 * 1000;
 export const MAX_FUTURE_MS = 10 * 60 * 1000;
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const twoDigits = (s: string, at: number) => (s.charCodeAt(at) - 48) * 10 + (s.charCodeAt(at + 1) - 48);
+
+/**
+ * Whether a time in the wire's form (`YYYY-MM-DDThh:mm:ss[.f]Z`) names a real instant:
+ * Date.parse rolls `2026-02-30` over to 2 March and `24:00` to the next day instead of
+ * refusing them. Digit arithmetic, no Date: it runs for every GPU sample.
+ */
+export function isCalendarTime(s: string): boolean {
+  const month = twoDigits(s, 5);
+  const day = twoDigits(s, 8);
+  if (month < 1 || month > 12 || day < 1 || twoDigits(s, 11) > 23 || twoDigits(s, 14) > 59 || twoDigits(s, 17) > 59) return false;
+  if (day <= 28) return true;
+  if (month !== 2) return day <= DAYS_IN_MONTH[month - 1]!;
+  const year = Number(s.slice(0, 4));
+  return day <= (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28);
+}
+
+/** A wire time: exactly `YYYY-MM-DDThh:mm:ss[.f]Z`. */
+export const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+
 const isoUtc = z
   .string()
-  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/, 'must be an ISO 8601 UTC time ending in Z')
-  .refine((s) => Number.isFinite(Date.parse(s)), 'is not a valid date');
+  .regex(ISO_UTC, 'must be an ISO 8601 UTC time ending in Z')
+  .refine(isCalendarTime, 'is not a date and time on the calendar');
 
 const name = z.string().min(1).max(200);
 const nonNegative = z.number().finite().nonnegative();
@@ -61,25 +82,32 @@ export const jobStateSchema = z.enum([
   'RESIZING', 'REVOKED', 'SPECIAL_EXIT', 'COMPLETING', 'CONFIGURING', 'STOPPED',
 ]);
 
-export const jobSchema = z.object({
-  jobId: z.string().min(1).max(64),
-  arrayJobId: z.string().max(64).nullable().default(null),
-  name: z.string().max(1024).nullable().default(null),
-  user: z.string().min(1).max(200),
-  account: z.string().min(1).max(200),
-  partition: z.string().max(200).nullable().default(null),
-  qos: z.string().max(200).nullable().default(null),
-  state: jobStateSchema,
-  submitTime: isoUtc,
-  eligibleTime: isoUtc.nullable().default(null),
-  startTime: isoUtc.nullable(),
-  endTime: isoUtc.nullable(),
-  gpus: z.number().int().nonnegative().max(100_000),
-  gpuType: z.string().max(100).nullable().default(null),
-  cpus: z.number().int().nonnegative().nullable().default(null),
-  nodes: z.array(name).max(100_000).default([]),
-  exitCode: z.number().int().nullable().default(null),
-});
+export const jobSchema = z
+  .object({
+    jobId: z.string().min(1).max(64),
+    arrayJobId: z.string().max(64).nullable().default(null),
+    name: z.string().max(1024).nullable().default(null),
+    user: z.string().min(1).max(200),
+    account: z.string().min(1).max(200),
+    partition: z.string().max(200).nullable().default(null),
+    qos: z.string().max(200).nullable().default(null),
+    state: jobStateSchema,
+    submitTime: isoUtc,
+    eligibleTime: isoUtc.nullable().default(null),
+    startTime: isoUtc.nullable(),
+    endTime: isoUtc.nullable(),
+    gpus: z.number().int().nonnegative().max(100_000),
+    gpuType: z.string().max(100).nullable().default(null),
+    cpus: z.number().int().nonnegative().nullable().default(null),
+    nodes: z.array(name).max(100_000).default([]),
+    exitCode: z.number().int().nullable().default(null),
+  })
+  .superRefine((job, ctx) => {
+    // A job starts after it was submitted: an earlier start would make a negative wait.
+    if (job.startTime !== null && Date.parse(job.startTime) < Date.parse(job.submitTime)) {
+      ctx.addIssue({ code: 'custom', path: ['startTime'], message: `${job.startTime} is before its submitTime ${job.submitTime}` });
+    }
+  });
 
 export const jobsBatchSchema = z.object({
   schema: z.literal(1),

@@ -106,6 +106,11 @@ export function finishDraft(draft: JobDraft, warn: Warn): FinishedJob[] {
     draft.startS === draft.submitS;
   const startTime = pending || rejected ? null : isoFromEpochS(draft.startS);
   const endTime = NOT_ENDED.has(state) ? null : isoFromEpochS(draft.endS);
+  if (startTime !== null && Date.parse(startTime) < Date.parse(submitTime)) {
+    // The wire refuses it (a negative wait), and with it the whole batch.
+    warn(`${label}: skipped, starts before its submit time`);
+    return [];
+  }
   const gpu = rejected ? null : pending ? firstOf(draft.reqGpus) : firstOf(draft.allocGpus);
   const cpus = rejected ? 0 : pending ? (draft.reqCpus ?? draft.allocCpus) : (draft.allocCpus ?? null);
   const base: JobRecord = {

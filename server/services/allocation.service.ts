@@ -185,6 +185,36 @@ function checkTree(records: AllocationRecord[], candidate: AllocationRecord): vo
   }
 }
 
+/** Largest grant: ten years of a 10,000-GPU machine; 1e308 GPU-hours is a typing error, not a grant. */
+const MAX_GRANT_GPU_HOURS = 1e9;
+/** Grant periods lie in these years (UTC): a period in year 275760 parses, but is no grant's. */
+const PERIOD_YEARS = [2000, 2199] as const;
+
+/** `v` (YYYY-MM-DD or an ISO time in UTC) as an ISO time when it names a real instant, else null (no 30 February). */
+function calendarIso(v: string): string | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?Z)?$/.exec(v);
+  const ts = m ? Date.parse(m[4] ? v : `${v}T00:00:00Z`) : NaN;
+  if (!Number.isFinite(ts)) return null;
+  const out = new Date(ts).toISOString();
+  // Date.parse rolls an impossible day or hour over to the next: the date must come back as written.
+  return out.slice(0, 10) === v.slice(0, 10) && (!m![4] || out.slice(11, 16) === v.slice(11, 16)) ? out : null;
+}
+
+/** Refuses an impossible amount or period, naming the field. */
+function checkGrantInput(input: Partial<Pick<AllocationInput, 'grantedGpuHours' | 'periodStart' | 'periodEnd'>>): void {
+  if (input.grantedGpuHours !== undefined && !(input.grantedGpuHours <= MAX_GRANT_GPU_HOURS)) {
+    throw new DomainError('VALIDATION', `grantedGpuHours: ${input.grantedGpuHours} is more than ${MAX_GRANT_GPU_HOURS} GPU-hours`);
+  }
+  for (const field of ['periodStart', 'periodEnd'] as const) {
+    const v = input[field];
+    if (v === undefined) continue;
+    const iso = calendarIso(v);
+    if (iso === null) throw new DomainError('VALIDATION', `${field}: ${v} is not a date on the calendar (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ)`);
+    const year = Number(iso.slice(0, 4));
+    if (year < PERIOD_YEARS[0] || year > PERIOD_YEARS[1]) throw new DomainError('VALIDATION', `${field}: ${v} is not in the years ${PERIOD_YEARS[0]}-${PERIOD_YEARS[1]}`);
+  }
+}
+
 function projectId(sqlite: Database, name: string, nowTs: number): number {
   sqlite.prepare('INSERT OR IGNORE INTO projects (name, created_ts) VALUES (?, ?)').run(name, nowTs);
   return (sqlite.prepare('SELECT id FROM projects WHERE name = ?').get(name) as { id: number }).id;
@@ -192,6 +222,7 @@ function projectId(sqlite: Database, name: string, nowTs: number): number {
 
 /** Creates an allocation after checking the tree; returns its id. */
 export function createAllocation(sqlite: Database, input: AllocationInput, actor: string, nowTs: number): number {
+  checkGrantInput(input);
   return sqlite.transaction(() => {
     const records = all(sqlite);
     const candidate: AllocationRecord = {
@@ -223,6 +254,7 @@ export function updateAllocation(
   actor: string,
   nowTs: number,
 ): void {
+  checkGrantInput(changes);
   sqlite.transaction(() => {
     const records = all(sqlite);
     const current = records.find((r) => r.id === id);
@@ -260,7 +292,7 @@ export function importAllocationsCsv(sqlite: Database, csv: string, actor: strin
       const amount = Number(hours);
       if (!Number.isFinite(amount)) throw new DomainError('VALIDATION', `${where}: grantedGpuHours '${hours}' is not a number`);
       for (const [name, v] of [['periodStart', start], ['periodEnd', end]] as const) {
-        if (!v || !Number.isFinite(Date.parse(v))) throw new DomainError('VALIDATION', `${where}: ${name} '${v ?? ''}' is not a date`);
+        if (!v || calendarIso(v) === null) throw new DomainError('VALIDATION', `${where}: ${name} '${v ?? ''}' is not a date on the calendar`);
       }
       let parentId: number | null = null;
       if (parent) {
@@ -268,7 +300,7 @@ export function importAllocationsCsv(sqlite: Database, csv: string, actor: strin
         if (!p) throw new DomainError('VALIDATION', `${where}: parent project ${parent} has no allocation (list parents first)`);
         parentId = p.id;
       }
-      const iso = (v: string) => new Date(Date.parse(v.length === 10 ? `${v}T00:00:00Z` : v)).toISOString();
+      const iso = (v: string) => calendarIso(v)!;
       try {
         createAllocation(sqlite, { project, parentId, grantedGpuHours: amount, periodStart: iso(start!), periodEnd: iso(end!) }, actor, nowTs);
       } catch (error) {

@@ -75,7 +75,7 @@ export function createIngestService({ sqlite, config, now = Date.now }: { sqlite
   };
   const ingestOne = (input: ParsedBatch, idempotencyKey: string | null, bodyHash: string | null): IngestResult => {
     const nowMs = now();
-    checkTimes(input, nowMs, config.retentionDays * 86_400_000);
+    checkBatch(input, nowMs, config);
     try {
       return run.immediate(input, idempotencyKey, bodyHash, nowMs);
     } catch (error) {
@@ -135,11 +135,16 @@ function batchSize(input: ParsedBatch): number {
   return input.batch.readings.length;
 }
 
-/** Refuses a batch with a time far in the past or future, naming the field. */
 /** The parsed time of each sample of a checked GPU batch, by batch. */
 const sampleTimes = new WeakMap<ParsedBatch, number[]>();
 
-function checkTimes(input: ParsedBatch, nowMs: number, retentionMs: number): void {
+/**
+ * Refuses a batch holding what cannot be, naming the field: a time far in the future or
+ * (for samples and readings) the past, a job time before the site's earliest date, a job
+ * on more GPUs than the site allows. The wire schema has refused what no site could take.
+ */
+function checkBatch(input: ParsedBatch, nowMs: number, config: Config): void {
+  const retentionMs = config.retentionDays * 86_400_000;
   /** The parsed time, refused when far in the future (or, with `pastToo`, the past). */
   const check = (iso: string | null, path: string, pastToo = true): number | null => {
     if (iso === null) return null;
@@ -164,11 +169,23 @@ function checkTimes(input: ParsedBatch, nowMs: number, retentionMs: number): voi
   }
   else if (input.kind === 'facility') input.batch.readings.forEach((r, i) => check(r.ts, `readings.${i}.ts`));
   else {
+    const earliest = new Date(config.earliestAcceptedTs).toISOString().slice(0, 10);
+    /** A job time: old is ordinary (importing a past year of sacct), before the site's earliest date is not. */
+    const checkJobTime = (iso: string | null, path: string, futureToo = true) => {
+      const ts = futureToo ? check(iso, path, false) : iso === null ? null : Date.parse(iso);
+      if (ts !== null && ts < config.earliestAcceptedTs) {
+        throw new DomainError('VALIDATION', `${path}: ${iso} is before ${earliest}, the earliest date accepted (HEATLEDGER_EARLIEST_DATE)`, { path });
+      }
+    };
     input.batch.jobs.forEach((j, i) => {
-      // Job records may be old: importing a past year of sacct is ordinary.
-      check(j.submitTime, `jobs.${i}.submitTime`, false);
-      check(j.startTime, `jobs.${i}.startTime`, false);
-      check(j.endTime, `jobs.${i}.endTime`, false);
+      checkJobTime(j.submitTime, `jobs.${i}.submitTime`);
+      // A job held with --begin becomes eligible in the future.
+      checkJobTime(j.eligibleTime, `jobs.${i}.eligibleTime`, false);
+      checkJobTime(j.startTime, `jobs.${i}.startTime`);
+      checkJobTime(j.endTime, `jobs.${i}.endTime`);
+      if (j.gpus > config.maxGpusPerJob) {
+        throw new DomainError('VALIDATION', `jobs.${i}.gpus: ${j.gpus} is more than the ${config.maxGpusPerJob} GPUs a job may hold (HEATLEDGER_MAX_GPUS_PER_JOB)`, { path: `jobs.${i}.gpus` });
+      }
       if (j.startTime && j.endTime && Date.parse(j.endTime) < Date.parse(j.startTime)) {
         throw new DomainError('VALIDATION', `jobs.${i}.endTime: ends before its startTime`, { path: `jobs.${i}.endTime` });
       }
