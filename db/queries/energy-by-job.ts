@@ -11,23 +11,39 @@
  * searched apart (energy_job_gapped).
  */
 import type { Database } from 'better-sqlite3';
-import { storedHoursVersion } from '../../server/services/attribution-rollup.service.ts';
+import { storedHoursVersion, storedInferred } from '../../server/services/attribution-rollup.service.ts';
 import { inferredEnergy } from './inferred-energy.ts';
 
 const HOUR_MS = 3_600_000;
 
-/** The hours of a window: [startTs, endTs) starting in it, of which [startTs, completeTs) are complete. */
+/**
+ * The hours a window touches: [startTs, endTs) starting in it, of which [startTs,
+ * completeTs) are complete and wholly in it (read from the rollups); the rest of them (the
+ * hour the window ends in, hours not yet complete) and the hour it starts in part-way
+ * (`headTs`, null when it starts on the hour) are summed from job_hour, each taken in the
+ * proportion of its energy that the window counts (energy.service.ts `WindowAttribution.factor`).
+ */
 export interface WindowHours {
   startTs: number;
   endTs: number;
   completeTs: number;
+  headTs: number | null;
 }
 
-/** The hours starting in [fromTs, toTs), complete ones being those before the hour of `nowTs`. */
+/** The hours [fromTs, toTs) touches, complete ones being those before the hour of `nowTs`. */
 export function windowHours(fromTs: number, toTs: number, nowTs: number): WindowHours {
   const startTs = Math.ceil(fromTs / HOUR_MS) * HOUR_MS;
   const endTs = Math.max(startTs, Math.ceil(toTs / HOUR_MS) * HOUR_MS);
-  return { startTs, endTs, completeTs: Math.max(startTs, Math.min(endTs, Math.floor(nowTs / HOUR_MS) * HOUR_MS)) };
+  const completeTs = Math.max(startTs, Math.min(Math.floor(toTs / HOUR_MS) * HOUR_MS, Math.floor(nowTs / HOUR_MS) * HOUR_MS));
+  return { startTs, endTs, completeTs, headTs: startTs > fromTs ? startTs - HOUR_MS : null };
+}
+
+/** The hours of `w` summed from job_hour rather than the rollups: the hour it starts in part-way, and [completeTs, endTs). */
+export function liveHourRanges(w: WindowHours): Array<[number, number]> {
+  const ranges: Array<[number, number]> = [];
+  if (w.headTs !== null) ranges.push([w.headTs, w.headTs + HOUR_MS]);
+  if (w.completeTs < w.endTs) ranges.push([w.completeTs, w.endTs]);
+  return ranges;
 }
 
 /** A job's sums over a window: GPU energy (measured plus inferred) and idle GPU-seconds. */
@@ -72,7 +88,12 @@ export interface SummedJob extends JobWindowSums {
  * Jobs crossing an edge come with bounds first (summing each is a search of job_hour), to
  * be summed when their place in an order matters.
  */
-export function jobsSummedLive(sqlite: Database, w: WindowHours, nowTs: number): { jobs: Map<string, SummedJob>; sumExactly: (j: SummedJob) => void } {
+export function jobsSummedLive(
+  sqlite: Database,
+  w: WindowHours,
+  nowTs: number,
+  factorOf: (hourTs: number) => number,
+): { jobs: Map<string, SummedJob>; sumExactly: (j: SummedJob) => void } {
   const jobs = new Map<string, SummedJob>();
   // What is read from the complete hours alone is kept until a refresh recomputes some of them.
   const stored = storedFacts(sqlite, w);
@@ -101,9 +122,9 @@ export function jobsSummedLive(sqlite: Database, w: WindowHours, nowTs: number):
        UNION SELECT cluster, job_id, account, first_hour_ts, energy_kwh, idle_gpu_s, 1 FROM energy_job INDEXED BY energy_job_gapped
          WHERE gapped = 1 AND first_hour_ts < @edge AND last_hour_ts >= @edge`,
     );
-    // Jobs crossing the first hour, or (a window in the past) the hour after the last.
+    // Jobs crossing the first hour, or (a window in the past) the hour after the last complete one.
     const edges = [w.startTs];
-    if (w.completeTs === w.endTs && w.endTs < Math.floor(nowTs / HOUR_MS) * HOUR_MS) edges.push(w.endTs);
+    if (w.completeTs < Math.floor(nowTs / HOUR_MS) * HOUR_MS) edges.push(w.completeTs);
     for (const edge of edges) {
       let rows = stored.crossing.get(edge);
       if (!rows) stored.crossing.set(edge, (rows = crossing.all({ edge }) as CrossingRow[]));
@@ -120,8 +141,10 @@ export function jobsSummedLive(sqlite: Database, w: WindowHours, nowTs: number):
       }
     }
   }
-  if (w.completeTs < w.endTs) {
-    // Hours not yet complete: their job-hours and inferred energy as they are now, on top of
+  const ranges = liveHourRanges(w);
+  if (ranges.length > 0) {
+    // Hours not yet complete and hours the window cuts: their job-hours and inferred energy
+    // as they are now (of an hour cut, the part the window counts), on top of
     // what energy_job holds. Each job's energy_job row comes in the same statement (a lookup
     // per job from here cost more than the sums: two thousand running jobs a month's window),
     // and its account with it: once refreshed (windowAttribution), energy_job's account is the
@@ -131,15 +154,18 @@ export function jobsSummedLive(sqlite: Database, w: WindowHours, nowTs: number):
     const rows = sqlite
       .prepare(
         `SELECT h.cluster, h.job_id AS jobId, COALESCE(e.account, (SELECT account FROM jobs j WHERE j.cluster = h.cluster AND j.job_id = h.job_id)) AS account,
-           h.energy_wh / 1000.0 AS energyKWh, h.idle_gpu_s AS idleGpuS,
+           h.hour_ts AS hourTs, h.energy_wh / 1000.0 AS energyKWh, h.idle_gpu_s AS idleGpuS,
            e.first_hour_ts AS firstHourTs, e.last_hour_ts AS lastHourTs, e.energy_kwh AS storedKWh, e.idle_gpu_s AS storedIdleGpuS
          FROM job_hour h LEFT JOIN energy_job e ON e.cluster = h.cluster AND e.job_id = h.job_id
          WHERE h.hour_ts >= ? AND h.hour_ts < ?`,
-      )
-      .all(w.completeTs, w.endTs) as Array<JobWindowSums & { account: string | null; firstHourTs: number | null; lastHourTs: number; storedKWh: number; storedIdleGpuS: number }>;
+      );
+    type LiveRow = JobWindowSums & { hourTs: number; account: string | null; firstHourTs: number | null; lastHourTs: number; storedKWh: number; storedIdleGpuS: number };
     // Fields copied one by one: an object rest pattern over these rows cost 15 ms per answer.
-    for (const r of rows) {
+    for (const r of ranges.flatMap(([a, b]) => rows.all(a, b) as LiveRow[])) {
       if (r.account === null) continue; // no record: its energy stays unattributed
+      const f = factorOf(r.hourTs);
+      r.energyKWh *= f;
+      r.idleGpuS *= f;
       const k = keyOf(r.cluster, r.jobId);
       const seen = live.get(k);
       if (seen) {
@@ -155,14 +181,18 @@ export function jobsSummedLive(sqlite: Database, w: WindowHours, nowTs: number):
     const snapshot = sqlite.prepare(
       'SELECT first_hour_ts AS firstHourTs, last_hour_ts AS lastHourTs, energy_kwh AS energyKWh, idle_gpu_s AS idleGpuS FROM energy_job WHERE cluster = ? AND job_id = ?',
     );
-    for (const i of inferredEnergy(sqlite, w.completeTs, w.endTs, nowTs)) {
+    // Complete hours' inferred energy as stored (the caller refreshed them); the current hour's worked out.
+    const nowHourTs = Math.floor(nowTs / HOUR_MS) * HOUR_MS;
+    const inferred = ranges.flatMap(([a, b]) => (b <= nowHourTs ? storedInferred(sqlite, a, b) : inferredEnergy(sqlite, a, b, nowTs)));
+    for (const i of inferred) {
       const k = keyOf(i.cluster, i.jobId);
       const r = live.get(k);
-      if (r) r.energyKWh += i.energyKWh;
+      const energyKWh = i.energyKWh * factorOf(i.hourTs);
+      if (r) r.energyKWh += energyKWh;
       else {
         const account = (accountOf.get(i.cluster, i.jobId) as { account: string } | undefined)?.account;
         const stored = (snapshot.get(i.cluster, i.jobId) as Snapshot | undefined) ?? null;
-        if (account !== undefined) live.set(k, { cluster: i.cluster, jobId: i.jobId, account, energyKWh: i.energyKWh, idleGpuS: 0, snapshot: stored });
+        if (account !== undefined) live.set(k, { cluster: i.cluster, jobId: i.jobId, account, energyKWh, idleGpuS: 0, snapshot: stored });
       }
     }
     for (const [k, r] of live) {

@@ -39,15 +39,17 @@ export interface HourlyAttribution {
   inferred: Array<{ hourTs: number; cluster: string; jobId: string; account: string; energyKWh: number }>;
 }
 
-/**
- * Per hour over [fromTs, toTs): the IT energy to share by (the meters' E_IT, but never less
- * than the GPUs' own energy), the overhead E_DC − E_IT, the reused heat and the CO2 of
- * each 5-minute interval's facility energy at that interval's grid intensity; and the GPU
- * energy per project that shares them. Facility intervals count from `fromTs`; GPU and job
- * hours count when they start in the window.
- */
-export function attributeHours(sqlite: Database, fromTs: number, toTs: number, nowTs: number): HourlyAttribution {
-  const facility = new Map<number, { itKWh: number | null; facilityKWh: number | null; reusedKWh: number; co2Kg: number }>();
+/** An hour's facility meters: the sums of its 5-minute intervals (those starting in the range read). */
+interface MeteredHour {
+  itKWh: number | null;
+  facilityKWh: number | null;
+  reusedKWh: number;
+  co2Kg: number;
+}
+
+/** The facility meters per hour over the 5-minute intervals starting in [fromTs, toTs), the CO2 at each interval's grid intensity. */
+function meteredHours(sqlite: Database, fromTs: number, toTs: number): Map<number, MeteredHour> {
+  const facility = new Map<number, MeteredHour>();
   for (const b of facilityEnergy(sqlite, null, fromTs, toTs, INTERVAL_MS)) {
     const hour = bucketOf(b.ts, HOUR_MS);
     let f = facility.get(hour);
@@ -59,6 +61,18 @@ export function attributeHours(sqlite: Database, fromTs: number, toTs: number, n
     }
     f.reusedKWh += b.reusedHeatKWh ?? 0;
   }
+  return facility;
+}
+
+/**
+ * Per hour over [fromTs, toTs): the IT energy to share by (the meters' E_IT, but never less
+ * than the GPUs' own energy), the overhead E_DC − E_IT, the reused heat and the CO2 of
+ * each 5-minute interval's facility energy at that interval's grid intensity; and the GPU
+ * energy per project that shares them. Facility intervals count from `fromTs`; GPU and job
+ * hours count when they start in the window.
+ */
+export function attributeHours(sqlite: Database, fromTs: number, toTs: number, nowTs: number): HourlyAttribution {
+  const facility = meteredHours(sqlite, fromTs, toTs);
 
   const byKey = new Map<string, { hourTs: number; account: string; energyKWh: number }>();
   for (const m of measuredByHourAndAccount(sqlite, fromTs, toTs)) byKey.set(`${m.hourTs}\u0000${m.account}`, m);
@@ -83,14 +97,91 @@ export function attributeHours(sqlite: Database, fromTs: number, toTs: number, n
     const f = facility.get(hour);
     // Meters that read less than the GPUs alone (a missing meter, a gap) cannot be right: all GPUs' own energy is then the floor.
     const itKWh = Math.max(f?.itKWh ?? 0, gpusTotal.get(hour) ?? 0, allGpus.get(hour) ?? 0);
-    byHour.set(hour, {
-      itKWh,
-      overheadKWh: f?.facilityKWh != null ? Math.max(0, f.facilityKWh - itKWh) : 0,
-      reusedKWh: f?.reusedKWh ?? 0,
-      co2Kg: f?.co2Kg ?? 0,
-    });
+    byHour.set(hour, sharesOf(f, itKWh));
   }
   return { byHour, byAccount, inferred };
+}
+
+/** An hour's (or part's) figures to share out, from its meters and the IT energy it is shared by. */
+const sharesOf = (f: MeteredHour | undefined, itKWh: number): HourShares => ({
+  itKWh,
+  overheadKWh: f?.facilityKWh != null ? Math.max(0, f.facilityKWh - itKWh) : 0,
+  reusedKWh: f?.reusedKWh ?? 0,
+  co2Kg: f?.co2Kg ?? 0,
+});
+
+/** Attribution of a window that cuts hours: `factor` holds, per hour not wholly in it, the part of the hour's GPU energy that counts. */
+export interface ClippedAttribution extends HourlyAttribution {
+  factor: Map<number, number>;
+}
+
+/**
+ * Attribution over any [fromTs, toTs), clipped to it the way the facility KPIs are: the
+ * meters count the 5-minute intervals starting in the window. Hours wholly in it are
+ * attributeHours' hours. Of an hour the window cuts, GPU energy is known per hour only, so
+ * each project's (and job's) GPU energy of the hour counts in the proportion the IT meters'
+ * energy of the intervals in the window bears to theirs over the hour (so far), or, with no
+ * IT meter reading, the proportion of the hour's elapsed time in the window; that part is
+ * then shared out as an hour is: every column of it still sums to the meters of the part.
+ */
+export function attributeWindow(sqlite: Database, fromTs: number, toTs: number, nowTs: number): ClippedAttribution {
+  const hoursFrom = bucketOf(fromTs, HOUR_MS);
+  const hoursTo = Math.ceil(toTs / HOUR_MS) * HOUR_MS;
+  const factor = new Map<number, number>();
+  if (fromTs === hoursFrom && toTs === hoursTo) return { ...attributeHours(sqlite, fromTs, toTs, nowTs), factor };
+  // A cut hour that is complete is read from the rollups (refreshed by the caller): only the current hour is worked out here.
+  const cut = [...new Set([fromTs > hoursFrom ? hoursFrom : null, toTs < hoursTo ? hoursTo - HOUR_MS : null])].filter(
+    (h): h is number => h !== null && h + HOUR_MS <= bucketOf(nowTs, HOUR_MS),
+  );
+  let liveFrom = hoursFrom;
+  let liveTo = hoursTo;
+  while (cut.includes(liveFrom) && liveFrom < liveTo) liveFrom += HOUR_MS;
+  while (cut.includes(liveTo - HOUR_MS) && liveTo > liveFrom) liveTo -= HOUR_MS;
+  const a: HourlyAttribution = liveFrom < liveTo ? attributeHours(sqlite, liveFrom, liveTo, nowTs) : { byHour: new Map(), byAccount: [], inferred: [] };
+  for (const hour of cut) storedHour(sqlite, hour, a);
+  const whole = meteredHours(sqlite, hoursFrom, hoursTo);
+  const part = meteredHours(sqlite, fromTs, toTs);
+  for (const [hour, h] of a.byHour) {
+    if (hour >= fromTs && hour + HOUR_MS <= toTs) continue;
+    const meteredKWh = whole.get(hour)?.itKWh ?? 0;
+    const seenTo = Math.min(hour + HOUR_MS, Math.max(nowTs, hour + INTERVAL_MS));
+    const f =
+      meteredKWh > 0
+        ? (part.get(hour)?.itKWh ?? 0) / meteredKWh
+        : Math.max(0, Math.min(toTs, seenTo) - Math.max(fromTs, hour)) / (seenTo - hour);
+    factor.set(hour, f);
+    a.byHour.set(hour, sharesOf(part.get(hour), h.itKWh * f));
+  }
+  const scale = <T extends { hourTs: number; energyKWh: number }>(r: T): T => {
+    const f = factor.get(r.hourTs);
+    return f === undefined ? r : { ...r, energyKWh: r.energyKWh * f };
+  };
+  return { byHour: a.byHour, byAccount: a.byAccount.map(scale), inferred: a.inferred.map(scale), factor };
+}
+
+/** Adds a stored hour's attribution inputs to `a`, as attributeHours found them when it stored the hour. */
+function storedHour(sqlite: Database, hourTs: number, a: HourlyAttribution): void {
+  const h = sqlite.prepare('SELECT it_kwh AS itKWh, overhead_kwh AS overheadKWh, reused_kwh AS reusedKWh, co2_kg AS co2Kg FROM energy_hour WHERE hour_ts = ?').get(hourTs) as
+    | HourShares
+    | undefined;
+  if (!h) return;
+  a.byHour.set(hourTs, h);
+  const accounts = sqlite.prepare('SELECT account, it_kwh AS energyKWh FROM energy_project_hour WHERE hour_ts = ? AND account != ?').all(hourTs, UNATTRIBUTED) as Array<{
+    account: string;
+    energyKWh: number;
+  }>;
+  for (const r of accounts) a.byAccount.push({ hourTs, ...r });
+  for (const i of storedInferred(sqlite, hourTs, hourTs + HOUR_MS)) if (i.account !== null) a.inferred.push({ ...i, account: i.account });
+}
+
+/** Energy inferred per job over the stored hours [fromTs, toTs) (energy_job_inferred), with the job's project. */
+export function storedInferred(sqlite: Database, fromTs: number, toTs: number): Array<{ hourTs: number; cluster: string; jobId: string; account: string | null; energyKWh: number }> {
+  return sqlite
+    .prepare(
+      `SELECT i.hour_ts AS hourTs, i.cluster, i.job_id AS jobId, j.account, i.energy_kwh AS energyKWh
+       FROM energy_job_inferred i LEFT JOIN jobs j ON j.cluster = i.cluster AND j.job_id = i.job_id WHERE i.hour_ts >= ? AND i.hour_ts < ?`,
+    )
+    .all(fromTs, toTs) as Array<{ hourTs: number; cluster: string; jobId: string; account: string | null; energyKWh: number }>;
 }
 
 /** Share of an hour's figures that `energyKWh` of its IT energy carries. */

@@ -13,7 +13,11 @@
  *
  * Whole hours complete before now come from the rollups of attribution-rollup.service.ts
  * (by hour, day and month); a window's partial first and last hours and the current hour
- * are computed live by the same rules.
+ * are computed live by the same rules, clipped to the window as the KPIs are: the meters of
+ * the 5-minute intervals starting in it, and of an hour it cuts the part of each project's
+ * and job's GPU energy that the IT meters' energy in it bears to the hour's
+ * (attribution-rollup.service.ts `attributeWindow`). Every column of energy by project and
+ * by job, with the unattributed row, then sums to /energy/kpis over the same window.
  */
 import type { Database } from 'better-sqlite3';
 import { addSums, attributedByAccount, type AttributedSums } from '../../db/queries/energy-by-project.ts';
@@ -25,6 +29,7 @@ import {
   jobHoursOf,
   keptJobFigures,
   jobsSummedLive,
+  liveHourRanges,
   windowHours,
   type JobOrderKey,
   type JobWindowSums,
@@ -37,7 +42,7 @@ import { monthOf, nextMonth } from './usage-rollup.service.ts';
 import {
   UNATTRIBUTED,
   alignedParts,
-  attributeHours,
+  attributeWindow,
   refreshAttribution,
   shareOf,
   shareOut,
@@ -72,6 +77,8 @@ export interface WindowAttribution {
   stored: [number, number] | null;
   storedBeforeTs: number;
   live: HourlyAttribution;
+  /** Per hour the window cuts, the part of its GPU energy that counts (attributeWindow). */
+  factor: Map<number, number>;
 }
 
 /** Brings the rollups up to date and computes what of [fromTs, toTs) they cannot hold. */
@@ -79,14 +86,16 @@ export function windowAttribution(sqlite: Database, window: { fromTs: number; to
   refreshAttribution(sqlite, nowTs);
   const { stored, live } = windowSplit(window.fromTs, window.toTs, nowTs);
   const merged: HourlyAttribution = { byHour: new Map(), byAccount: [], inferred: [] };
+  const factor = new Map<number, number>();
   for (const [a, b] of live) {
-    const part = attributeHours(sqlite, a, b, nowTs);
+    const part = attributeWindow(sqlite, a, b, nowTs);
     for (const [h, s] of part.byHour) merged.byHour.set(h, s);
     merged.byAccount.push(...part.byAccount);
     merged.inferred.push(...part.inferred);
+    for (const [h, f] of part.factor) factor.set(h, f);
   }
   const hours = windowHours(window.fromTs, window.toTs, nowTs);
-  return { ...window, nowTs, hours, stored, storedBeforeTs: stored ? stored[1] : hours.startTs, live: merged };
+  return { ...window, nowTs, hours, stored, storedBeforeTs: stored ? stored[1] : hours.startTs, live: merged, factor };
 }
 
 /**
@@ -176,11 +185,13 @@ export function jobFigures(sqlite: Database, w: WindowAttribution) {
     if (list) list.push(i);
     else liveInferred.set(k, [i]);
   }
-  // Stored hours are summed for the whole list at once (and kept); hours not stored (the current one) are read for the whole list and shared with their live figures.
-  const storedTo = Math.min(w.hours.endTs, w.storedBeforeTs);
+  // Stored hours are summed for the whole list at once (and kept); hours not stored (the current one, those the window cuts) are read for the whole list and shared with their live figures.
+  const storedTo = Math.min(w.hours.completeTs, w.storedBeforeTs);
+  const liveRanges = liveHourRanges({ ...w.hours, completeTs: Math.max(w.hours.startTs, storedTo) });
   return (jobs: Array<{ cluster: string; jobId: string }>) => {
     const stored = keptJobFigures(sqlite, w.hours, jobs, w.hours.startTs, storedTo);
-    const live = jobHoursOf(sqlite, jobs, Math.max(w.hours.startTs, storedTo), w.hours.endTs);
+    const live = jobs.map(() => [] as ReturnType<typeof jobHoursOf>[number]);
+    for (const [a, b] of liveRanges) jobHoursOf(sqlite, jobs, a, b).forEach((rows, i) => live[i]!.push(...rows.map((r) => scaled(r, w.factor.get(r.hourTs)))));
     return jobs.map((j, i) => {
       const s = stored[i]!;
       const shares: AttributedSums = { itKWh: s.energyKWh, overheadKWh: s.overheadKWh, reusedKWh: s.reusedKWh, co2Kg: s.co2Kg };
@@ -202,6 +213,11 @@ export function jobFigures(sqlite: Database, w: WindowAttribution) {
       return n === 0 ? null : { shares, ...sums };
     });
   };
+}
+
+/** A job-hour of an hour the window cuts, in the part `f` that the window counts (unchanged without one). */
+function scaled<T extends { energyKWh: number; gpuS: number; idleGpuS: number; utilPctS: number }>(r: T, f: number | undefined): T {
+  return f === undefined ? r : { ...r, energyKWh: r.energyKWh * f, gpuS: r.gpuS * f, idleGpuS: r.idleGpuS * f, utilPctS: r.utilPctS * f };
 }
 
 /** Where a page of the job list starts: after the job with this order key. */
@@ -236,7 +252,7 @@ export function jobsInOrder(
   const isAfter = (j: JobOrderKey) => after === null || before(after, j);
   const byOrder = (a: JobOrderKey, b: JobOrderKey) => (before(a, b) ? -1 : 1);
   const allowed = accounts ? new Set(accounts) : null;
-  const { jobs: summedAll, sumExactly } = jobsSummedLive(sqlite, w.hours, w.nowTs);
+  const { jobs: summedAll, sumExactly } = jobsSummedLive(sqlite, w.hours, w.nowTs, (h) => w.factor.get(h) ?? 1);
   const summed = [...summedAll.values()].filter((j) => allowed === null || allowed.has(j.account));
   const total =
     countStartingIn(sqlite, w.hours, accounts) +
