@@ -15,8 +15,17 @@ export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Data
 
 export const migrationsFolder = resolve(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
+export interface OpenOptions {
+  /**
+   * Recompute rollups from the stored records (the server, at start). An administrative
+   * command leaves it off: the rollups are the server's to keep, and recomputing them from
+   * a second process is a long write transaction that holds off the server's ingest.
+   */
+  refreshRollups?: boolean;
+}
+
 /** Opens (creating if needed) and migrates the database at `path`; WAL for files. */
-export function openDatabase(path: string): Db {
+export function openDatabase(path: string, options: OpenOptions = {}): Db {
   if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
   const sqlite = new Database(path);
   if (path !== ':memory:') sqlite.pragma('journal_mode = WAL');
@@ -28,6 +37,7 @@ export function openDatabase(path: string): Db {
   sqlite.pragma('cache_size = -65536');
   const db = drizzle(sqlite, { schema }) as Db;
   migrate(db, { migrationsFolder });
+  if (options.refreshRollups === false) return db;
   // Rollups added by a migration are filled from the stored records once.
   ensureUsageRollups(sqlite);
   ensureFacilityRollups(sqlite);

@@ -2,7 +2,9 @@
  * Runs the simulated facility against a HeatLedger server through the real ingest API:
  * first a history (default 30 days, sampled every 5 minutes), then live samples every
  * 10 seconds. Progress is kept in a state file so a restarted demo replays its history
- * silently and sends only what the server has not seen.
+ * silently and sends only what the server has not seen. A batch the server cannot take
+ * now (503 while another process writes, or unreachable) is tried again with growing
+ * pauses until it is taken or the demo stops: the history never ends half sent.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createSender, type Sender } from '../shared/sender.ts';
@@ -38,9 +40,18 @@ export interface DemoStats {
   elapsedMs: number;
 }
 
+/** How far the history has been sent, for a newcomer who opens the dashboard meanwhile. */
+export interface DemoProgress {
+  historyDays: number;
+  /** Share of the history the server has taken, 0–100 (100 only when all of it is in). */
+  percent: number;
+  done: boolean;
+}
+
 export interface DemoHandle {
   /** Start of the simulated history (epoch ms). */
   startTs: number;
+  progress(): DemoProgress;
   /** Resolves when the history has been sent. */
   history: Promise<DemoStats>;
   stop(): Promise<void>;
@@ -54,9 +65,22 @@ export function startDemo(options: DemoOptions): DemoHandle {
   const log = options.log ?? (() => {});
   const historyStepMs = options.historyStepMs ?? 300_000;
   const liveStepMs = options.liveStepMs ?? 10_000;
-  const sender = createSender({ server: options.server, token: options.token });
+  const stopping = new AbortController();
+  const sender = createSender({
+    server: options.server,
+    token: options.token,
+    retry: {
+      attempts: Infinity,
+      maxDelayMs: 5_000,
+      signal: stopping.signal,
+      // The first of a run of failures is worth a line; the server says why each time.
+      onRetry: (reason, delayMs, attempt) => attempt === 1 && log(`demo: server busy or away (${reason}); trying again every ${delayMs / 1000}–5 s until it takes the batch`),
+    },
+  });
   const facility = new FacilityModel();
   let stopped = false;
+  let historyDone = false;
+  let historyEndTs: number | null = null;
   let timer: NodeJS.Timeout | null = null;
   let liveTick: Promise<void> = Promise.resolve();
 
@@ -105,6 +129,7 @@ export function startDemo(options: DemoOptions): DemoHandle {
     }
     let t = state.sentUntilTs > state.startTs ? state.sentUntilTs + historyStepMs : state.startTs;
     const end = Math.floor(now() / historyStepMs) * historyStepMs;
+    historyEndTs = end;
     while (t <= end && !stopped) {
       const chunkEnd = Math.min(end, t + 12 * HOUR_MS);
       const gpu = new Map<number, GpuBatch>();
@@ -115,6 +140,7 @@ export function startDemo(options: DemoOptions): DemoHandle {
       saveState(options.statePath, state);
     }
     stats.elapsedMs = Date.now() - started;
+    historyDone = !stopped;
     return { ...stats };
   }
 
@@ -131,7 +157,12 @@ export function startDemo(options: DemoOptions): DemoHandle {
     }
   }
 
-  const history = runHistory().then((s) => {
+  // Stopping cuts a batch's tries short; that is the demo stopping, not its history failing.
+  const historySent = runHistory().catch((error: unknown) => {
+    if (stopped) return { ...stats };
+    throw error;
+  });
+  const history = historySent.then((s) => {
     log(
       `demo: history ${stopped ? 'stopped early after' : 'sent:'} ${s.gpuSamples} GPU samples, ${s.jobRecords} job records, ${s.facilityReadings} facility readings ` +
         `in ${(s.elapsedMs / 1000).toFixed(1)} s (${Math.round(s.gpuSamples / Math.max(0.001, s.elapsedMs / 1000))} GPU samples/s)`,
@@ -139,7 +170,9 @@ export function startDemo(options: DemoOptions): DemoHandle {
     const loop = () => {
       if (stopped) return;
       liveTick = live()
-        .catch((error: Error) => log(`demo: live tick failed: ${error.message}`))
+        .catch((error: Error) => {
+          if (!stopped) log(`demo: live tick failed: ${error.message}`);
+        })
         .finally(() => {
           if (!stopped) timer = setTimeout(loop, liveStepMs);
         });
@@ -148,11 +181,21 @@ export function startDemo(options: DemoOptions): DemoHandle {
     return s;
   });
 
+  const historyDays = options.historyDays ?? 30;
   return {
     startTs: state.startTs,
     history,
+    progress() {
+      if (historyDone) return { historyDays, percent: 100, done: true };
+      const spanMs = (historyEndTs ?? now()) - state.startTs;
+      const sentMs = Math.max(0, state.sentUntilTs - state.startTs);
+      // Floor, and below 100 until the last batch is in: "100 %" must mean it is all there.
+      const percent = spanMs > 0 ? Math.min(99, Math.floor((100 * sentMs) / spanMs)) : 0;
+      return { historyDays, percent, done: false };
+    },
     async stop() {
       stopped = true;
+      stopping.abort();
       if (timer) clearTimeout(timer);
       await history.catch(() => undefined);
       await liveTick;

@@ -165,4 +165,47 @@ describe('sender', () => {
     expect(server.received.map((r) => [r.seq, r.status])).toEqual([[1, 400], [2, 202]]);
     expect(readdirSync(spoolDir).filter((f) => f.endsWith('.refused'))).toHaveLength(1);
   });
+  it('with retry, tries a 503 again with growing pauses until the server takes the batch, without a spool (issue 15.1)', async () => {
+    const delays: number[] = [];
+    const sender = createSender({ server: server.url, token: 'tok', retry: { attempts: Infinity, firstDelayMs: 20, maxDelayMs: 60, onRetry: (_r, ms) => delays.push(ms) } });
+    server.mode = '503';
+    // The server is busy for three answers, then takes the batch.
+    const original = server.received.push.bind(server.received);
+    server.received.push = (...items: Received[]) => {
+      const n = original(...items);
+      if (n === 3) server.mode = 'accept';
+      return n;
+    };
+    expect(await sender.send('gpu', batch(1))).toEqual({ status: 'sent', result: { accepted: 1, duplicates: 0 } });
+    expect(server.received.map((r) => [r.seq, r.status])).toEqual([[1, 503], [1, 503], [1, 503], [1, 202]]);
+    for (const r of server.received) expect(r.key).toBe(keyOf(batch(1)));
+    // 20 ms doubling, capped at 60 ms.
+    expect(delays).toEqual([20, 40, 60]);
+  });
+
+  it('with retry, tries an unreachable server again, and a stop signal ends the tries with the last failure', async () => {
+    const port = server.port;
+    await server.stop();
+    const stop = new AbortController();
+    const tries: number[] = [];
+    const sender = createSender({ server: `http://127.0.0.1:${port}`, token: 'tok', retry: { attempts: Infinity, firstDelayMs: 10, maxDelayMs: 10, signal: stop.signal, onRetry: (_r, _ms, attempt) => tries.push(attempt) } });
+    const sending = sender.send('gpu', batch(1));
+    // Back after a few tries: the batch goes through on the next one.
+    while (tries.length < 3) await new Promise((r) => setTimeout(r, 5));
+    await server.start();
+    expect((await sending).status).toBe('sent');
+    expect(server.accepted()).toEqual([1]);
+    await server.stop();
+    const stopped = sender.send('gpu', batch(2));
+    setTimeout(() => stop.abort(), 50);
+    await expect(stopped).rejects.toThrow(/cannot reach/);
+  });
+
+  it('with a bounded retry, spools the batch once the tries are used up', async () => {
+    const sender = createSender({ server: server.url, token: 'tok', spoolDir, retry: { attempts: 2, firstDelayMs: 10 } });
+    server.mode = '503';
+    expect((await sender.send('gpu', batch(1))).status).toBe('spooled');
+    expect(server.received.map((r) => r.status)).toEqual([503, 503]);
+    expect(sender.spooledCount()).toBe(1);
+  });
 });

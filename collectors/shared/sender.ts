@@ -2,11 +2,15 @@
  * Delivers ingest batches to the server exactly once: each batch carries an idempotency
  * key (sha256 of its body); a batch the server cannot take now (unreachable, 5xx, 429)
  * is spooled to disk and replayed oldest first; a batch the server refuses (4xx) is
- * not retried, because sending it again cannot succeed.
+ * not retried, because sending it again cannot succeed. With `retry`, a transient failure
+ * is first tried again in place with growing pauses: a server that answers 503 for a
+ * moment (a long write elsewhere holds the database) gets the batch a second later
+ * instead of the batch waiting in the spool, or failing where there is no spool.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ingestPaths, type IngestKind, type IngestResult } from './wire.ts';
 
 export interface SenderOptions {
@@ -18,6 +22,26 @@ export interface SenderOptions {
   maxSpoolBytes?: number;
   timeoutMs?: number;
   fetchImpl?: typeof fetch;
+  /** Tries again in place after a transient failure (unreachable, 5xx, 429); off by default. */
+  retry?: RetryOptions;
+}
+
+export interface RetryOptions {
+  /** Tries in all, the first included; `Infinity` tries until `signal` aborts. */
+  attempts: number;
+  /** Pause before the second try; each further pause doubles, up to `maxDelayMs`. */
+  firstDelayMs?: number;
+  maxDelayMs?: number;
+  /** Ends the tries (the send rejects with the last failure); a demo that stops, a collector told to stop. */
+  signal?: AbortSignal;
+  /** Told about each failed try that is tried again. */
+  onRetry?: (reason: string, delayMs: number, attempt: number) => void;
+}
+
+/** Pause before try `attempt + 1` (attempt ≥ 1): doubling from `firstMs`, capped; a server's Retry-After wins when longer, within the cap. */
+export function retryDelayMs(attempt: number, firstMs: number, maxMs: number, retryAfterMs: number | null = null): number {
+  const doubled = Math.min(maxMs, firstMs * 2 ** Math.min(attempt - 1, 30));
+  return retryAfterMs === null ? doubled : Math.min(maxMs, Math.max(doubled, retryAfterMs));
 }
 
 export type SendOutcome =
@@ -33,7 +57,15 @@ export class BatchRefusedError extends Error {
 }
 
 /** Transient failure: the server could not be reached or answered 5xx/429. */
-class TransientError extends Error {}
+class TransientError extends Error {
+  constructor(
+    message: string,
+    /** The server's Retry-After, when it gave one. */
+    readonly retryAfterMs: number | null = null,
+  ) {
+    super(message);
+  }
+}
 
 export interface Sender {
   send(kind: IngestKind, batch: unknown): Promise<SendOutcome>;
@@ -101,9 +133,28 @@ export function createSender(options: SenderOptions): Sender {
     }
     const message = describeError(text) ?? `HTTP ${response.status}`;
     if (response.status >= 500 || response.status === 429 || response.status === 408) {
-      throw new TransientError(`server answered ${response.status}: ${message}`);
+      throw new TransientError(`server answered ${response.status}: ${message}`, retryAfter(response.headers.get('retry-after')));
     }
     throw new BatchRefusedError(response.status, message);
+  }
+
+  /** `post`, tried again after transient failures as `options.retry` says. */
+  async function postRetrying(kind: IngestKind, body: string, key: string): Promise<IngestResult> {
+    const retry = options.retry;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await post(kind, body, key);
+      } catch (error) {
+        if (!(error instanceof TransientError) || !retry || attempt >= retry.attempts || retry.signal?.aborted) throw error;
+        const delayMs = retryDelayMs(attempt, retry.firstDelayMs ?? 500, retry.maxDelayMs ?? 10_000, error.retryAfterMs);
+        retry.onRetry?.(error.message, delayMs, attempt);
+        try {
+          await sleep(delayMs, undefined, { signal: retry.signal });
+        } catch {
+          throw error; // aborted while waiting: the last failure stands
+        }
+      }
+    }
   }
 
   function spoolFiles(): string[] {
@@ -151,7 +202,7 @@ export function createSender(options: SenderOptions): Sender {
         continue; // dropped by the size bound meanwhile
       }
       try {
-        await post(kind, body, keyOf(kind, body));
+        await postRetrying(kind, body, keyOf(kind, body));
       } catch (error) {
         if (error instanceof BatchRefusedError) {
           // Keep the evidence next to the spool rather than retrying forever.
@@ -178,7 +229,7 @@ export function createSender(options: SenderOptions): Sender {
       }
     }
     try {
-      return { status: 'sent', result: await post(kind, body, key) };
+      return { status: 'sent', result: await postRetrying(kind, body, key) };
     } catch (error) {
       if (error instanceof BatchRefusedError) {
         return { status: 'refused', httpStatus: error.httpStatus, message: error.message };
@@ -204,6 +255,14 @@ export function createSender(options: SenderOptions): Sender {
     spooledCount: () => spoolFiles().length,
     droppedCount: () => dropped,
   };
+}
+
+/** Retry-After in seconds or as an HTTP date, in ms from now; null when absent or unreadable. */
+function retryAfter(header: string | null): number | null {
+  if (!header) return null;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1000;
+  const at = Date.parse(header);
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : null;
 }
 
 function describeError(text: string): string | null {

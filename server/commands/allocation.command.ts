@@ -18,7 +18,7 @@ export async function allocationCommand(argv: string[]): Promise<number> {
     throw new Error(`cannot read ${positionals[1]}: ${(error as Error).message}`, { cause: error });
   }
   const config = loadConfig(process.env, values.db ? { dbPath: values.db } : {});
-  const db = openDatabase(config.dbPath);
+  const db = openDatabase(config.dbPath, { refreshRollups: false });
   try {
     const n = importAllocationsCsv(db.$client, csv, `cli:${userInfo().username}`, Date.now());
     process.stderr.write(`imported ${n} allocations from ${positionals[1]}\n`);

@@ -35,7 +35,7 @@ export async function userCommand(argv: string[]): Promise<number> {
   if (!roles.includes(values.role as Role)) throw new UsageError(`user add: --role must be one of ${roles.join(', ')}`);
   const password = await readLine();
   const config = loadConfig(process.env, values.db ? { dbPath: values.db } : {});
-  const db = openDatabase(config.dbPath);
+  const db = openDatabase(config.dbPath, { refreshRollups: false });
   try {
     db.$client.transaction(() => {
       addUser(db, { username: values.name!, role: values.role as Role, password, projects: values.project ?? [] });
@@ -53,7 +53,7 @@ async function personRequest(action: 'export' | 'forget', args: string[], dbPath
   if (args.length !== 1 || !args[0]) throw new UsageError(`usage: heatledger user ${action} USER [--db PATH]`);
   const username = args[0];
   const config = loadConfig(process.env, dbPath ? { dbPath } : {});
-  const db = openDatabase(config.dbPath);
+  const db = openDatabase(config.dbPath, { refreshRollups: false });
   try {
     if (action === 'export') {
       process.stdout.write(`${JSON.stringify(exportPerson(db.$client, username, Date.now()), null, 2)}\n`);
