@@ -31,6 +31,8 @@ export interface AppDeps {
   now?: () => number;
   /** Demo sign-in accounts offered on the login page (demo mode only). */
   demoAccounts?: Array<{ username: string; role: string; password: string }>;
+  /** How far the demo's history has been sent (demo mode only): the dashboard shows it while it loads. */
+  demoProgress?: () => { historyDays: number; percent: number; done: boolean } | null;
 }
 
 function errorBody(code: string, message: string, details?: unknown) {
@@ -38,7 +40,7 @@ function errorBody(code: string, message: string, details?: unknown) {
 }
 
 /** Builds the app: API routes, error mapping, and the built web app at `/`. */
-export function createApp({ db, config, now, demoAccounts = [] }: AppDeps) {
+export function createApp({ db, config, now, demoAccounts = [], demoProgress = () => null }: AppDeps) {
   const sqlite = db.$client;
   const ingest: IngestService = createIngestService({ sqlite, config, now });
 
@@ -54,7 +56,7 @@ export function createApp({ db, config, now, demoAccounts = [] }: AppDeps) {
     .use('/api/*', identify(db))
     .use('/api/v1/auth/login', loginRateLimit(now, { trustProxy: config.trustProxy }))
     .use('/api/v1/*', readCache(config.readCacheMs))
-    .get('/api/health', (c) => c.json({ status: 'ok' as const }, 200))
+    .get('/api/health', (c) => c.json({ status: 'ok' as const, demoHistory: demoProgress() }, 200))
     .get('/api/v1/demo-accounts', (c) => c.json({ accounts: demoAccounts.map(({ username, role, password }) => ({ username, role, password })) }, 200))
     .route('/api/v1/auth', authRoutes({ db, config }))
     .route('/api/v1/ingest', ingestRoutes(ingest))

@@ -29,7 +29,9 @@ export async function startServer(config: Config, log: (line: string) => void = 
   }
   const fresh = config.dbPath === ':memory:' || !existsSync(config.dbPath);
   const db = openDatabase(config.dbPath);
-  const app = createApp({ db, config, demoAccounts: config.demo ? demoAccounts : [] });
+  // The demo starts once the server listens; until then there is no history to report.
+  let demo: DemoHandle | null = null;
+  const app = createApp({ db, config, demoAccounts: config.demo ? demoAccounts : [], demoProgress: () => demo?.progress() ?? null });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -39,7 +41,6 @@ export async function startServer(config: Config, log: (line: string) => void = 
   const url = `http://127.0.0.1:${port}`;
   log(`HeatLedger listening on http://localhost:${port} (database ${config.dbPath})`);
 
-  let demo: DemoHandle | null = null;
   if (config.demo) {
     revokeTokensNamed(db, 'demo-facility');
     const token = createToken(db, 'demo-facility', 'ingest');

@@ -208,5 +208,6 @@ export const da: Record<MessageKey, string> = {
   'eed.title': 'EU-rapport for datacentre (EED, forordning 2024/1364)',
   'eed.year': 'År',
   'eed.download': 'Hent rapport som CSV',
+  'demo.loadingHistory': 'Indlæser {days} dages historik: {pct} % (tallene fyldes ud, efterhånden som den kommer)',
   'jobs.order': 'Senest indsendte først; vælg en kolonneoverskrift for at sortere efter den, igen for at vende rækkefølgen.',
 };

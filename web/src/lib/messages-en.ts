@@ -206,6 +206,7 @@ export const en = {
   'eed.title': 'EU data-centre report (EED, Reg. 2024/1364)',
   'eed.year': 'Year',
   'eed.download': 'Download report CSV',
+  'demo.loadingHistory': 'Loading {days} days of history: {pct} % (the figures fill in as it arrives)',
   'jobs.order': 'Newest submitted first; select a column heading to sort by it, again to reverse.',
 } as const;
 
