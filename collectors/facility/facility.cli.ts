@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { positiveFlag, tokenFlag } from '../shared/cli-flags.ts';
 import { UsageError } from '../shared/usage-error.ts';
-import { createSender } from '../shared/sender.ts';
+import { createSender, sendOnceRetry } from '../shared/sender.ts';
 import { facilityBatchSchema, type FacilityBatch, type FacilityReading } from '../shared/wire.ts';
 import { ENERGI_DATA_SERVICE_URL, fetchCo2Emis, parseCo2Emis } from './co2.ts';
 import { describeDisagreement, findHeatDisagreements } from './heat-check.ts';
@@ -284,6 +284,7 @@ async function sendToServer(
     throw new UsageError(`collect facility: --server must be http:// or https://, not ${server.protocol}`);
   }
   const intervalMs = positiveFlag('collect facility', 'interval', values.interval, 60) * 1000;
+  const polling = !values.once && (sources.redfish !== null || sources.co2Api !== null);
   const sender = createSender({
     server: server.href,
     token: tokenFlag('collect facility', values),
@@ -291,8 +292,9 @@ async function sendToServer(
     maxSpoolBytes: positiveFlag('collect facility', 'max-spool-mb', values['max-spool-mb'], 512) * 1024 * 1024,
     // Short enough that a last flush on SIGTERM ends inside systemd's stop timeout.
     timeoutMs: Math.min(15_000, Math.max(2_000, intervalMs)),
+    // Once: a few quick tries before a batch counts as not delivered; the loop backs off itself.
+    retry: polling ? undefined : sendOnceRetry,
   });
-  const polling = !values.once && (sources.redfish !== null || sources.co2Api !== null);
 
   let pendingFixed = sources.fixed;
   let lastCo2Error = '';
@@ -327,6 +329,11 @@ async function sendToServer(
         log(`batch spooled, not delivered: ${outcome.reason}`);
         status = 75; // EX_TEMPFAIL: try again later
       }
+    }
+    // Batches an earlier run left in the spool count too: delivered means none is waiting.
+    if (status === 0 && (await sender.flush()).remaining > 0) {
+      log(`${sender.spooledCount()} batch(es) of an earlier run still spooled, not delivered`);
+      status = 75;
     }
     return status;
   }

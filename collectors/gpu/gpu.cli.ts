@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { positiveFlag, tokenFlag } from '../shared/cli-flags.ts';
 import { UsageError } from '../shared/usage-error.ts';
-import { createSender } from '../shared/sender.ts';
+import { createSender, sendOnceRetry } from '../shared/sender.ts';
 import { gpuBatchSchema, type GpuBatch } from '../shared/wire.ts';
 import { runCollectorLoop } from './loop.ts';
 import { gpuBatch, sampleGpus } from './sample.ts';
@@ -101,6 +101,8 @@ export async function gpuCli(argv: string[]): Promise<number> {
     maxSpoolBytes: positiveFlag('collect gpu', 'max-spool-mb', values['max-spool-mb'], 512) * 1024 * 1024,
     // Short enough that a last flush on SIGTERM ends inside systemd's stop timeout.
     timeoutMs: Math.min(15_000, Math.max(2_000, intervalMs)),
+    // Once: a few quick tries before the batch counts as not delivered; the loop backs off itself.
+    retry: values.once ? sendOnceRetry : undefined,
   });
 
   if (values.once) {

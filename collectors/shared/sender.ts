@@ -38,6 +38,13 @@ export interface RetryOptions {
   onRetry?: (reason: string, delayMs: number, attempt: number) => void;
 }
 
+/**
+ * For a run that sends once and exits (cron, a Slurm epilog): a busy server (503 while
+ * another process writes) or one away for a moment is tried a few times, about 3.5 s in
+ * all, before the run counts the batch as not delivered.
+ */
+export const sendOnceRetry: RetryOptions = { attempts: 4, firstDelayMs: 500, maxDelayMs: 4_000 };
+
 /** Pause before try `attempt + 1` (attempt ≥ 1): doubling from `firstMs`, capped; a server's Retry-After wins when longer, within the cap. */
 export function retryDelayMs(attempt: number, firstMs: number, maxMs: number, retryAfterMs: number | null = null): number {
   const doubled = Math.min(maxMs, firstMs * 2 ** Math.min(attempt - 1, 30));

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../shared/usage-error.ts';
-import { createSender, type Sender } from '../shared/sender.ts';
+import { createSender, sendOnceRetry, type Sender } from '../shared/sender.ts';
 import type { JobsBatch } from '../shared/wire.ts';
 import type { FinishedJob } from './job-draft.ts';
 import { parseSlurmOutput } from './parse-input.ts';
@@ -16,6 +16,8 @@ const help = `usage: heatledger collect slurm
   --once --stdout [--since ISO]            read the local sacct/squeue once and print the jobs batch
   --from-file PATH --stdout                 the same from saved sacct/squeue/slurmrestd JSON or sacct -P text
   --server URL --token T [--interval 60]    poll and send (--spool-dir DIR, --state-file PATH, --overlap-min 10)
+  --once --server URL --token T             one poll, then exit: 0 delivered, 75 spooled (not delivered), 1 failed
+                                            (from cron or a Slurm epilog; --from-file PATH --server sends a file once)
 common: --cluster NAME (when the data names none), --account-map FILE (JSON {"slurm-account": "project"}),
         --tz ZONE (zone of sacct -P times without offset, default UTC), --sacct-timeout S (default 120)`;
 
@@ -82,11 +84,36 @@ export async function slurmCli(argv: string[]): Promise<number> {
     }
     const batches = toBatches(jobs, fallbackCluster, accountMap);
     if (o.stdout) return printBatches(batches);
-    return (await sendBatches(makeSender(o), batches)) ? 0 : 1;
+    return exitCodeOf(await sendBatches(makeSender(o, { once: true }), batches));
+  }
+
+  if (o.once && o.server) {
+    if (o.stdout) throw new UsageError('collect slurm: --stdout prints the batch; leave out --server');
+    // One poll of the polling mode, with its spool and watermark: run from cron, each run
+    // continues where the last one left off and first replays what it could not deliver.
+    const sender = makeSender({ ...o, 'spool-dir': o['spool-dir'] ?? join('data', 'spool', 'slurm') }, { once: true });
+    const poller = createPoller({
+      sender,
+      stateFile: o['state-file'] ?? join('data', 'slurm-collector.state'),
+      overlapMs: positive(o['overlap-min'] ?? '10', '--overlap-min') * 60_000,
+      initialSince: since,
+      cluster: fallbackCluster,
+      accountMap,
+      timeoutMs,
+    });
+    try {
+      const delivery = await poller.pollOnce();
+      // Batches an earlier run left in the spool count too: delivered means none is waiting.
+      const { remaining } = await sender.flush();
+      return exitCodeOf({ ...delivery, spooled: remaining });
+    } catch (error) {
+      process.stderr.write(`collect slurm: ${(error as Error).message}\n`);
+      return 1;
+    }
   }
 
   if (o.once) {
-    if (!o.stdout) throw new UsageError('collect slurm: --once needs --stdout (or use --server to send)');
+    if (!o.stdout) throw new UsageError('collect slurm: --once needs --stdout or --server URL');
     try {
       const result = await readLocalSlurm({ since: since ?? new Date(Date.now() - 24 * 3600_000), timeoutMs });
       warnAll(result.warnings, 'slurm');
@@ -115,9 +142,30 @@ export async function slurmCli(argv: string[]): Promise<number> {
   throw new UsageError(`collect slurm: say what to do\n${help}`);
 }
 
-function makeSender(o: { server?: string; token?: string; 'spool-dir'?: string }): Sender {
+function makeSender(o: { server?: string; token?: string; 'spool-dir'?: string }, { once = false } = {}): Sender {
   if (!o.server || !o.token) throw new UsageError('collect slurm: --server needs --token');
-  return createSender({ server: o.server, token: o.token, spoolDir: o['spool-dir'] });
+  return createSender({ server: o.server, token: o.token, spoolDir: o['spool-dir'], retry: once ? sendOnceRetry : undefined });
+}
+
+/** What became of one run's batches. */
+export interface Delivery {
+  sent: number;
+  /** Waiting in the spool: not delivered, the next run sends them first. */
+  spooled: number;
+  /** Neither delivered nor spooled (no spool was given): the next run reads them again. */
+  failed: number;
+  refused: number;
+}
+
+/** 0 only when every batch was delivered; 1 when the server refused one; 75 (EX_TEMPFAIL: try again later) when some wait. */
+function exitCodeOf(d: Delivery): number {
+  if (d.refused > 0) return 1;
+  if (d.spooled + d.failed > 0) {
+    const where = d.spooled > 0 ? `${d.spooled} batch(es) spooled` : `${d.failed} batch(es) not sent`;
+    process.stderr.write(`collect slurm: not delivered: ${where}; run again when the server is back\n`);
+    return 75;
+  }
+  return 0;
 }
 
 function positive(text: string, flag: string): number {
@@ -174,24 +222,34 @@ function printBatches(batches: JobsBatch[]): number {
   return 0;
 }
 
-/** Sends batches in chunks; false when the server refused one (sending again cannot help). */
-async function sendBatches(sender: BatchSender, batches: JobsBatch[], log = defaultLog): Promise<boolean> {
-  let ok = true;
+/** Sends batches in chunks and counts what became of them; a refused batch is not sent again (that cannot help). */
+async function sendBatches(sender: BatchSender, batches: JobsBatch[], log = defaultLog): Promise<Delivery> {
+  const d: Delivery = { sent: 0, spooled: 0, failed: 0, refused: 0 };
   for (const batch of batches) {
     for (let i = 0; i < batch.jobs.length; i += CHUNK_JOBS) {
       const chunk = { ...batch, jobs: batch.jobs.slice(i, i + CHUNK_JOBS) };
-      const outcome = await sender.send('jobs', chunk);
+      let outcome: Awaited<ReturnType<BatchSender['send']>>;
+      try {
+        outcome = await sender.send('jobs', chunk);
+      } catch (error) {
+        // No spool to keep it in: the batch is not delivered, and the next run reads it again.
+        log(`could not send ${chunk.jobs.length} jobs of ${chunk.cluster}: ${(error as Error).message}`);
+        d.failed++;
+        continue;
+      }
       if (outcome.status === 'sent') {
+        d.sent++;
         log(`sent ${chunk.jobs.length} jobs of ${chunk.cluster} (${outcome.result.accepted} accepted, ${outcome.result.duplicates} duplicates)`);
       } else if (outcome.status === 'spooled') {
+        d.spooled++;
         log(`spooled ${chunk.jobs.length} jobs of ${chunk.cluster}: ${outcome.reason}`);
       } else {
+        d.refused++;
         log(`server refused ${chunk.jobs.length} jobs of ${chunk.cluster} (HTTP ${outcome.httpStatus}): ${outcome.message}`);
-        ok = false;
       }
     }
   }
-  return ok;
+  return d;
 }
 
 function defaultLog(message: string): void {
@@ -215,8 +273,8 @@ export interface PollerOptions {
 }
 
 export interface Poller {
-  /** One poll; true when Slurm was read (whatever the server did with it). */
-  pollOnce(): Promise<boolean>;
+  /** One poll: rejects when Slurm could not be read; else what became of the batches. */
+  pollOnce(): Promise<Delivery>;
   watermark(): Date;
 }
 
@@ -236,11 +294,14 @@ export function createPoller(options: PollerOptions): Poller {
       const since = new Date(mark.getTime() - options.overlapMs);
       const result = await readLocalSlurm({ since, run: options.run, timeoutMs: options.timeoutMs });
       for (const w of result.warnings) log(w);
-      await sendBatches(options.sender, toBatches(result.jobs, options.cluster, options.accountMap), log);
-      // Sent or spooled batches are safe on disk; a refused one would be refused again.
-      mark = started;
-      saveWatermark(options.stateFile, mark);
-      return true;
+      const delivery = await sendBatches(options.sender, toBatches(result.jobs, options.cluster, options.accountMap), log);
+      // Sent or spooled batches are safe on disk; a refused one would be refused again. One
+      // neither sent nor spooled is read again next time: the watermark stays.
+      if (delivery.failed === 0) {
+        mark = started;
+        saveWatermark(options.stateFile, mark);
+      }
+      return delivery;
     },
   };
 }
@@ -282,7 +343,8 @@ async function pollForever(poller: Poller, intervalS: number): Promise<void> {
   let failures = 0;
   while (!stop) {
     try {
-      await poller.pollOnce();
+      const delivery = await poller.pollOnce();
+      if (delivery.failed > 0) throw new Error(`${delivery.failed} batch(es) could be neither sent nor spooled`);
       failures = 0;
     } catch (error) {
       failures++;
