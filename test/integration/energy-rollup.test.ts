@@ -188,7 +188,7 @@ describe('job list pages', () => {
     await post.jobs(t, [
       ...[0, 1, 2, 3, 4].map((i) => ({ jobId: `j${i}`, startTime: iso(T0 + i * 600_000), endTime: iso(T0 + H) })),
       // Started long before the window and still running; and one waiting in the queue.
-      { jobId: 'old', startTime: iso(T0 - 20 * H), endTime: null, state: 'RUNNING' },
+      { jobId: 'old', submitTime: iso(T0 - 21 * H), startTime: iso(T0 - 20 * H), endTime: null, state: 'RUNNING' },
       { jobId: 'queued', submitTime: iso(T0 + 5 * 600_000), startTime: null, endTime: null, state: 'PENDING', nodes: [] },
     ]);
     await post.gpu(t, 'n1', 'G1', 'j4', 800, T0 + 4 * 600_000, T0 + H);
