@@ -87,12 +87,11 @@ export async function slurmCli(argv: string[]): Promise<number> {
     return exitCodeOf(await sendBatches(makeSender(o, { once: true }), batches));
   }
 
-  if (o.once && o.server) {
-    if (o.stdout) throw new UsageError('collect slurm: --stdout prints the batch; leave out --server');
-    // One poll of the polling mode, with its spool and watermark: run from cron, each run
-    // continues where the last one left off and first replays what it could not deliver.
-    const sender = makeSender({ ...o, 'spool-dir': o['spool-dir'] ?? join('data', 'spool', 'slurm') }, { once: true });
-    const poller = createPoller({
+  // The polling mode's spool, watermark and overlap, shared by `--once --server` (cron) and
+  // the long-running `--server` loop.
+  const spoolDir = o['spool-dir'] ?? join('data', 'spool', 'slurm');
+  const pollerFor = (sender: ReturnType<typeof makeSender>) =>
+    createPoller({
       sender,
       stateFile: o['state-file'] ?? join('data', 'slurm-collector.state'),
       overlapMs: positive(o['overlap-min'] ?? '10', '--overlap-min') * 60_000,
@@ -101,6 +100,13 @@ export async function slurmCli(argv: string[]): Promise<number> {
       accountMap,
       timeoutMs,
     });
+
+  if (o.once && o.server) {
+    if (o.stdout) throw new UsageError('collect slurm: --stdout prints the batch; leave out --server');
+    // One poll of the polling mode, with its spool and watermark: run from cron, each run
+    // continues where the last one left off and first replays what it could not deliver.
+    const sender = makeSender({ ...o, 'spool-dir': spoolDir }, { once: true });
+    const poller = pollerFor(sender);
     try {
       const delivery = await poller.pollOnce();
       // Batches an earlier run left in the spool count too: delivered means none is waiting.
@@ -125,16 +131,7 @@ export async function slurmCli(argv: string[]): Promise<number> {
   }
 
   if (o.server) {
-    const spoolDir = o['spool-dir'] ?? join('data', 'spool', 'slurm');
-    const poller = createPoller({
-      sender: makeSender({ ...o, 'spool-dir': spoolDir }),
-      stateFile: o['state-file'] ?? join('data', 'slurm-collector.state'),
-      overlapMs: positive(o['overlap-min'] ?? '10', '--overlap-min') * 60_000,
-      initialSince: since,
-      cluster: fallbackCluster,
-      accountMap,
-      timeoutMs,
-    });
+    const poller = pollerFor(makeSender({ ...o, 'spool-dir': spoolDir }));
     const intervalS = positive(o.interval ?? '60', '--interval');
     await pollForever(poller, intervalS);
     return 0;
