@@ -5,11 +5,8 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
-import { refreshAttribution } from '../server/services/attribution-rollup.service.ts';
-import { ensureFacilityRollups } from '../server/services/facility-rollup.service.ts';
-import { ensureUsageRollups } from '../server/services/usage-rollup.service.ts';
-import { ensureWaitRollup } from '../server/services/wait-rollup.service.ts';
 import * as schema from './schema.ts';
+import { rebuildWhereMigrationsAsk } from './store.ts';
 
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
 
@@ -17,9 +14,9 @@ export const migrationsFolder = resolve(dirname(fileURLToPath(import.meta.url)),
 
 export interface OpenOptions {
   /**
-   * Recompute rollups from the stored records (the server, at start). An administrative
-   * command leaves it off: the rollups are the server's to keep, and recomputing them from
-   * a second process is a long write transaction that holds off the server's ingest.
+   * Run the rebuilds a migration asks for (default on). An administrative command leaves
+   * it off: the rollups are the server's to keep, and rebuilding them from a second
+   * process is a long write transaction that holds off the server's ingest.
    */
   refreshRollups?: boolean;
 }
@@ -37,12 +34,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
   sqlite.pragma('cache_size = -65536');
   const db = drizzle(sqlite, { schema }) as Db;
   migrate(db, { migrationsFolder });
-  if (options.refreshRollups === false) return db;
-  // Rollups added by a migration are filled from the stored records once.
-  ensureUsageRollups(sqlite);
-  ensureFacilityRollups(sqlite);
-  ensureWaitRollup(sqlite);
-  // After the facility rollups: attribution shares out their hours.
-  refreshAttribution(sqlite, Date.now());
+  // Opening applies pragmas and migrations only; rollups a migration added are filled once.
+  if (options.refreshRollups !== false) rebuildWhereMigrationsAsk(sqlite);
   return db;
 }

@@ -589,16 +589,27 @@ export const energyJobFirstHour = sqliteTable('energy_job_first_hour', {
  * deletes and updates of start, submit, eligible, account, partition, GPUs or rejection,
  * whichever connection writes. The wait rollup's stamps are sums of these counts.
  */
-export const waitDayVersion = sqliteTable('wait_day_version', {
-  dayTs: integer('day_ts').primaryKey(),
-  changes: integer('changes').notNull(),
-});
+/**
+ * The one freshness mechanism (db/stamps.ts): per rollup family and time bucket, a count
+ * that only grows, bumped in the same transaction as any change to what the family is
+ * built from (by triggers, whichever connection or process writes). A kept answer over
+ * [from, to) is current while the sum of its family's counts over that range is unchanged.
+ */
+export const changeStamp = sqliteTable(
+  'change_stamp',
+  {
+    family: text('family').notNull(),
+    bucketTs: integer('bucket_ts').notNull(),
+    n: integer('n').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.family, t.bucketTs] })],
+);
 
 /**
  * The queue-wait rollup (server/services/wait-rollup.service.ts): per grouping
  * ('partition', 'project', 'gpus', 'hourOfWeek'), span ('day' or 'month', UTC) and span
  * start, each key's ascending waits (ms) and eligible-waits of the jobs that started in
- * it, valid while `stamp` equals the sum of the span's wait_day_version counts. Rows hold
+ * it, valid while `stamp` equals the sum of the span's change_stamp counts (family 'waits'). Rows hold
  * blobs of up to megabytes, so the table keeps its rowid (WITHOUT ROWID suits small rows).
  */
 export const waitRuns = sqliteTable(

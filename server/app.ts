@@ -8,6 +8,7 @@ import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Db } from '../db/client.ts';
+import { createStore, type Store } from '../db/store.ts';
 import { identify, type AppEnv } from './auth/middleware.ts';
 import type { Config } from './config.ts';
 import { DomainError, statusByCode } from './errors.ts';
@@ -31,6 +32,10 @@ export interface AppDeps {
   now?: () => number;
   /** Demo sign-in accounts offered on the login page (demo mode only). */
   demoAccounts?: Array<{ username: string; role: string; password: string }>;
+  /** The store over `db` (one is made when not given). */
+  store?: Store;
+  /** Called after each ingest commit (server/main.ts: the compactor runs soon after). */
+  onIngestCommit?: () => void;
   /** How far the demo's history has been sent (demo mode only): the dashboard shows it while it loads. */
   demoProgress?: () => { historyDays: number; percent: number; done: boolean } | null;
 }
@@ -40,9 +45,9 @@ function errorBody(code: string, message: string, details?: unknown) {
 }
 
 /** Builds the app: API routes, error mapping, and the built web app at `/`. */
-export function createApp({ db, config, now, demoAccounts = [], demoProgress = () => null }: AppDeps) {
+export function createApp({ db, config, now, store = createStore(db.$client, config), onIngestCommit, demoAccounts = [], demoProgress = () => null }: AppDeps) {
   const sqlite = db.$client;
-  const ingest: IngestService = createIngestService({ sqlite, config, now });
+  const ingest: IngestService = createIngestService({ sqlite, config, now, store, onCommit: onIngestCommit });
 
   const api = new Hono<AppEnv>()
     .use('*', securityHeaders())
@@ -55,7 +60,7 @@ export function createApp({ db, config, now, demoAccounts = [], demoProgress = (
     .use('/api/*', originCheck())
     .use('/api/*', identify(db))
     .use('/api/v1/auth/login', loginRateLimit(now, { trustProxy: config.trustProxy }))
-    .use('/api/v1/*', readCache(config.readCacheMs))
+    .use('/api/v1/*', readCache(config.readCacheMs, now))
     .get('/api/health', (c) => c.json({ status: 'ok' as const, demoHistory: demoProgress() }, 200))
     .get('/api/v1/demo-accounts', (c) => c.json({ accounts: demoAccounts.map(({ username, role, password }) => ({ username, role, password })) }, 200))
     .route('/api/v1/auth', authRoutes({ db, config }))

@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { startDemo, type DemoHandle } from '../collectors/demo/demo.ts';
 import { openDatabase } from '../db/client.ts';
+import { createStore } from '../db/store.ts';
+import { createCompactor } from './compactor.ts';
 import { createApp } from './app.ts';
 import type { Config } from './config.ts';
 import { demoAccounts, setUpDemo } from './demo-setup.ts';
@@ -29,9 +31,20 @@ export async function startServer(config: Config, log: (line: string) => void = 
   }
   const fresh = config.dbPath === ':memory:' || !existsSync(config.dbPath);
   const db = openDatabase(config.dbPath);
+  const store = createStore(db.$client, config);
+  // Rollup upkeep: once now (hours completed while the server was down), after ingest commits, every minute.
+  const compactor = createCompactor(store, { log });
+  compactor.run();
   // The demo starts once the server listens; until then there is no history to report.
   let demo: DemoHandle | null = null;
-  const app = createApp({ db, config, demoAccounts: config.demo ? demoAccounts : [], demoProgress: () => demo?.progress() ?? null });
+  const app = createApp({
+    db,
+    config,
+    store,
+    onIngestCommit: compactor.soon,
+    demoAccounts: config.demo ? demoAccounts : [],
+    demoProgress: () => demo?.progress() ?? null,
+  });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -85,6 +98,7 @@ export async function startServer(config: Config, log: (line: string) => void = 
     async close() {
       clearInterval(alertTimer);
       clearInterval(retentionTimer);
+      compactor.stop();
       await demo?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       db.$client.close();

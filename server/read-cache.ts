@@ -8,7 +8,7 @@
  * kind of credential, scope or role, projects and username), asking for the same URL with
  * the same `Accept`, and only while it is young: measurements that arrive meanwhile show
  * at most that much later. An administrative change (any accepted write other than
- * ingest) drops every kept answer at once.
+ * ingest) drops every kept answer at once. Timed with the app's clock (tests pass a fixed one).
  */
 import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from './auth/middleware.ts';
@@ -23,7 +23,7 @@ interface Kept {
 /** At most this many answers are kept; the oldest go first. */
 const MAX_ENTRIES = 500;
 
-export function readCache(ttlMs: number) {
+export function readCache(ttlMs: number, now: () => number = Date.now) {
   const kept = new Map<string, Kept>();
   return createMiddleware<AppEnv>(async (c, next) => {
     if (ttlMs <= 0) return next();
@@ -40,14 +40,14 @@ export function readCache(ttlMs: number) {
     // Everything an answer varies on: the caller, the URL with its whole query, and `Accept`
     // (the review pack answers CSV or JSON by it). JSON encoding keeps the parts apart.
     const key = JSON.stringify([who, c.req.header('accept') ?? '', c.req.url]);
-    const now = performance.now();
+    const at = now();
     const hit = kept.get(key);
-    if (hit && hit.expires > now) return new Response(hit.body, { status: hit.status, headers: hit.headers });
+    if (hit && hit.expires > at) return new Response(hit.body, { status: hit.status, headers: hit.headers });
     await next();
     if (c.res.status !== 200) return;
     const body = await c.res.clone().arrayBuffer();
     kept.delete(key);
-    kept.set(key, { expires: now + ttlMs, status: 200, headers: [...c.res.headers], body });
+    kept.set(key, { expires: at + ttlMs, status: 200, headers: [...c.res.headers], body });
     if (kept.size > MAX_ENTRIES) kept.delete(kept.keys().next().value!);
   });
 }

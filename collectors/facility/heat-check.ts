@@ -3,7 +3,7 @@
  * (DESIGN.md: heat from a water loop). The collector only warns; the server flags.
  */
 import type { FacilityReading } from '../shared/wire.ts';
-import { checkReportedHeat, type HeatCheck } from './water.ts';
+import { checkReportedHeat, type HeatCheck } from '../../db/rules/heat.ts';
 
 export interface HeatDisagreement extends HeatCheck {
   meter: string;

@@ -11,7 +11,9 @@
  * searched apart (energy_job_gapped).
  */
 import type { Database } from 'better-sqlite3';
-import { storedHoursVersion, storedInferred } from '../../server/services/attribution-rollup.service.ts';
+import { storedInferred } from '../rollups/attribution.ts';
+import { maxJobDurationMs } from '../rollups/usage.ts';
+import { keptOf, stampOf } from '../stamps.ts';
 import { inferredEnergy } from './inferred-energy.ts';
 
 const HOUR_MS = 3_600_000;
@@ -28,14 +30,19 @@ export interface WindowHours {
   endTs: number;
   completeTs: number;
   headTs: number | null;
+  /** Stored hours are current before this (the first hour the compactor has yet to recompute). */
+  storedBeforeTs: number;
 }
 
-/** The hours [fromTs, toTs) touches, complete ones being those before the hour of `nowTs`. */
-export function windowHours(fromTs: number, toTs: number, nowTs: number): WindowHours {
+/**
+ * The hours [fromTs, toTs) touches, complete ones being those before the hour of `nowTs`
+ * and before `storedBeforeTs` (the first hour the compactor has yet to recompute).
+ */
+export function windowHours(fromTs: number, toTs: number, nowTs: number, storedBeforeTs = Number.MAX_SAFE_INTEGER): WindowHours {
   const startTs = Math.ceil(fromTs / HOUR_MS) * HOUR_MS;
   const endTs = Math.max(startTs, Math.ceil(toTs / HOUR_MS) * HOUR_MS);
-  const completeTs = Math.max(startTs, Math.min(Math.floor(toTs / HOUR_MS) * HOUR_MS, Math.floor(nowTs / HOUR_MS) * HOUR_MS));
-  return { startTs, endTs, completeTs, headTs: startTs > fromTs ? startTs - HOUR_MS : null };
+  const completeTs = Math.max(startTs, Math.min(Math.floor(toTs / HOUR_MS) * HOUR_MS, Math.floor(nowTs / HOUR_MS) * HOUR_MS, storedBeforeTs));
+  return { startTs, endTs, completeTs, headTs: startTs > fromTs ? startTs - HOUR_MS : null, storedBeforeTs: Math.min(storedBeforeTs, Math.floor(nowTs / HOUR_MS) * HOUR_MS) };
 }
 
 /** The hours of `w` summed from job_hour rather than the rollups: the hour it starts in part-way, and [completeTs, endTs). */
@@ -181,9 +188,8 @@ export function jobsSummedLive(
     const snapshot = sqlite.prepare(
       'SELECT first_hour_ts AS firstHourTs, last_hour_ts AS lastHourTs, energy_kwh AS energyKWh, idle_gpu_s AS idleGpuS FROM energy_job WHERE cluster = ? AND job_id = ?',
     );
-    // Complete hours' inferred energy as stored (the caller refreshed them); the current hour's worked out.
-    const nowHourTs = Math.floor(nowTs / HOUR_MS) * HOUR_MS;
-    const inferred = ranges.flatMap(([a, b]) => (b <= nowHourTs ? storedInferred(sqlite, a, b) : inferredEnergy(sqlite, a, b, nowTs)));
+    // Stored hours' inferred energy as stored; that of hours not yet (re)computed by the compactor worked out.
+    const inferred = ranges.flatMap(([a, b]) => (b <= w.storedBeforeTs ? storedInferred(sqlite, a, b) : inferredEnergy(sqlite, a, b, nowTs)));
     for (const i of inferred) {
       const k = keyOf(i.cluster, i.jobId);
       const r = live.get(k);
@@ -227,7 +233,7 @@ type CrossingRow = JobWindowSums & { firstHourTs: number; gapped: number };
 /**
  * Facts of a window read from its complete hours alone (the jobs crossing its edges, jobs'
  * sums over its complete hours), per connection until the stored hours change
- * (attribution-rollup.service.ts `storedHoursVersion`): the hour not yet complete changes
+ * (the 'attribution' change stamp, db/stamps.ts, over the window and as far around it as a job can run): the hour not yet complete changes
  * with every batch, the complete ones only when late data arrive.
  */
 interface StoredFacts {
@@ -235,21 +241,17 @@ interface StoredFacts {
   sums: Map<string, { n: number; energyKWh: number; idleGpuS: number }>;
   figures: Map<string, StoredJobFigures>;
 }
-const storedFactsKept = new WeakMap<Database, Map<string, { version: string; facts: StoredFacts }>>();
 const MAX_KEPT_WINDOWS = 16;
 
 function storedFacts(sqlite: Database, w: WindowHours): StoredFacts {
-  let all = storedFactsKept.get(sqlite);
-  if (!all) storedFactsKept.set(sqlite, (all = new Map()));
-  const key = `${w.startTs}|${w.completeTs}|${w.endTs}`;
-  const version = storedHoursVersion(sqlite);
-  const hit = all.get(key);
-  if (hit && hit.version === version) return hit.facts;
-  const facts: StoredFacts = { crossing: new Map(), sums: new Map(), figures: new Map() };
-  all.delete(key);
-  all.set(key, { version, facts });
-  if (all.size > MAX_KEPT_WINDOWS) all.delete(all.keys().next().value!);
-  return facts;
+  // A job crossing the window's edge has stored hours as far from it as the longest run.
+  const reach = maxJobDurationMs(sqlite) + 24 * HOUR_MS;
+  const stamp = stampOf(sqlite, 'attribution', w.startTs - reach, w.endTs + reach);
+  return keptOf<StoredFacts>(sqlite, 'storedFacts', MAX_KEPT_WINDOWS).getOr(`${w.startTs}|${w.completeTs}|${w.endTs}`, stamp, () => ({
+    crossing: new Map(),
+    sums: new Map(),
+    figures: new Map(),
+  }));
 }
 
 /** Jobs (of `accounts`, or all) whose complete hours in energy_job start in the window's complete hours. */

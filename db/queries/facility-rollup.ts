@@ -5,7 +5,7 @@
  * the parts together hold exactly the window's intervals, whatever its alignment.
  */
 import type { Database } from 'better-sqlite3';
-import { DAY_MS, HOUR_MS } from '../../server/services/integrate.ts';
+import { DAY_MS, HOUR_MS } from '../rules/integrate.ts';
 
 /** [fromTs, toTs) */
 export type Range = [number, number];

@@ -11,8 +11,10 @@
  * their missing time is of the unlabelled time; the rest stays unattributed. Computed at
  * read time, so job records that arrive after the samples still count.
  */
-import type { Database, Statement } from 'better-sqlite3';
-import { maxJobDurationMs } from '../../server/services/usage-rollup.service.ts';
+import type { Database } from 'better-sqlite3';
+import { maxJobDurationMs } from '../rollups/usage.ts';
+import { DAY_MS } from '../rules/integrate.ts';
+import { keptOf, stampOf } from '../stamps.ts';
 
 export interface InferredEnergy {
   hourTs: number;
@@ -24,28 +26,15 @@ export interface InferredEnergy {
 const HOUR_MS = 3_600_000;
 
 /**
- * Answers kept per connection while the database is unchanged: one request (a review pack)
- * asks for the same window several times. Any write by this connection changes
- * `total_changes()`, any commit by another one `PRAGMA data_version`.
+ * Inferred energy per job and hour over [fromTs, toTs) (whole hours starting in the window).
+ * Answers are kept per connection while the 'energy' change stamp of the window's days is
+ * unchanged (db/stamps.ts): every input of an hour's inference — its GPU-hours, a job record
+ * over it, a GPU moved between nodes — marks the hour (migration 0009) and so bumps it. One
+ * request (a review pack) asks for the same window several times.
  */
-const kept = new WeakMap<Database, { stamp: string; answers: Map<string, InferredEnergy[]>; changes: Statement }>();
-
-/** Inferred energy per job and hour over [fromTs, toTs) (whole hours starting in the window). */
 export function inferredEnergy(sqlite: Database, fromTs: number, toTs: number, nowTs: number): InferredEnergy[] {
-  let memo = kept.get(sqlite);
-  if (!memo) kept.set(sqlite, (memo = { stamp: '', answers: new Map(), changes: sqlite.prepare('SELECT total_changes() AS n') }));
-  const stamp = `${sqlite.pragma('data_version', { simple: true })}:${(memo.changes.get() as { n: number }).n}`;
-  if (memo.stamp !== stamp) {
-    memo.stamp = stamp;
-    memo.answers.clear();
-  }
-  const key = `${fromTs}|${toTs}|${nowTs}`;
-  let answer = memo.answers.get(key);
-  if (!answer) {
-    if (memo.answers.size >= 16) memo.answers.clear();
-    memo.answers.set(key, (answer = inferredEnergyNow(sqlite, fromTs, toTs, nowTs)));
-  }
-  return answer;
+  const stamp = stampOf(sqlite, 'energy', fromTs - DAY_MS, toTs);
+  return keptOf<InferredEnergy[]>(sqlite, 'inferredEnergy', 16).getOr(`${fromTs}|${toTs}|${nowTs}`, stamp, () => inferredEnergyNow(sqlite, fromTs, toTs, nowTs));
 }
 
 function inferredEnergyNow(sqlite: Database, fromTs: number, toTs: number, nowTs: number): InferredEnergy[] {

@@ -7,7 +7,7 @@
  * before `from`), jobs still running that started earlier, and waiting jobs.
  */
 import type { Database } from 'better-sqlite3';
-import { maxJobDurationMs } from '../../server/services/usage-rollup.service.ts';
+import { maxJobDurationMs } from '../rollups/usage.ts';
 
 export interface ListedJob {
   cluster: string;

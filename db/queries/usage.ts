@@ -13,8 +13,9 @@
  *   at 1), the share of the charged time whose energy was measured.
  */
 import type { Database } from 'better-sqlite3';
-import { DAY_MS, bucketOf } from '../../server/services/integrate.ts';
-import { NO_PARTITION, maxJobDurationMs, monthOf, monthsVersion, nextMonth } from '../../server/services/usage-rollup.service.ts';
+import { DAY_MS, bucketOf } from '../rules/integrate.ts';
+import { NO_PARTITION, maxJobDurationMs, monthOf, nextMonth } from '../rollups/usage.ts';
+import { stampOf } from '../stamps.ts';
 import { inferredEnergy } from './inferred-energy.ts';
 
 export type UsageGroup = 'project' | 'user' | 'partition' | 'day';
@@ -225,18 +226,18 @@ function splitAtMonths(p: Piece): Piece[] {
 
 /**
  * What is read from the days of months [fromTs, toTs) (rollup sums, a partial day's use),
- * per connection, with the months' change count it was read at (usage-rollup.service.ts `monthsVersion`): anything that
+ * per connection, with the months' change count it was read at (the 'usage' change stamp of the months, db/stamps.ts): anything that
  * changes what a month's days hold (a job record, a job-hour's energy, a rebuild, a
  * forgotten person, another process's commit) changes the count.
  */
-const keptSums = new WeakMap<Database, { entries: Map<string, { version: string; value: unknown[] }>; rows: number }>();
+const keptSums = new WeakMap<Database, { entries: Map<string, { version: number; value: unknown[] }>; rows: number }>();
 /** Rows kept per connection at most (a few tens of MB): a dashboard's windows move every 10 s, so old ones go first. */
 const MAX_KEPT_ROWS = 200_000;
 
 function kept<T extends unknown[]>(sqlite: Database, key: string, fromTs: number, toTs: number, compute: () => T): T {
   let all = keptSums.get(sqlite);
   if (!all) keptSums.set(sqlite, (all = { entries: new Map(), rows: 0 }));
-  const version = monthsVersion(sqlite, monthOf(fromTs), toTs);
+  const version = stampOf(sqlite, 'usage', monthOf(fromTs), toTs);
   const hit = all.entries.get(key);
   if (hit && hit.version === version) return hit.value as T;
   const value = compute();

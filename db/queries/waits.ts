@@ -55,15 +55,10 @@ export function startedJobs(sqlite: Database, fromTs: number, toTs: number, acco
     .all({ from: fromTs, to: toTs, accounts: accounts ? JSON.stringify(accounts) : null }) as WaitJob[];
 }
 
-/** Change counts per UTC start day in [fromDayTs, toDayTs) (wait_day_version); a day without jobs has none. */
-export function waitDayChanges(sqlite: Database, fromDayTs: number, toDayTs: number): Map<number, number> {
-  const rows = sqlite.prepare('SELECT day_ts, changes FROM wait_day_version WHERE day_ts >= ? AND day_ts < ?').raw().all(fromDayTs, toDayTs) as Array<[number, number]>;
+/** The stamp each stored span was built at, by "grouping|span|startTs" (no blobs read). */
+export function storedWaitStamps(sqlite: Database): Map<string, number> {
+  const rows = sqlite.prepare("SELECT grouping || '|' || span || '|' || start_ts, stamp FROM wait_runs").raw().all() as Array<[string, number]>;
   return new Map(rows);
-}
-
-/** Every UTC start day with its change count, oldest first. */
-export function allWaitDayChanges(sqlite: Database): Array<[number, number]> {
-  return sqlite.prepare('SELECT day_ts, changes FROM wait_day_version ORDER BY day_ts').raw().all() as Array<[number, number]>;
 }
 
 /** One stored span of the wait rollup: its keys, and per key the count and ascending values (ms). */

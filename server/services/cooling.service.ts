@@ -12,11 +12,11 @@
  * (by their covariance), which is why the 5-minute buckets are the ones to check a meter by.
  */
 import type { Database } from 'better-sqlite3';
-import { checkReportedHeat, heatFromFlowW } from '../../collectors/facility/water.ts';
+import { checkReportedHeat, heatFromFlowW } from '../../db/rules/heat.ts';
 import { coolingLoopBuckets, type LoopBucket, type LoopQuantity, type LoopSums } from '../../db/queries/cooling-loop.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import { DomainError } from '../errors.ts';
-import { HOUR_MS, INTERVAL_MS } from './integrate.ts';
+import { HOUR_MS, INTERVAL_MS } from '../../db/rules/integrate.ts';
 
 export type CoolingBucket = '5m' | 'hour' | 'day';
 const bucketMs: Record<CoolingBucket, number> = { '5m': INTERVAL_MS, hour: HOUR_MS, day: 24 * HOUR_MS };

@@ -38,17 +38,17 @@ import {
 } from '../../db/queries/energy-by-job.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
-import { monthOf, nextMonth } from './usage-rollup.service.ts';
+import { monthOf, nextMonth } from '../../db/rollups/usage.ts';
 import {
   UNATTRIBUTED,
   alignedParts,
   attributeWindow,
-  refreshAttribution,
+  settledBefore,
   shareOf,
   shareOut,
   windowSplit,
   type HourlyAttribution,
-} from './attribution-rollup.service.ts';
+} from '../../db/rollups/attribution.ts';
 
 interface Deps {
   sqlite: Database;
@@ -81,20 +81,20 @@ export interface WindowAttribution {
   factor: Map<number, number>;
 }
 
-/** Brings the rollups up to date and computes what of [fromTs, toTs) they cannot hold. */
+/** Reads the rollups' current hours and computes what of [fromTs, toTs) they do not hold; writes nothing. */
 export function windowAttribution(sqlite: Database, window: { fromTs: number; toTs: number }, nowTs: number): WindowAttribution {
-  refreshAttribution(sqlite, nowTs);
-  const { stored, live } = windowSplit(window.fromTs, window.toTs, nowTs);
+  const settled = settledBefore(sqlite, nowTs);
+  const { stored, live } = windowSplit(window.fromTs, window.toTs, nowTs, settled);
   const merged: HourlyAttribution = { byHour: new Map(), byAccount: [], inferred: [] };
   const factor = new Map<number, number>();
   for (const [a, b] of live) {
-    const part = attributeWindow(sqlite, a, b, nowTs);
+    const part = attributeWindow(sqlite, a, b, nowTs, settled);
     for (const [h, s] of part.byHour) merged.byHour.set(h, s);
     merged.byAccount.push(...part.byAccount);
     merged.inferred.push(...part.inferred);
     for (const [h, f] of part.factor) factor.set(h, f);
   }
-  const hours = windowHours(window.fromTs, window.toTs, nowTs);
+  const hours = windowHours(window.fromTs, window.toTs, nowTs, settled);
   return { ...window, nowTs, hours, stored, storedBeforeTs: stored ? stored[1] : hours.startTs, live: merged, factor };
 }
 

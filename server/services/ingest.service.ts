@@ -7,11 +7,8 @@ import type { Database } from 'better-sqlite3';
 import { MAX_FUTURE_MS, MAX_PAST_MS, type IngestKind, type IngestResult } from '../../collectors/shared/wire.ts';
 import type { Config } from '../config.ts';
 import { DomainError } from '../errors.ts';
-import { FacilityIngestor } from './facility-ingest.service.ts';
-import { GpuIngestor } from './gpu-ingest.service.ts';
+import { createStore, type Store } from '../../db/store.ts';
 import type { FacilityBatchParsed, GpuBatchParsed, JobsBatchParsed } from './ingest-types.ts';
-import { JobsIngestor } from './jobs-ingest.service.ts';
-import { UsageRollup } from './usage-rollup.service.ts';
 
 export type ParsedBatch =
   | { kind: 'gpu'; batch: GpuBatchParsed }
@@ -36,18 +33,24 @@ export interface IngestService {
 }
 
 /** Builds the ingest service over one database. */
-export function createIngestService({ sqlite, config, now = Date.now }: { sqlite: Database; config: Config; now?: () => number }): IngestService {
-  const ctx = { sqlite, config };
-  // One rollup for both: a job record's arrival must reach the GPU side's cached lookups.
-  const usage = new UsageRollup(sqlite);
-  const gpu = new GpuIngestor(ctx, usage);
-  const jobs = new JobsIngestor(ctx, usage);
-  const facility = new FacilityIngestor(ctx);
+export function createIngestService({
+  sqlite,
+  config,
+  now = Date.now,
+  store = createStore(sqlite, config),
+  onCommit = () => {},
+}: {
+  sqlite: Database;
+  config: Config;
+  now?: () => number;
+  store?: Store;
+  /** Called after each commit (the server's compactor runs soon after). */
+  onCommit?: () => void;
+}): IngestService {
   const seenKey = sqlite.prepare('SELECT kind, body_hash AS bodyHash FROM ingest_batches WHERE key = ?');
   const recordKey = sqlite.prepare('INSERT INTO ingest_batches (key, kind, body_hash, accepted, received_ts) VALUES (?, ?, ?, ?, ?)');
 
   const run = sqlite.transaction((input: ParsedBatch, key: string | null, bodyHash: string | null, nowMs: number): IngestResult => {
-    usage.begin();
     const seen = key ? (seenKey.get(key) as { kind: string; bodyHash: string | null } | undefined) : undefined;
     if (seen) {
       // A key stored before bodies were hashed (or without a body) matches any body of its kind.
@@ -57,31 +60,26 @@ export function createIngestService({ sqlite, config, now = Date.now }: { sqlite
       }
       return { accepted: 0, duplicates: batchSize(input) };
     }
-    let result: IngestResult;
-    if (input.kind === 'gpu') result = gpu.ingest(input.batch, nowMs, sampleTimes.get(input));
-    else if (input.kind === 'jobs') result = jobs.ingest(input.batch, nowMs);
-    else result = facility.ingest(input.batch);
-    usage.flush();
+    const result: IngestResult = store.write(input.kind === 'gpu' ? { ...input, times: sampleTimes.get(input) } : input, nowMs);
     if (key) recordKey.run(key, input.kind, bodyHash, result.accepted, nowMs);
     return result;
   });
 
-  const resetCaches = () => {
-    // A rolled-back transaction or savepoint: caches may hold ids or cursors it never committed.
-    gpu.resetCaches();
-    jobs.resetCaches();
-    facility.resetCaches();
-    usage.reset();
-  };
+  // A rolled-back transaction or savepoint: the writers may hold ids or cursors it never committed.
+  const resetCaches = () => store.rolledBack();
   const ingestOne = (input: ParsedBatch, idempotencyKey: string | null, bodyHash: string | null): IngestResult => {
     const nowMs = now();
     checkBatch(input, nowMs, config);
+    let result: IngestResult;
     try {
-      return run.immediate(input, idempotencyKey, bodyHash, nowMs);
+      result = run.immediate(input, idempotencyKey, bodyHash, nowMs);
     } catch (error) {
       resetCaches();
       throw error;
     }
+    // Inside a group's transaction nothing has committed yet: the group calls it once.
+    if (!sqlite.inTransaction) onCommit();
+    return result;
   };
 
   interface Queued {
@@ -115,6 +113,7 @@ export function createIngestService({ sqlite, config, now = Date.now }: { sqlite
       for (const item of items) item.reject(error);
       return;
     }
+    onCommit();
     for (const [item, result] of done) item.resolve(result);
   };
 

@@ -9,9 +9,8 @@ import { randomBytes } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import { usageByKey, type UsageRow } from '../../db/queries/usage.ts';
 import { DomainError } from '../errors.ts';
-import { keyedHash } from './keyed-hash.ts';
+import { keyedHash } from '../../db/rules/keyed-hash.ts';
 import { recordAudit } from './audit.service.ts';
-import { jobOwnersRewritten, usageRollupsRewritten } from './usage-rollup.service.ts';
 
 export interface PersonExport {
   exportedAt: string;
@@ -87,9 +86,8 @@ export function forgetPerson(sqlite: Database, username: string, { nowMs, actor 
     const jobs = sqlite.prepare('UPDATE jobs SET user = ? WHERE user = ?').run(pseudonym, username).changes;
     // The usage rollups carry the name too (the pseudonym is new, so no key can collide).
     for (const table of ['usage_day', 'usage_month']) sqlite.prepare(`UPDATE ${table} SET user = ? WHERE user = ?`).run(pseudonym, username);
-    usageRollupsRewritten(sqlite);
-    // The server's ingest (maybe another process) caches each job's user: it must look again.
-    jobOwnersRewritten(sqlite);
+    // The triggers of migration 0018 bump the 'usage' and 'owners' change stamps: every kept
+    // sum and the ingest's job lookups (maybe in another process) look again.
     if (!user && jobs === 0) throw new DomainError('NOT_FOUND', `nothing is stored about user ${username}`);
     let sessions = 0;
     let memberships = 0;

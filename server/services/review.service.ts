@@ -14,7 +14,7 @@ import { csvLine } from '../csv.ts';
 import { DomainError } from '../errors.ts';
 import { listAllocations } from './allocation.service.ts';
 import { encodeCursor, jobFigures, jobsInOrder, projectAttribution, windowAttribution, type JobCursor, type WindowAttribution } from './energy.service.ts';
-import { keyedHash } from './keyed-hash.ts';
+import { keyedHash } from '../../db/rules/keyed-hash.ts';
 import { getWaits } from './waits.service.ts';
 
 const DAY_MS = 86_400_000;

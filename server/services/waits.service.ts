@@ -7,8 +7,8 @@ import type { Database } from 'better-sqlite3';
 import { partitionSeenSince, pendingJobs, percentileCont, queueCandidates, runningByPartition, similarJobs, waitStats, type QueueCandidate, type QueueJob, type WaitGroup } from '../../db/queries/waits.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import { DomainError } from '../errors.ts';
-import { percentileContOfRuns } from './sorted-runs.ts';
-import { waitRunsIn } from './wait-rollup.service.ts';
+import { percentileContOfRuns } from '../../db/rules/sorted-runs.ts';
+import { waitRunsIn } from '../../db/rollups/waits.ts';
 
 /**
  * mean, percentile_cont 0.5/0.9/0.99 and max (seconds) of the waits held in `runs`

@@ -26,7 +26,7 @@ import { loadConfig } from '../../server/config.ts';
 import { startServer } from '../../server/main.ts';
 import { createToken } from '../../server/services/auth.service.ts';
 import { createAllocation } from '../../server/services/allocation.service.ts';
-import { rebuildUsageRollups } from '../../server/services/usage-rollup.service.ts';
+import { rebuildUsageRollups } from '../../db/rollups/usage.ts';
 import { NATIONAL, buildNational, nodeName, projectName } from './national.ts';
 import { existsSync, rmSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';

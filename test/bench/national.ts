@@ -18,10 +18,10 @@
  */
 import { createIngestService } from '../../server/services/ingest.service.ts';
 import type { FacilityBatchParsed, GpuBatchParsed, JobsBatchParsed, JobParsed } from '../../server/services/ingest-types.ts';
-import { DAY_MS, HOUR_MS, splitLinear } from '../../server/services/integrate.ts';
-import { rebuildUsageRollups } from '../../server/services/usage-rollup.service.ts';
-import { rebuildAttribution } from '../../server/services/attribution-rollup.service.ts';
-import { rebuildWaitRollup } from '../../server/services/wait-rollup.service.ts';
+import { DAY_MS, HOUR_MS, splitLinear } from '../../db/rules/integrate.ts';
+import { rebuildUsageRollups } from '../../db/rollups/usage.ts';
+import { rebuildAttribution } from '../../db/rollups/attribution.ts';
+import { rebuildWaitRollup } from '../../db/rollups/waits.ts';
 import type { Config } from '../../server/config.ts';
 import type { Database } from 'better-sqlite3';
 import { seeded } from '../../collectors/demo/random.ts';

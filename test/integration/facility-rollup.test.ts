@@ -12,7 +12,7 @@ import { seeded } from '../../collectors/demo/random.ts';
 import { coolingLoopBuckets, levelMean, loopQuantities, reuseMeters } from '../../db/queries/cooling-loop.ts';
 import { facilityEnergy, type FacilityBucket } from '../../db/queries/facility-energy.ts';
 import { testConfig } from '../../server/config.ts';
-import { rebuildFacilityRollups } from '../../server/services/facility-rollup.service.ts';
+import { rebuildFacilityRollups } from '../../db/rollups/facility.ts';
 import { H, T0, iso, makeApp } from '../support/factories.ts';
 
 type App = ReturnType<typeof makeApp>;

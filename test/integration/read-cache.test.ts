@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { H, T0, iso, job, makeApp } from '../support/factories.ts';
 
@@ -20,14 +19,16 @@ describe('reuse of read answers', () => {
     return { t, ingestJob, usage };
   }
 
-  it('serves one answer to identical requests while it is young, then works it out again', async () => {
-    const { ingestJob, usage } = setup(150);
+  it('serves one answer to identical requests while it is young by the app clock, then works it out again', async () => {
+    const { t, ingestJob, usage } = setup(150);
     await ingestJob('1', 'a');
     expect(await usage()).toEqual(['a']);
     await ingestJob('2', 'b');
     // Within the reuse time the measurement that arrived meanwhile is not shown yet…
     expect(await usage()).toEqual(['a']);
-    await sleep(200);
+    t.setNow(T0 + 48 * H + 149);
+    expect(await usage()).toEqual(['a']);
+    t.setNow(T0 + 48 * H + 150);
     // …and after it, it is.
     expect(await usage()).toEqual(['a', 'b']);
   });

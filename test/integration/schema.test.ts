@@ -10,7 +10,7 @@ describe('schema and migrations', () => {
     const db = openDatabase(':memory:');
     const tables = db.$client.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string; sql: string }>;
     const withoutRowid = tables.filter((t) => /WITHOUT ROWID\s*$/.test(t.sql)).map((t) => t.name).sort();
-    expect(withoutRowid).toEqual(['energy_job', 'energy_job_inferred', 'energy_project_day', 'energy_project_hour', 'energy_project_month', 'facility_interval', 'facility_quantity_day', 'facility_quantity_hour', 'facility_readings', 'gpu_hour', 'gpu_samples', 'job_hour', 'usage_day', 'usage_day_account', 'usage_day_project', 'usage_month', 'usage_month_project']);
+    expect(withoutRowid).toEqual(['change_stamp', 'energy_job', 'energy_job_inferred', 'energy_project_day', 'energy_project_hour', 'energy_project_month', 'facility_interval', 'facility_quantity_day', 'facility_quantity_hour', 'facility_readings', 'gpu_hour', 'gpu_samples', 'job_hour', 'usage_day', 'usage_day_account', 'usage_day_project', 'usage_month', 'usage_month_project']);
   });
 
   it('applies migrations to a file in WAL mode, and a second open changes nothing', () => {

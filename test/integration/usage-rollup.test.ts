@@ -8,7 +8,7 @@ import { usageByKey, type UsageGroup } from '../../db/queries/usage.ts';
 import { testConfig } from '../../server/config.ts';
 import { seeded } from '../../collectors/demo/random.ts';
 import { createIngestService } from '../../server/services/ingest.service.ts';
-import { rebuildUsageRollups } from '../../server/services/usage-rollup.service.ts';
+import { rebuildUsageRollups } from '../../db/rollups/usage.ts';
 import type { GpuBatchParsed, JobParsed } from '../../server/services/ingest-types.ts';
 import { iso, job, series } from '../support/factories.ts';
 

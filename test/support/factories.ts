@@ -2,6 +2,7 @@
 import { testClient } from 'hono/testing';
 import type { GpuSample, JobRecord } from '../../collectors/shared/wire.ts';
 import { openDatabase } from '../../db/client.ts';
+import { createStore } from '../../db/store.ts';
 import { createApp } from '../../server/app.ts';
 import { testConfig, type Config } from '../../server/config.ts';
 import { addUser, createToken, type Role } from '../../server/services/auth.service.ts';
@@ -15,7 +16,8 @@ export function makeApp(options: { now?: number; config?: Partial<Config> } = {}
   const db = openDatabase(':memory:');
   const config = testConfig({ webDir: '/nonexistent', ...options.config });
   let now = options.now ?? T0 + 48 * H;
-  const app = createApp({ db, config, now: () => now });
+  const store = createStore(db.$client, config);
+  const app = createApp({ db, config, now: () => now, store });
   const tokens = {
     ingest: createToken(db, 'test-ingest', 'ingest'),
     read: createToken(db, 'test-read', 'read'),
@@ -30,6 +32,8 @@ export function makeApp(options: { now?: number; config?: Partial<Config> } = {}
     tokens,
     auth,
     setNow: (ms: number) => (now = ms),
+    /** Runs the store's rollup upkeep at the app's clock, as the server's compactor would. */
+    compact: () => store.compact(now),
     count: (table: string) => (db.$client.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n,
     addPerson: (username: string, role: Role, projects: string[] = []) => addUser(db, { username, role, password: 'correct horse', projects }),
   };

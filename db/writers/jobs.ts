@@ -18,10 +18,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
-import type { IngestContext } from './ingest-context.ts';
-import type { JobParsed, JobsBatchParsed } from './ingest-types.ts';
-import { keyedHash } from './keyed-hash.ts';
-import { NO_PARTITION, type RolledJob, type UsageRollup } from './usage-rollup.service.ts';
+import type { IngestContext } from './context.ts';
+import type { JobIn, JobsBatchIn } from './records.ts';
+import { keyedHash } from '../rules/keyed-hash.ts';
+import { NO_PARTITION, type RolledJob, type UsageRollup } from '../rollups/usage.ts';
 
 interface StoredJob {
   state: string;
@@ -70,7 +70,7 @@ export class JobsIngestor {
   }
 
   /** Stores one validated batch; must run inside a transaction. */
-  ingest(batch: JobsBatchParsed, nowMs: number): { accepted: number; duplicates: number } {
+  ingest(batch: JobsBatchIn, nowMs: number): { accepted: number; duplicates: number } {
     let accepted = 0;
     let duplicates = 0;
     for (const incoming of batch.jobs) {
@@ -119,7 +119,7 @@ export class JobsIngestor {
  * an end time replaced a COMPLETED one). The cost: a job Slurm requeues after it ended
  * (same id) keeps its ended record here; one requeued while running is followed once it runs again.
  */
-const STAGE: Record<JobParsed['state'], 0 | 1 | 2> = {
+const STAGE: Record<JobIn['state'], 0 | 1 | 2> = {
   PENDING: 0, REQUEUED: 0,
   RUNNING: 1, SUSPENDED: 1, CONFIGURING: 1, COMPLETING: 1, RESIZING: 1, STOPPED: 1,
   COMPLETED: 2, CANCELLED: 2, FAILED: 2, TIMEOUT: 2, NODE_FAIL: 2, PREEMPTED: 2, BOOT_FAIL: 2,
@@ -127,11 +127,11 @@ const STAGE: Record<JobParsed['state'], 0 | 1 | 2> = {
 };
 
 /** Whether `next` describes an earlier stage of the job than its stored record. */
-function isRegression(stored: StoredJob, next: { state: JobParsed['state'] }): boolean {
-  return STAGE[next.state] < (STAGE[stored.state as JobParsed['state']] ?? 0);
+function isRegression(stored: StoredJob, next: { state: JobIn['state'] }): boolean {
+  return STAGE[next.state] < (STAGE[stored.state as JobIn['state']] ?? 0);
 }
 
-function toRow(cluster: string, job: JobParsed, nowMs: number) {
+function toRow(cluster: string, job: JobIn, nowMs: number) {
   const ms = (iso: string | null) => (iso === null ? null : Date.parse(iso));
   const row = {
     cluster,

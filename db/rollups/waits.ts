@@ -6,26 +6,28 @@
  * merged into one run per side, and the partial days at the window's ends, instead of two
  * million jobs, and stay exact: `kthPairOfRuns` picks the ranks out of the runs.
  *
- * Kept by versions, not by ingest: triggers on jobs (migration 0011) count every change
- * that can move a wait, per UTC start day, in wait_day_version, whichever connection or
- * process writes. A span's stamp is the sum of its days' counts (counts only grow, so an
+ * Kept by change stamps (db/stamps.ts), not by ingest: triggers on jobs (migrations 0011
+ * and 0018) count every change that can move a wait, per UTC start day, in the 'waits'
+ * family of change_stamp, whichever connection or process writes. A span's stamp is the sum of its days' counts (counts only grow, so an
  * equal sum means no day changed). Runs, cached in memory or stored, are used only while
  * their stamp is current; otherwise a day is rebuilt from its job records and a month from
- * its days, and a span that has ended is stored back so the next process starts warm.
+ * its days. Reads never write: the compactor (`compactWaitRollup`) stores the ended spans
+ * whose stored runs are missing or stale, so the next read and the next process start warm.
  */
 import type { Database } from 'better-sqlite3';
 import {
-  allWaitDayChanges,
   clearWaitRuns,
   readWaitRuns,
   startedJobs,
-  waitDayChanges,
+  storedWaitStamps,
   writeWaitRuns,
   type WaitGroup,
   type WaitJob,
   type WaitRunsRow,
-} from '../../db/queries/waits.ts';
-import { DAY_MS, HOUR_MS, bucketOf } from './integrate.ts';
+} from '../queries/waits.ts';
+import { DAY_MS, HOUR_MS, bucketOf } from '../rules/integrate.ts';
+import { nextMonth } from './usage.ts';
+import { Kept, bucketStamps } from '../stamps.ts';
 
 const WAIT_GROUPS: readonly WaitGroup[] = ['partition', 'project', 'gpus', 'hourOfWeek'];
 
@@ -192,25 +194,6 @@ function decodeRuns(row: WaitRunsRow): SpanRuns {
   return runs;
 }
 
-/** Values kept with the stamp they were built at; beyond `limit`, the oldest-inserted go. */
-class Stamped<T> {
-  private readonly entries = new Map<string, { stamp: number; value: T }>();
-
-  constructor(private readonly limit: number) {}
-
-  get(id: string, stamp: number): T | undefined {
-    const hit = this.entries.get(id);
-    return hit?.stamp === stamp ? hit.value : undefined;
-  }
-
-  set(id: string, stamp: number, value: T): T {
-    this.entries.delete(id);
-    this.entries.set(id, { stamp, value });
-    if (this.entries.size > this.limit) this.entries.delete(this.entries.keys().next().value!);
-    return value;
-  }
-}
-
 /**
  * What one database connection keeps in memory, per grouping where it says: three years of
  * month runs, a hundred days of day runs, the merged runs of six spans of loose days (the
@@ -220,10 +203,10 @@ class Stamped<T> {
  * year) in all four groupings hold about 130 MB.
  */
 class RollupMemory {
-  readonly months = new Stamped<SpanRuns>(4 * 36);
-  readonly days = new Stamped<SpanRuns>(4 * 100);
-  readonly ranges = new Stamped<SpanRuns>(4 * 6);
-  readonly dayJobs = new Stamped<WaitJob[]>(8);
+  readonly months = new Kept<SpanRuns>(4 * 36);
+  readonly days = new Kept<SpanRuns>(4 * 100);
+  readonly ranges = new Kept<SpanRuns>(4 * 6);
+  readonly dayJobs = new Kept<WaitJob[]>(8);
 }
 
 const memories = new WeakMap<Database, RollupMemory>();
@@ -232,12 +215,6 @@ function memoryOf(sqlite: Database): RollupMemory {
   let memory = memories.get(sqlite);
   if (!memory) memories.set(sqlite, (memory = new RollupMemory()));
   return memory;
-}
-
-/** Start of the UTC calendar month after the one holding `ts`. */
-function nextMonth(ts: number): number {
-  const d = new Date(ts);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
 }
 
 /** Whole UTC months in [fromDayTs, toDayTs) as month spans, the days around them as day spans. */
@@ -293,6 +270,14 @@ class RollupRead {
       return this.keep(grouping, span, stamp, runsOfJobs(jobs, grouping));
     }
     return this.keep(grouping, span, stamp, mergeRuns(daysOf(span.startTs, span.endTs).map((day) => this.runs(grouping, day))));
+  }
+
+  /** Queues a day's or month's runs to be stored by `flush` (from memory, or rebuilt). */
+  store(grouping: WaitGroup, span: Span): void {
+    const stamp = this.stampOf(span.startTs, span.endTs);
+    const kept = (span.kind === 'month' ? this.memory.months : this.memory.days).get(`${grouping}|${span.startTs}`, stamp);
+    if (kept) this.writes.push(encodeRuns(grouping, span, stamp, kept));
+    else this.runs(grouping, span);
   }
 
   /** The runs of consecutive days merged, kept for the windows that ask for the same days again. */
@@ -364,7 +349,7 @@ function firstStartingAt(jobs: WaitJob[], ts: number): number {
 export function waitRunsIn(sqlite: Database, fromTs: number, toTs: number, groupBy: WaitGroup, nowTs: number): Map<string, WaitRun[]> {
   const firstDay = Math.ceil(fromTs / DAY_MS) * DAY_MS;
   const endDay = bucketOf(toTs, DAY_MS);
-  const read = new RollupRead(sqlite, waitDayChanges(sqlite, bucketOf(fromTs, DAY_MS), toTs), nowTs);
+  const read = new RollupRead(sqlite, bucketStamps(sqlite, 'waits', bucketOf(fromTs, DAY_MS), toTs), nowTs);
   const parts: SpanRuns[] = [];
   if (firstDay > endDay) {
     parts.push(read.partialDay(groupBy, fromTs, toTs));
@@ -379,7 +364,6 @@ export function waitRunsIn(sqlite: Database, fromTs: number, toTs: number, group
     }
     if (looseFrom < endDay) parts.push(read.range(groupBy, looseFrom, endDay));
   }
-  read.flush();
   return runsByKey(parts);
 }
 
@@ -390,7 +374,7 @@ export function waitRunsIn(sqlite: Database, fromTs: number, toTs: number, group
  */
 export function rebuildWaitRollup(sqlite: Database, nowTs: number): void {
   clearWaitRuns(sqlite);
-  const days = allWaitDayChanges(sqlite);
+  const days = [...bucketStamps(sqlite, 'waits')].sort((a, b) => a[0] - b[0]);
   if (days.length === 0) return;
   const read = new RollupRead(sqlite, new Map(days), nowTs);
   const first = new Date(days[0]![0]);
@@ -400,8 +384,38 @@ export function rebuildWaitRollup(sqlite: Database, nowTs: number): void {
   }
 }
 
-/** Fills the wait rollup once on a database whose jobs predate it (a no-op afterwards). */
-export function ensureWaitRollup(sqlite: Database): void {
-  const has = (table: string) => sqlite.prepare(`SELECT 1 FROM ${table} LIMIT 1`).get() !== undefined;
-  if (has('wait_day_version') && !has('wait_runs')) rebuildWaitRollup(sqlite, Date.now());
+/** Whether jobs have started but no wait runs are stored (a database that predates the rollup). */
+export function waitRollupMissing(sqlite: Database): boolean {
+  const has = (sql: string) => sqlite.prepare(sql).get() !== undefined;
+  return has("SELECT 1 FROM change_stamp WHERE family = 'waits' LIMIT 1") && !has('SELECT 1 FROM wait_runs LIMIT 1');
+}
+
+/**
+ * Rollup upkeep for the compactor: stores every ended day and month (up to `nowTs`) whose
+ * stored runs are missing or older than its change stamp, built from memory, the stored
+ * days or the job records. At most `maxSpans` spans a call, so one call stays short.
+ * Returns the spans stored.
+ */
+export function compactWaitRollup(sqlite: Database, nowTs: number, maxSpans = 400): number {
+  const changes = bucketStamps(sqlite, 'waits');
+  if (changes.size === 0) return 0;
+  const stored = storedWaitStamps(sqlite);
+  const read = new RollupRead(sqlite, changes, nowTs);
+  const first = new Date(Math.min(...changes.keys()));
+  let count = 0;
+  for (const span of spansBetween(Date.UTC(first.getUTCFullYear(), first.getUTCMonth(), 1), bucketOf(nowTs, DAY_MS))) {
+    // A month's days too: windows that start or end inside a month read its days.
+    for (const s of span.kind === 'month' ? [...daysOf(span.startTs, span.endTs), span] : [span]) {
+      const stamp = read.stampOf(s.startTs, s.endTs);
+      if (stamp === 0) continue;
+      for (const g of WAIT_GROUPS) {
+        if (stored.get(`${g}|${s.kind}|${s.startTs}`) === stamp) continue;
+        read.store(g, s);
+        count++;
+      }
+    }
+    if (count >= maxSpans) break;
+  }
+  read.flush();
+  return count;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkReportedHeat, heatFromFlowW, waterDensityKgPerM3, waterSpecificHeatJPerKgK, wattsPerLpmPerK } from './water.ts';
+import { checkReportedHeat, heatFromFlowW, waterDensityKgPerM3, waterSpecificHeatJPerKgK, wattsPerLpmPerK } from './heat.ts';
 
 // IAPWS-95 at 0.1 MPa, as tabulated in the CRC Handbook / NIST webbook.
 const textbook: Array<[tempC: number, densityKgPerM3: number, cpKJPerKgK: number]> = [

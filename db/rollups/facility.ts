@@ -9,8 +9,8 @@
  * out-of-order readings leave the rollups equal to a rebuild.
  */
 import type { Database, Statement } from 'better-sqlite3';
-import { addSums, facilityEnergy, intervalSums } from '../../db/queries/facility-energy.ts';
-import { DAY_MS, HOUR_MS, INTERVAL_MS, bucketOf } from './integrate.ts';
+import { addSums, facilityEnergy, intervalSums } from '../queries/facility-energy.ts';
+import { DAY_MS, HOUR_MS, INTERVAL_MS, bucketOf } from '../rules/integrate.ts';
 
 const energyColumns = [
   'it_energy_kwh', 'facility_energy_kwh', 'reused_heat_kwh', 'cooling_energy_kwh', 'heat_removed_kwh', 'water_l', 'co2_g',
@@ -91,6 +91,11 @@ export function rebuildFacilityRollups(sqlite: Database): void {
 
 /** Fills the facility rollups once where the intervals have data and the rollups none. */
 export function ensureFacilityRollups(sqlite: Database): void {
+  if (facilityRollupsMissing(sqlite)) rebuildFacilityRollups(sqlite);
+}
+
+/** Whether the facility rollups must be filled from the stored intervals (a database that predates them). */
+export function facilityRollupsMissing(sqlite: Database): boolean {
   const has = (table: string) => sqlite.prepare(`SELECT 1 FROM ${table} LIMIT 1`).get() !== undefined;
-  if (has('facility_interval') && !has('facility_energy_hour')) rebuildFacilityRollups(sqlite);
+  return has('facility_interval') && !has('facility_energy_hour');
 }

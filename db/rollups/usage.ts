@@ -13,59 +13,8 @@
  * jobs that cross a window's edge.
  */
 import type { Database, Statement } from 'better-sqlite3';
-import { DAY_MS, bucketOf } from './integrate.ts';
-
-/**
- * Change counts of the monthly usage rollups, per database connection, so that sums over
- * whole months can be kept and reused until a month they cover changes: ingest counts
- * the months it writes, rebuilds and bulk edits bump the generation, and writes by other
- * connections show in `PRAGMA data_version` (checked by `monthsVersion`).
- */
-interface MonthChanges {
-  generation: number;
-  dataVersion: number;
-  months: Map<number, number>;
-}
-const changes = new WeakMap<Database, MonthChanges>();
-function monthChanges(sqlite: Database): MonthChanges {
-  let c = changes.get(sqlite);
-  if (!c) changes.set(sqlite, (c = { generation: 0, dataVersion: -1, months: new Map() }));
-  return c;
-}
-
-/** Marks every kept sum over months stale (a rebuild, a bulk edit of the rollups). */
-export function usageRollupsRewritten(sqlite: Database): void {
-  monthChanges(sqlite).generation++;
-}
-
-/** A value that changes whenever a usage month in [fromTs, toTs) may have changed. */
-export function monthsVersion(sqlite: Database, fromTs: number, toTs: number): string {
-  const c = monthChanges(sqlite);
-  const dataVersion = sqlite.pragma('data_version', { simple: true }) as number;
-  if (dataVersion !== c.dataVersion) {
-    // Another connection (another process) committed: it may have written any month.
-    c.dataVersion = dataVersion;
-    c.generation++;
-  }
-  let sum = 0;
-  for (const [m, n] of c.months) if (m >= fromTs && m < toTs) sum += n;
-  return `${c.generation}:${sum}`;
-}
-
-/**
- * A stamp in the database that changes whenever a job's user or account is rewritten
- * outside ingest (forgetting a person), by this process or another (the CLI): the ingest's
- * cache of each job's key is dropped when it moves, so a forgotten name cannot come back
- * through a lookup made before the forget (issue 14).
- */
-const OWNERS_STAMP = 'jobOwnersVersion';
-
-/** Marks every cached job key stale; call inside the transaction that rewrites job records. */
-export function jobOwnersRewritten(sqlite: Database): void {
-  sqlite
-    .prepare(`INSERT INTO settings (key, value) VALUES ('${OWNERS_STAMP}', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1`)
-    .run();
-}
+import { stampOf } from '../stamps.ts';
+import { DAY_MS, bucketOf } from '../rules/integrate.ts';
 
 /** The key a job's use is rolled up under. */
 export interface UsageKey {
@@ -147,14 +96,14 @@ const upsertSql = (table: RollupTable) => {
  * inside the batch's transaction.
  */
 export class UsageRollup {
-  private readonly st: Record<'meta' | 'jobHours' | 'getMax' | 'putMax' | 'ownersStamp', Statement>;
+  private readonly st: Record<'meta' | 'jobHours' | 'getMax' | 'putMax', Statement>;
   private readonly add: Record<RollupTable, Statement>;
   private readonly days = new Map<string, Cell>();
   /** Jobs active per month: not a sum of days (a job that ran on two days of a month ran in it once). */
   private readonly monthsActive = new Map<string, number>();
   private readonly metaCache = new Map<string, UsageKey | null>();
-  /** The owners stamp metaCache was filled under (undefined: not read yet). */
-  private ownersStamp: string | null | undefined;
+  /** The 'owners' change stamp metaCache was filled under (db/stamps.ts; −1: not read yet). */
+  private ownersStamp = -1;
   private maxDurationMs: number;
   private maxDirty = false;
 
@@ -166,7 +115,6 @@ export class UsageRollup {
       ),
       getMax: sqlite.prepare("SELECT value FROM settings WHERE key = 'maxJobDurationMs'"),
       putMax: sqlite.prepare("INSERT INTO settings (key, value) VALUES ('maxJobDurationMs', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
-      ownersStamp: sqlite.prepare(`SELECT value FROM settings WHERE key = '${OWNERS_STAMP}'`).pluck(),
     };
     this.add = Object.fromEntries(ROLLUP_TABLES.map((t) => [t, sqlite.prepare(upsertSql(t))])) as Record<RollupTable, Statement>;
     this.maxDurationMs = readMaxDuration(this.st.getMax);
@@ -174,10 +122,11 @@ export class UsageRollup {
 
   /**
    * Starts a batch: inside its write transaction (no other writer can commit until it
-   * ends), drops the cached job keys if job records were rewritten since they were read.
+   * ends), drops the cached job keys if a job record's account, user or partition was
+   * rewritten or removed since they were read (by `user forget`, a correction, another process).
    */
   begin(): void {
-    const stamp = (this.st.ownersStamp.get() as string | undefined) ?? null;
+    const stamp = stampOf(this.sqlite, 'owners');
     if (stamp !== this.ownersStamp) {
       this.metaCache.clear();
       this.ownersStamp = stamp;
@@ -257,11 +206,6 @@ export class UsageRollup {
         this.add[t].run(Number(bucket), ...key, c.allocGpuS, c.jobsActive, c.jobsStarted, c.energyWh, c.measuredGpuS, c.idleGpuS);
       }
     }
-    const counts = monthChanges(this.sqlite).months;
-    for (const k of [...out.usage_month.keys(), ...out.usage_month_project.keys()]) {
-      const month = Number(k.slice(0, k.indexOf(SEP)));
-      counts.set(month, (counts.get(month) ?? 0) + 1);
-    }
     this.days.clear();
     this.monthsActive.clear();
     if (this.maxDirty) {
@@ -330,7 +274,6 @@ export function maxJobDurationMs(sqlite: Database): number {
 export function rebuildUsageRollups(sqlite: Database): { dayRows: number; monthRows: number; jobs: number } {
   return sqlite.transaction(() => {
     for (const t of ROLLUP_TABLES) sqlite.exec(`DELETE FROM ${t}`);
-    usageRollupsRewritten(sqlite);
     const rollup = new UsageRollup(sqlite);
     let jobs = 0;
     const rows = sqlite
@@ -366,8 +309,8 @@ export function rebuildUsageRollups(sqlite: Database): { dayRows: number; monthR
 /** Bumped when a migration adds a usage rollup that existing databases must fill. */
 const ROLLUP_VERSION = '4';
 
-/** Fills the usage rollups once on a database that predates them (a no-op afterwards). */
-export function ensureUsageRollups(sqlite: Database): void {
+/** Whether a migration changed the usage rollups since they were last built. */
+export function usageRollupsStale(sqlite: Database): boolean {
   const row = sqlite.prepare("SELECT value FROM settings WHERE key = 'usageRollupVersion'").get() as { value: string } | undefined;
-  if (row?.value !== ROLLUP_VERSION) rebuildUsageRollups(sqlite);
+  return row?.value !== ROLLUP_VERSION;
 }

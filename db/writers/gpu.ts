@@ -10,10 +10,10 @@
  * in-order arrival would have produced.
  */
 import type { Database, Statement } from 'better-sqlite3';
-import type { GpuBatchParsed } from './ingest-types.ts';
-import { HOUR_MS, integrateGpuSegmentEach, type GpuPieceSink, type GpuPoint } from './integrate.ts';
-import type { IngestContext } from './ingest-context.ts';
-import type { UsageRollup } from './usage-rollup.service.ts';
+import type { GpuBatchIn } from './records.ts';
+import { HOUR_MS, integrateGpuSegmentEach, type GpuPieceSink, type GpuPoint } from '../rules/integrate.ts';
+import type { IngestContext } from './context.ts';
+import type { UsageRollup } from '../rollups/usage.ts';
 
 interface RollupDelta {
   energyWh: number;
@@ -76,7 +76,7 @@ export class GpuIngestor {
 
   /** Stores one validated batch; must run inside a transaction. */
   /** `times`: each sample's time already parsed (by the ingest service's checks), or undefined. */
-  ingest(batch: GpuBatchParsed, nowMs: number, times?: number[]): { accepted: number; duplicates: number } {
+  ingest(batch: GpuBatchIn, nowMs: number, times?: number[]): { accepted: number; duplicates: number } {
     const nodeId = this.nodeId(batch.cluster, batch.node, nowMs);
     // Hot path (every sample): rollup deltas keyed by numbers, pieces handed over without arrays.
     const gpuHour = new Map<number, RollupDelta>();
@@ -189,7 +189,7 @@ export class GpuIngestor {
     return id;
   }
 
-  private gpuId(s: GpuBatchParsed['samples'][number], nodeId: number, nowMs: number): number {
+  private gpuId(s: GpuBatchIn['samples'][number], nodeId: number, nowMs: number): number {
     let gpu = this.gpuIds.get(s.gpuUuid);
     if (!gpu) {
       gpu = this.st.gpuGet.get(s.gpuUuid) as typeof gpu;

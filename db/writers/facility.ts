@@ -5,11 +5,10 @@
  * touched are then recomputed in the facility rollups (facility-rollup.service.ts).
  */
 import type { Statement } from 'better-sqlite3';
-import type { FacilityQuantity } from '../../collectors/shared/wire.ts';
-import { FacilityRollup, ensureFacilityRollups } from './facility-rollup.service.ts';
-import type { IngestContext } from './ingest-context.ts';
-import type { FacilityBatchParsed } from './ingest-types.ts';
-import { HOUR_MS, INTERVAL_MS, splitLinear } from './integrate.ts';
+import { FacilityRollup, ensureFacilityRollups } from '../rollups/facility.ts';
+import type { IngestContext } from './context.ts';
+import type { FacilityBatchIn, FacilityQuantity } from './records.ts';
+import { HOUR_MS, INTERVAL_MS, splitLinear } from '../rules/integrate.ts';
 
 export type QuantityKind = 'power' | 'counter' | 'level';
 
@@ -104,7 +103,7 @@ export class FacilityIngestor {
   }
 
   /** Stores one validated batch; must run inside a transaction. */
-  ingest(batch: FacilityBatchParsed): { accepted: number; duplicates: number } {
+  ingest(batch: FacilityBatchIn): { accepted: number; duplicates: number } {
     this.st.siteIns.run(batch.site, batch.site, this.ctx.config.heatPumpOnSite ? 1 : 0);
     const maxGapMs = this.ctx.config.maxGapS * 1000;
     const deltas = new Map<string, Delta>();

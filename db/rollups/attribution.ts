@@ -10,15 +10,16 @@
  * An hour's attribution is a pure function of that hour's facility intervals, GPU-hours,
  * job-hours and the records of the jobs in it, so it is stored per hour and recomputed when
  * any of those change: triggers (migration 0009) put the hour into energy_dirty_hour, and
- * reads call `refreshAttribution` first. Only complete hours are stored; the current hour
+ * the compactor (db/store.ts) calls `refreshAttribution`; reads compute the hours still
+ * marked live (`settledBefore`). Only complete hours are stored; the current hour
  * is computed live, because energy inferred for a running job grows with the clock.
  */
 import type { Database, Statement } from 'better-sqlite3';
-import { addSums, allGpusByHour, measuredByHourAndAccount, type AlignedParts, type AttributedSums } from '../../db/queries/energy-by-project.ts';
-import { facilityEnergy } from '../../db/queries/facility-energy.ts';
-import { inferredEnergy } from '../../db/queries/inferred-energy.ts';
-import { DAY_MS, HOUR_MS, INTERVAL_MS, bucketOf } from './integrate.ts';
-import { monthOf, nextMonth } from './usage-rollup.service.ts';
+import { addSums, allGpusByHour, measuredByHourAndAccount, type AlignedParts, type AttributedSums } from '../queries/energy-by-project.ts';
+import { facilityEnergy } from '../queries/facility-energy.ts';
+import { inferredEnergy } from '../queries/inferred-energy.ts';
+import { DAY_MS, HOUR_MS, INTERVAL_MS, bucketOf } from '../rules/integrate.ts';
+import { monthOf, nextMonth } from './usage.ts';
 
 export const UNATTRIBUTED = '(unattributed)';
 
@@ -124,14 +125,15 @@ export interface ClippedAttribution extends HourlyAttribution {
  * IT meter reading, the proportion of the hour's elapsed time in the window; that part is
  * then shared out as an hour is: every column of it still sums to the meters of the part.
  */
-export function attributeWindow(sqlite: Database, fromTs: number, toTs: number, nowTs: number): ClippedAttribution {
+export function attributeWindow(sqlite: Database, fromTs: number, toTs: number, nowTs: number, storedBeforeTs = bucketOf(nowTs, HOUR_MS)): ClippedAttribution {
   const hoursFrom = bucketOf(fromTs, HOUR_MS);
   const hoursTo = Math.ceil(toTs / HOUR_MS) * HOUR_MS;
   const factor = new Map<number, number>();
   if (fromTs === hoursFrom && toTs === hoursTo) return { ...attributeHours(sqlite, fromTs, toTs, nowTs), factor };
-  // A cut hour that is complete is read from the rollups (refreshed by the caller): only the current hour is worked out here.
+  // A cut hour that is complete and stored current (before `storedBeforeTs`, settledBefore) is read from the rollups; others are worked out here.
+  const storedTo = Math.min(storedBeforeTs, bucketOf(nowTs, HOUR_MS));
   const cut = [...new Set([fromTs > hoursFrom ? hoursFrom : null, toTs < hoursTo ? hoursTo - HOUR_MS : null])].filter(
-    (h): h is number => h !== null && h + HOUR_MS <= bucketOf(nowTs, HOUR_MS),
+    (h): h is number => h !== null && h + HOUR_MS <= storedTo,
   );
   let liveFrom = hoursFrom;
   let liveTo = hoursTo;
@@ -217,12 +219,18 @@ export function shareOut(a: HourlyAttribution): Array<AttributedSums & { hourTs:
 
 /**
  * Splits [fromTs, toTs) into the part the rollups hold (whole hours, complete before
- * `nowTs`) and the edges computed live: the partial hours at either end and the hours not
- * yet complete.
+ * `nowTs` and before `storedBeforeTs`, `settledBefore`) and the edges computed live: the
+ * partial hours at either end, the hours not yet complete and those the compactor has not
+ * yet recomputed.
  */
-export function windowSplit(fromTs: number, toTs: number, nowTs: number): { stored: [number, number] | null; live: Array<[number, number]> } {
+export function windowSplit(
+  fromTs: number,
+  toTs: number,
+  nowTs: number,
+  storedBeforeTs = bucketOf(nowTs, HOUR_MS),
+): { stored: [number, number] | null; live: Array<[number, number]> } {
   const a = Math.ceil(fromTs / HOUR_MS) * HOUR_MS;
-  const b = Math.min(bucketOf(toTs, HOUR_MS), bucketOf(nowTs, HOUR_MS));
+  const b = Math.min(bucketOf(toTs, HOUR_MS), bucketOf(nowTs, HOUR_MS), storedBeforeTs);
   if (a >= b) return { stored: null, live: toTs > fromTs ? [[fromTs, toTs]] : [] };
   const live: Array<[number, number]> = [];
   if (fromTs < a) live.push([fromTs, a]);
@@ -360,22 +368,25 @@ function runs(hours: number[]): Array<[number, number]> {
   return out;
 }
 
-/**
- * What the stored hours hold changes only when a refresh or rebuild recomputes some of them
- * here, or when another connection commits: this value changes with either, so that facts
- * read from the stored hours alone can be kept per connection until it does.
- */
-const recomputed = new WeakMap<Database, number>();
-export function storedHoursVersion(sqlite: Database): string {
-  return `${recomputed.get(sqlite) ?? 0}:${sqlite.pragma('data_version', { simple: true }) as number}`;
-}
-const noteRecomputed = (sqlite: Database) => recomputed.set(sqlite, (recomputed.get(sqlite) ?? 0) + 1);
-
 const isBuilt = (sqlite: Database) => sqlite.prepare("SELECT 1 FROM settings WHERE key = 'attributionRollupBuilt'").get() !== undefined;
 
 /**
- * Recomputes the dirty hours that are complete at `nowTs` (and builds the rollups on a
- * database that predates them); reads call it first. Returns the hours recomputed.
+ * Where the stored hours stop being current at `nowTs`: the first complete hour whose
+ * inputs changed since it was stored (still in energy_dirty_hour), else the hour of `nowTs`.
+ * Reads take the stored hours before it and compute the rest live; they never write.
+ */
+export function settledBefore(sqlite: Database, nowTs: number): number {
+  const hour = bucketOf(nowTs, HOUR_MS);
+  const first = sqlite.prepare('SELECT MIN(hour_ts) FROM energy_dirty_hour WHERE hour_ts < ?').pluck().get(hour) as number | null;
+  return first ?? hour;
+}
+
+/** Whether the attribution rollups were never built (a database that predates them). */
+export const attributionMissing = (sqlite: Database) => !isBuilt(sqlite);
+
+/**
+ * Rollup upkeep (the compactor, never a read): recomputes the dirty hours that are
+ * complete at `nowTs`. Returns the hours recomputed.
  */
 export function refreshAttribution(sqlite: Database, nowTs: number): number {
   if (!isBuilt(sqlite)) return rebuildAttribution(sqlite, nowTs).hours;
@@ -384,7 +395,6 @@ export function refreshAttribution(sqlite: Database, nowTs: number): number {
     (r) => r.hourTs,
   );
   if (dirty.length === 0) return 0;
-  noteRecomputed(sqlite);
   sqlite.transaction(() => {
     const w = new Writer(sqlite);
     const jobs = new Map<string, { cluster: string; jobId: string }>();
@@ -403,7 +413,6 @@ export function refreshAttribution(sqlite: Database, nowTs: number): number {
  */
 export function rebuildAttribution(sqlite: Database, nowTs: number): { hours: number; jobs: number } {
   const before = bucketOf(nowTs, HOUR_MS);
-  noteRecomputed(sqlite);
   return sqlite.transaction(() => {
     for (const t of ['energy_hour', 'energy_project_hour', 'energy_project_day', 'energy_project_month', 'energy_job_inferred', 'energy_job', 'energy_dirty_hour']) {
       sqlite.prepare(`DELETE FROM ${t}`).run();

@@ -1,0 +1,1 @@
+DROP TABLE `wait_day_version`;
