@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import { usageByKey, type UsageRow } from '../../db/queries/usage.ts';
 import { DomainError } from '../errors.ts';
-import { keyedHash } from '../../db/rules/keyed-hash.ts';
+import { pseudonymisePerson } from '../../db/writers/people.ts';
 import { recordAudit } from './audit.service.ts';
 
 export interface PersonExport {
@@ -82,27 +82,9 @@ export function forgetPerson(sqlite: Database, username: string, { nowMs, actor 
   // key and a list of candidate usernames.
   const pseudonym = `forgotten-${randomBytes(6).toString('hex')}`;
   return sqlite.transaction((): ForgetResult => {
-    const user = sqlite.prepare('SELECT id FROM users WHERE username = ?').get(username) as { id: number } | undefined;
-    const jobs = sqlite.prepare('UPDATE jobs SET user = ? WHERE user = ?').run(pseudonym, username).changes;
-    // The usage rollups carry the name too (the pseudonym is new, so no key can collide).
-    for (const table of ['usage_day', 'usage_month']) sqlite.prepare(`UPDATE ${table} SET user = ? WHERE user = ?`).run(pseudonym, username);
-    // The triggers of migration 0018 bump the 'usage' and 'owners' change stamps: every kept
-    // sum and the ingest's job lookups (maybe in another process) look again.
-    if (!user && jobs === 0) throw new DomainError('NOT_FOUND', `nothing is stored about user ${username}`);
-    let sessions = 0;
-    let memberships = 0;
-    if (user) {
-      sessions = sqlite.prepare('DELETE FROM sessions WHERE user_id = ?').run(user.id).changes;
-      memberships = sqlite.prepare('DELETE FROM project_members WHERE user_id = ?').run(user.id).changes;
-      sqlite.prepare('DELETE FROM users WHERE id = ?').run(user.id);
-    }
-    // Remember that the name is gone, so that a job record sent again cannot bring it back.
-    sqlite
-      .prepare('INSERT OR REPLACE INTO forgotten_users (name_hash, pseudonym, forgotten_ts) VALUES (?, ?, ?)')
-      .run(keyedHash(sqlite)(username), pseudonym, nowMs);
-    sqlite.prepare('UPDATE audit_log SET actor = ? WHERE actor = ?').run(pseudonym, username);
-    sqlite.prepare('UPDATE audit_log SET target = ? WHERE target = ?').run(`user:${pseudonym}`, `user:${username}`);
+    const { account, jobs, sessions, memberships } = pseudonymisePerson(sqlite, username, pseudonym, nowMs);
+    if (!account && jobs === 0) throw new DomainError('NOT_FOUND', `nothing is stored about user ${username}`);
     recordAudit(sqlite, { ts: nowMs, actor, action: 'user.forget', target: `user:${pseudonym}`, details: { jobs, sessions, memberships } });
-    return { pseudonym, jobs, sessions, memberships, account: user !== undefined };
+    return { pseudonym, jobs, sessions, memberships, account };
   }).immediate();
 }
