@@ -6,10 +6,9 @@
 import type { Database } from 'better-sqlite3';
 import { demoProjects } from '../collectors/demo/simulator.ts';
 import type { Db } from '../db/client.ts';
+import { DAY_MS } from '../db/rules/time.ts';
 import { createAllocation } from './services/allocation.service.ts';
 import { addUser, type Role } from './services/auth.service.ts';
-
-const DAY_MS = 86_400_000;
 
 /** The demo's one-click accounts (a public demo password, shown on the login page); the PI and the researcher are people who run jobs in the simulation. */
 export const demoAccounts: Array<{ username: string; role: Role; password: string; projects: string[] }> = [

@@ -7,6 +7,7 @@
  * pauses until it is taken or the demo stops: the history never ends half sent.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { DAY_MS, HOUR_MS } from '../../db/rules/time.ts';
 import { createSender, type Sender } from '../shared/sender.ts';
 import type { GpuBatch, JobRecord } from '../shared/wire.ts';
 import { FacilityModel } from './facility-model.ts';
@@ -56,8 +57,6 @@ export interface DemoHandle {
   history: Promise<DemoStats>;
   stop(): Promise<void>;
 }
-
-const HOUR_MS = 3_600_000;
 
 /** Starts the demo; it runs until stopped. */
 export function startDemo(options: DemoOptions): DemoHandle {
@@ -212,9 +211,9 @@ function loadState(path: string, nowTs: number, historyDays: number): DemoState 
   if (existsSync(path)) {
     const s = JSON.parse(readFileSync(path, 'utf8')) as DemoState;
     // Too old to catch up sensibly: the demo starts a fresh history window.
-    if (nowTs - s.sentUntilTs < historyDays * 24 * HOUR_MS) return s;
+    if (nowTs - s.sentUntilTs < historyDays * DAY_MS) return s;
   }
-  return { seed: 20261128, startTs: Math.floor((nowTs - historyDays * 24 * HOUR_MS) / HOUR_MS) * HOUR_MS, sentUntilTs: 0 };
+  return { seed: 20261128, startTs: Math.floor((nowTs - historyDays * DAY_MS) / HOUR_MS) * HOUR_MS, sentUntilTs: 0 };
 }
 
 function saveState(path: string, state: DemoState): void {

@@ -7,10 +7,10 @@
  * × flow × (return − supply); a heat pump with COP c delivers Q_in·c/(c−1) for Q_in taken
  * from the loop and draws Q_in/(c−1) of electricity.
  */
+import { DAY_MS, HOUR_MS } from '../../db/rules/time.ts';
 import type { FacilityReading } from '../shared/wire.ts';
 import { hashUnit } from './random.ts';
 
-const HOUR_MS = 3_600_000;
 export const WATER_W_PER_LPM_K = 69.1;
 const SITE_OPENED_TS = Date.UTC(2026, 0, 1);
 
@@ -29,7 +29,7 @@ export class FacilityModel {
   /** Readings for one tick. */
   readings({ ts, gpuPowerW, nodes }: FacilityModelInput): FacilityReading[] {
     const hour = (ts / HOUR_MS + 1) % 24;
-    const day = Math.floor(ts / (24 * HOUR_MS));
+    const day = Math.floor(ts / DAY_MS);
     const outdoorC = 4 + 4 * Math.sin(((hour - 9) / 24) * 2 * Math.PI) + (hashUnit(day, 11) - 0.5) * 6;
 
     const itPowerW = gpuPowerW + nodes * 420 + 6000;

@@ -9,11 +9,11 @@
  * only by scheduling events, and sample noise is a hash of (time, GPU), so a restarted
  * demo can replay its history silently and continue where it left off.
  */
+import { HOUR_MS } from '../../db/rules/time.ts';
 import type { GpuSample, JobRecord, JobState } from '../shared/wire.ts';
 import { exponential, hashUnit, normal, seeded, weighted } from './random.ts';
 
 export const H200 = { model: 'NVIDIA H200', memTotalMiB: 143771, idleW: 78, fullW: 630, limitW: 700 };
-const HOUR_MS = 3_600_000;
 
 type JobType = 'training' | 'inference' | 'interactive' | 'idle';
 

@@ -13,10 +13,9 @@
 import type { Database } from 'better-sqlite3';
 import { storedInferred } from '../rollups/attribution.ts';
 import { maxJobDurationMs } from '../rollups/usage.ts';
+import { HOUR_MS } from '../rules/time.ts';
 import { keptOf, stampOf } from '../stamps.ts';
 import { inferredEnergy } from './inferred-energy.ts';
-
-const HOUR_MS = 3_600_000;
 
 /**
  * The hours a window touches: [startTs, endTs) starting in it, of which [startTs,

@@ -12,7 +12,7 @@
  * add up to any whole hour or day; `facilitySums` reads a window from them.
  */
 import type { Database } from 'better-sqlite3';
-import { INTERVAL_MS } from '../rules/integrate.ts';
+import { INTERVAL_MS } from '../rules/time.ts';
 import { windowParts } from './facility-rollup.ts';
 import { inferredEnergy } from './inferred-energy.ts';
 

@@ -5,7 +5,7 @@
  * the parts together hold exactly the window's intervals, whatever its alignment.
  */
 import type { Database } from 'better-sqlite3';
-import { DAY_MS, HOUR_MS } from '../rules/integrate.ts';
+import { DAY_MS, HOUR_MS } from '../rules/time.ts';
 
 /** [fromTs, toTs) */
 export type Range = [number, number];

@@ -13,7 +13,7 @@
  */
 import type { Database } from 'better-sqlite3';
 import { maxJobDurationMs } from '../rollups/usage.ts';
-import { DAY_MS } from '../rules/integrate.ts';
+import { DAY_MS, HOUR_MS } from '../rules/time.ts';
 import { keptOf, stampOf } from '../stamps.ts';
 
 export interface InferredEnergy {
@@ -22,8 +22,6 @@ export interface InferredEnergy {
   jobId: string;
   energyKWh: number;
 }
-
-const HOUR_MS = 3_600_000;
 
 /**
  * Inferred energy per job and hour over [fromTs, toTs) (whole hours starting in the window).

@@ -13,8 +13,8 @@
  *   at 1), the share of the charged time whose energy was measured.
  */
 import type { Database } from 'better-sqlite3';
-import { DAY_MS, bucketOf } from '../rules/integrate.ts';
-import { NO_PARTITION, maxJobDurationMs, monthOf, nextMonth } from '../rollups/usage.ts';
+import { NO_PARTITION, maxJobDurationMs } from '../rollups/usage.ts';
+import { DAY_MS, bucketOf, monthOf, nextMonth } from '../rules/time.ts';
 import { stampOf } from '../stamps.ts';
 import { inferredEnergy } from './inferred-energy.ts';
 

@@ -18,8 +18,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import { addSums, allGpusByHour, measuredByHourAndAccount, type AlignedParts, type AttributedSums } from '../queries/energy-by-project.ts';
 import { facilityEnergy } from '../queries/facility-energy.ts';
 import { inferredEnergy } from '../queries/inferred-energy.ts';
-import { DAY_MS, HOUR_MS, INTERVAL_MS, bucketOf } from '../rules/integrate.ts';
-import { monthOf, nextMonth } from './usage.ts';
+import { DAY_MS, HOUR_MS, INTERVAL_MS, bucketOf, monthOf, nextMonth } from '../rules/time.ts';
 
 export const UNATTRIBUTED = '(unattributed)';
 

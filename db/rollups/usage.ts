@@ -14,7 +14,7 @@
  */
 import type { Database, Statement } from 'better-sqlite3';
 import { stampOf } from '../stamps.ts';
-import { DAY_MS, bucketOf } from '../rules/integrate.ts';
+import { DAY_MS, bucketOf, monthOf, nextMonth } from '../rules/time.ts';
 
 /** The key a job's use is rolled up under. */
 export interface UsageKey {
@@ -32,18 +32,6 @@ export interface RolledJob extends UsageKey {
 }
 
 export const NO_PARTITION = '(none)';
-
-/** Start of the UTC calendar month holding `ts`. */
-export function monthOf(ts: number): number {
-  const d = new Date(ts);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
-}
-
-/** Start of the UTC calendar month after the one holding `ts`. */
-export function nextMonth(ts: number): number {
-  const d = new Date(ts);
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
-}
 
 /** Allocated GPU-seconds of a run from startTs to endTs, split at UTC midnights. */
 export function gpuSecondsByDay(startTs: number, endTs: number, gpus: number): Map<number, number> {

@@ -25,8 +25,7 @@ import {
   type WaitJob,
   type WaitRunsRow,
 } from '../queries/waits.ts';
-import { DAY_MS, HOUR_MS, bucketOf } from '../rules/integrate.ts';
-import { nextMonth } from './usage.ts';
+import { DAY_MS, HOUR_MS, bucketOf, nextMonth } from '../rules/time.ts';
 import { Kept, bucketStamps } from '../stamps.ts';
 
 const WAIT_GROUPS: readonly WaitGroup[] = ['partition', 'project', 'gpus', 'hourOfWeek'];

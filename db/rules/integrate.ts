@@ -7,9 +7,10 @@
  * boundaries (hours, 5-minute intervals) so each bucket receives exactly its share.
  */
 
-export const HOUR_MS = 3_600_000;
-export const DAY_MS = 86_400_000;
-export const INTERVAL_MS = 300_000;
+import { HOUR_MS, bucketOf } from './time.ts';
+
+// The bucket widths and bucketOf are time.ts's; re-exported for the modules that import them from here.
+export { DAY_MS, HOUR_MS, INTERVAL_MS, bucketOf } from './time.ts';
 
 /** One piece of a segment inside one bucket: [startMs, endMs) and the integral over it. */
 export interface Piece {
@@ -18,11 +19,6 @@ export interface Piece {
   endMs: number;
   /** ∫ v dt over the piece, in value·milliseconds. */
   integral: number;
-}
-
-/** Start of the bucket of width `bucketMs` that contains `ts`. */
-export function bucketOf(ts: number, bucketMs: number): number {
-  return Math.floor(ts / bucketMs) * bucketMs;
 }
 
 /**

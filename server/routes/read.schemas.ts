@@ -1,7 +1,7 @@
 /** Query-string pieces shared by read endpoints. */
 import { z } from 'zod';
+import { DAY_MS } from '../../db/rules/time.ts';
 
-const DAY_MS = 86_400_000;
 const ISO_UTC = /^([+-]\d{6}|\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?Z$/;
 /** Years a window's ends may name: the epoch to the last four-digit year (Date reaches ±275,760 years, SQLite and toISOString do not). */
 const MIN_YEAR = 1970;

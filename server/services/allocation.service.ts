@@ -9,10 +9,10 @@
  */
 import type { Database } from 'better-sqlite3';
 import { gpuHoursByAccount } from '../../db/queries/gpu-hours.ts';
+import { DAY_MS } from '../../db/rules/time.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import { DomainError } from '../errors.ts';
 
-const DAY_MS = 86_400_000;
 /** Share of the grant at which an alert is raised, once each. */
 export const ALERT_THRESHOLDS = [50, 75, 90, 100] as const;
 

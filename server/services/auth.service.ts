@@ -5,6 +5,7 @@
 import { createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import { and, eq, gt, isNull, or, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.ts';
+import { HOUR_MS } from '../../db/rules/time.ts';
 import { apiTokens, projectMembers, projects, sessions, users } from '../../db/schema.ts';
 import { DomainError } from '../errors.ts';
 
@@ -207,7 +208,7 @@ export function login(db: Db, username: string, password: string, sessionHours: 
   const matches = verifyPassword(password, user?.passwordHash ?? dummyPasswordHash);
   if (!user?.passwordHash || !matches) throw new DomainError('UNAUTHORIZED', 'wrong username or password');
   const sessionId = randomBytes(32).toString('base64url');
-  db.insert(sessions).values({ idHash: sha256(sessionId), userId: user.id, createdTs: nowMs, expiresTs: nowMs + sessionHours * 3_600_000 }).run();
+  db.insert(sessions).values({ idHash: sha256(sessionId), userId: user.id, createdTs: nowMs, expiresTs: nowMs + sessionHours * HOUR_MS }).run();
   return { sessionId, principal: userPrincipal(db, user.id)! };
 }
 

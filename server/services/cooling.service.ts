@@ -16,10 +16,10 @@ import { checkReportedHeat, heatFromFlowW } from '../../db/rules/heat.ts';
 import { coolingLoopBuckets, type LoopBucket, type LoopQuantity, type LoopSums } from '../../db/queries/cooling-loop.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import { DomainError } from '../errors.ts';
-import { HOUR_MS, INTERVAL_MS } from '../../db/rules/integrate.ts';
+import { DAY_MS, HOUR_MS, INTERVAL_MS } from '../../db/rules/time.ts';
 
 export type CoolingBucket = '5m' | 'hour' | 'day';
-const bucketMs: Record<CoolingBucket, number> = { '5m': INTERVAL_MS, hour: HOUR_MS, day: 24 * HOUR_MS };
+const bucketMs: Record<CoolingBucket, number> = { '5m': INTERVAL_MS, hour: HOUR_MS, day: DAY_MS };
 
 export interface HeatCheck {
   /** Which reported heat was checked: the heat removed, else the heat delivered. */

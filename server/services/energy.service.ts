@@ -38,7 +38,7 @@ import {
 } from '../../db/queries/energy-by-job.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
-import { monthOf, nextMonth } from '../../db/rollups/usage.ts';
+import { monthOf, nextMonth } from '../../db/rules/time.ts';
 import {
   UNATTRIBUTED,
   alignedParts,

@@ -8,6 +8,7 @@ import { MAX_FUTURE_MS, MAX_PAST_MS, type IngestKind, type IngestResult } from '
 import type { Config } from '../config.ts';
 import { DomainError } from '../errors.ts';
 import { createStore, type Store } from '../../db/store.ts';
+import { DAY_MS } from '../../db/rules/time.ts';
 import type { FacilityBatchParsed, GpuBatchParsed, JobsBatchParsed } from './ingest-types.ts';
 
 export type ParsedBatch =
@@ -143,7 +144,7 @@ const sampleTimes = new WeakMap<ParsedBatch, number[]>();
  * on more GPUs than the site allows. The wire schema has refused what no site could take.
  */
 function checkBatch(input: ParsedBatch, nowMs: number, config: Config): void {
-  const retentionMs = config.retentionDays * 86_400_000;
+  const retentionMs = config.retentionDays * DAY_MS;
   /** The parsed time, refused when far in the future (or, with `pastToo`, the past). */
   const check = (iso: string | null, path: string, pastToo = true): number | null => {
     if (iso === null) return null;
@@ -160,7 +161,7 @@ function checkBatch(input: ParsedBatch, nowMs: number, config: Config): void {
     const times = input.batch.samples.map((s, i) => {
       const ts = check(s.ts, `samples.${i}.ts`)!;
       if (ts < nowMs - retentionMs) {
-        throw new DomainError('VALIDATION', `samples.${i}.ts: ${s.ts} is older than the ${retentionMs / 86_400_000}-day raw-sample retention window`, { path: `samples.${i}.ts` });
+        throw new DomainError('VALIDATION', `samples.${i}.ts: ${s.ts} is older than the ${retentionMs / DAY_MS}-day raw-sample retention window`, { path: `samples.${i}.ts` });
       }
       return ts;
     });

@@ -13,10 +13,10 @@ import { addSums, copySums, facilitySums, type FacilityBucket, type FacilitySums
 import type { Visibility } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
 import { DomainError } from '../errors.ts';
-import { HOUR_MS, INTERVAL_MS } from '../../db/rules/integrate.ts';
+import { DAY_MS, HOUR_MS, INTERVAL_MS } from '../../db/rules/time.ts';
 
 export type Bucket = '5m' | 'hour' | 'day';
-const bucketMs: Record<Bucket, number> = { '5m': INTERVAL_MS, hour: HOUR_MS, day: 24 * HOUR_MS };
+const bucketMs: Record<Bucket, number> = { '5m': INTERVAL_MS, hour: HOUR_MS, day: DAY_MS };
 
 interface Deps {
   sqlite: Database;

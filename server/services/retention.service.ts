@@ -7,6 +7,7 @@
  */
 import type { Database } from 'better-sqlite3';
 import { MAX_PAST_MS } from '../../collectors/shared/wire.ts';
+import { DAY_MS } from '../../db/rules/time.ts';
 
 export interface PurgeResult {
   /** Everything strictly older than this instant (epoch ms) was removed. */
@@ -25,7 +26,7 @@ const CHUNK = 50_000;
  * must still find its readings to be a no-op.
  */
 export function purgeRawSamples(sqlite: Database, { nowMs, retentionDays }: { nowMs: number; retentionDays: number }): PurgeResult {
-  const cutoffTs = nowMs - retentionDays * 86_400_000;
+  const cutoffTs = nowMs - retentionDays * DAY_MS;
   const facilityCutoffTs = Math.min(cutoffTs, nowMs - MAX_PAST_MS);
   // Both tables are WITHOUT ROWID; the bounded subquery keeps each delete short.
   const gpu = sqlite.prepare(

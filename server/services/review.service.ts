@@ -15,9 +15,8 @@ import { DomainError } from '../errors.ts';
 import { listAllocations } from './allocation.service.ts';
 import { encodeCursor, jobFigures, jobsInOrder, projectAttribution, windowAttribution, type JobCursor, type WindowAttribution } from './energy.service.ts';
 import { keyedHash } from '../../db/rules/keyed-hash.ts';
+import { DAY_MS } from '../../db/rules/time.ts';
 import { getWaits } from './waits.service.ts';
-
-const DAY_MS = 86_400_000;
 
 interface Deps {
   sqlite: Database;

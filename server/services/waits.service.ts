@@ -8,6 +8,7 @@ import { partitionSeenSince, pendingJobs, percentileCont, queueCandidates, runni
 import type { Visibility } from '../auth/middleware.ts';
 import { DomainError } from '../errors.ts';
 import { percentileContOfRuns } from '../../db/rules/sorted-runs.ts';
+import { DAY_MS } from '../../db/rules/time.ts';
 import { waitRunsIn } from '../../db/rollups/waits.ts';
 
 /**
@@ -80,7 +81,7 @@ export function getQueue(sqlite: Database, nowTs: number, vis: Visibility) {
   };
 }
 
-const LOOKBACK_MS = 14 * 86_400_000;
+const LOOKBACK_MS = 14 * DAY_MS;
 const NEIGHBOURS = 40;
 const RECENT_SIMILAR = 600;
 
