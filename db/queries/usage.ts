@@ -14,6 +14,7 @@
  */
 import type { Database } from 'better-sqlite3';
 import { NO_PARTITION, maxJobDurationMs } from '../rollups/usage.ts';
+import { gpuMsSql, gpuSecondsByDay } from '../rules/gpu-hours.ts';
 import { DAY_MS, bucketOf, monthOf, nextMonth } from '../rules/time.ts';
 import { stampOf } from '../stamps.ts';
 import { inferredEnergy } from './inferred-energy.ts';
@@ -282,10 +283,11 @@ function edgeUsage(sqlite: Database, q: Query, a: number, b: number, first: bool
   // A few projects' jobs are found through their account; everyone's through the time they ended.
   const index = q.fewJobs ? 'jobs_account' : 'jobs_end';
   // Jobs that overlap [a, b) ended after a and, being no longer than the longest job, before b + maxDur.
+  // GPU-seconds: the rule in db/rules/gpu-hours.ts, summed in SQL (gpuMsSql).
   const jobs = sqlite
     .prepare(
       `SELECT ${key} AS key, SUM(CASE WHEN start_ts >= @a OR @first THEN 1 ELSE 0 END) AS jobs,
-         SUM(gpus * MAX(0, MIN(end_ts, @b) - MAX(start_ts, @a))) / 1000.0 AS gpuS
+         SUM(${gpuMsSql({ gpus: 'gpus', startTs: 'start_ts', endTs: 'end_ts', fromTs: '@a', toTs: '@b' })}) / 1000.0 AS gpuS
        FROM jobs j INDEXED BY ${index} WHERE end_ts > @a AND end_ts <= @b + @maxDur AND start_ts < @b AND end_ts >= start_ts ${where(q)} GROUP BY 1`,
     )
     .all({ ...p, first: first ? 1 : 0 }) as Array<{ key: string; jobs: number; gpuS: number }>;
@@ -324,9 +326,10 @@ function runningJobs(sqlite: Database, q: Query): void {
   const end = Math.min(f.nowTs, f.toTs);
   if (f.groupBy !== 'day') {
     // Summed per key here: two thousand running jobs by user, one at a time, were a quarter of the answer's time.
+    // A running job's run ends at `end` (now, or the window's end): db/rules/gpu-hours.ts in SQL.
     const rows = sqlite
       .prepare(
-        `SELECT ${key} AS key, COUNT(*) AS jobs, TOTAL(gpus * MAX(0, @end - MAX(start_ts, @from))) / 1000.0 AS gpuS
+        `SELECT ${key} AS key, COUNT(*) AS jobs, TOTAL(${gpuMsSql({ gpus: 'gpus', startTs: 'start_ts', endTs: '@end', fromTs: '@from' })}) / 1000.0 AS gpuS
          FROM jobs j INDEXED BY jobs_end WHERE end_ts IS NULL AND start_ts < @to ${where(q)} GROUP BY 1`,
       )
       .all({ ...q.params, end }) as Array<{ key: string; jobs: number; gpuS: number }>;
@@ -337,11 +340,7 @@ function runningJobs(sqlite: Database, q: Query): void {
     .prepare(`SELECT start_ts AS s, gpus AS g FROM jobs j INDEXED BY jobs_end WHERE end_ts IS NULL AND start_ts < @to ${where(q)}`)
     .all(q.params) as Array<{ s: number; g: number }>;
   for (const j of jobs) {
-    const s = Math.max(j.s, f.fromTs);
-    for (let day = bucketOf(s, DAY_MS); day < end; day += DAY_MS) {
-      const overlap = Math.min(end, day + DAY_MS) - Math.max(s, day);
-      if (overlap > 0) q.add(dayKey(day), { jobs: 1, gpuS: (j.g * overlap) / 1000 });
-    }
+    for (const [day, gpuS] of gpuSecondsByDay({ startTs: Math.max(j.s, f.fromTs), endTs: end, gpus: j.g })) q.add(dayKey(day), { jobs: 1, gpuS });
   }
 }
 

@@ -14,6 +14,7 @@
  */
 import type { Database, Statement } from 'better-sqlite3';
 import { stampOf } from '../stamps.ts';
+import { gpuSecondsByDay } from '../rules/gpu-hours.ts';
 import { DAY_MS, bucketOf, monthOf, nextMonth } from '../rules/time.ts';
 
 /** The key a job's use is rolled up under. */
@@ -32,18 +33,6 @@ export interface RolledJob extends UsageKey {
 }
 
 export const NO_PARTITION = '(none)';
-
-/** Allocated GPU-seconds of a run from startTs to endTs, split at UTC midnights. */
-export function gpuSecondsByDay(startTs: number, endTs: number, gpus: number): Map<number, number> {
-  const out = new Map<number, number>();
-  if (gpus <= 0) return out;
-  for (let day = bucketOf(startTs, DAY_MS); day < endTs; day += DAY_MS) {
-    const from = Math.max(startTs, day);
-    const to = Math.min(endTs, day + DAY_MS);
-    if (to > from) out.set(day, ((to - from) / 1000) * gpus);
-  }
-  return out;
-}
 
 /** Whether a record counts in the rollup: it ran (started, ended, not backwards). */
 const hasRun = (j: Pick<RolledJob, 'startTs' | 'endTs'>): j is { startTs: number; endTs: number } =>
@@ -125,7 +114,7 @@ export class UsageRollup {
   addJob(job: RolledJob, sign: 1 | -1): void {
     if (!hasRun(job)) return;
     const key = keyOf(job);
-    for (const [dayTs, gpuS] of gpuSecondsByDay(job.startTs, job.endTs, job.gpus)) {
+    for (const [dayTs, gpuS] of gpuSecondsByDay(job)) {
       const c = this.cell(dayTs, key);
       c.allocGpuS += sign * gpuS;
     }

@@ -14,6 +14,7 @@ import { csvLine } from '../csv.ts';
 import { DomainError } from '../errors.ts';
 import { listAllocations } from './allocation.service.ts';
 import { encodeCursor, jobFigures, jobsInOrder, projectAttribution, windowAttribution, type JobCursor, type WindowAttribution } from './energy.service.ts';
+import { gpuHours } from '../../db/rules/gpu-hours.ts';
 import { keyedHash } from '../../db/rules/keyed-hash.ts';
 import { DAY_MS } from '../../db/rules/time.ts';
 import { getWaits } from './waits.service.ts';
@@ -76,7 +77,7 @@ const listedRow = (j: ListedJob, figures: ReturnType<ReturnType<typeof jobFigure
   startTime: j.startTs === null ? null : new Date(j.startTs).toISOString(),
   endTime: j.endTs === null ? null : new Date(j.endTs).toISOString(),
   waitS: j.startTs === null ? null : (j.startTs - j.submitTs) / 1000,
-  gpuHours: j.startTs === null ? 0 : (j.gpus * Math.max(0, Math.min(j.endTs ?? w.nowTs, w.toTs) - Math.max(j.startTs, w.fromTs))) / 3_600_000,
+  gpuHours: j.startTs === null ? 0 : gpuHours({ gpus: j.gpus, startTs: j.startTs, endTs: j.endTs ?? w.nowTs }, w),
   energyKWh: figures?.energyKWh ?? 0,
   energyInferredKWh: figures?.inferredKWh ?? 0,
   idleGpuHours: (figures?.idleGpuS ?? 0) / 3600,
