@@ -4,6 +4,10 @@
  * between closest ranks, as SQL's percentile_cont does.
  */
 import type { Database } from 'better-sqlite3';
+import { percentileCont } from '../rules/percentiles.ts';
+
+// The rule lives in db/rules/percentiles.ts; re-exported for the modules that import it from here.
+export { percentileCont };
 
 export type WaitGroup = 'partition' | 'project' | 'gpus' | 'hourOfWeek';
 
@@ -14,15 +18,6 @@ export interface WaitJob {
   submitTs: number;
   eligibleTs: number | null;
   startTs: number;
-}
-
-/** percentile_cont over an ascending array (p in 0-1). */
-export function percentileCont(sorted: number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  const rank = (sorted.length - 1) * p;
-  const lo = Math.floor(rank);
-  const hi = Math.min(lo + 1, sorted.length - 1);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (rank - lo);
 }
 
 /** Summary statistics of a set of waits in seconds. */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { percentileCont } from '../queries/waits.ts';
+import { percentileCont } from './percentiles.ts';
 import { kthPairOfRuns, percentileContOfRuns } from './sorted-runs.ts';
 
 /** Random ascending runs: some empty, some tiny, values with many ties (`distinct` values from −5). */

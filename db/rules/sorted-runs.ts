@@ -3,6 +3,7 @@
  * year of waits is a dozen month runs and a few day runs, and a percentile needs only the
  * one or two values at its rank.
  */
+import { interpolate, percentileRank } from './percentiles.ts';
 
 /** First index in [lo, hi) of `run` whose value is ≥ x (hi if none). */
 function lowerBound(run: Float64Array, x: number, lo: number, hi: number): number {
@@ -124,15 +125,13 @@ function smallestFrom(live: Float64Array[], m: number, at: Int32Array, done: Arr
 
 /**
  * percentile_cont (p in 0-1) of the union of ascending `runs` holding `n` values in all,
- * with each value divided by `unit` first: the same arithmetic as `percentileCont` over the
- * merged, scaled array, so the result is identical to the last bit.
+ * with each value divided by `unit` first: the same arithmetic as `percentileCont`
+ * (percentiles.ts) over the merged, scaled array, so the result is identical to the last bit.
  */
 export function percentileContOfRuns(runs: readonly Float64Array[], n: number, p: number, unit: number): number | null {
   if (n === 0) return null;
-  const rank = (n - 1) * p;
-  const lo = Math.floor(rank);
+  const { lo, fraction } = percentileRank(n, p);
   const [a, b] = kthPairOfRuns(runs, lo);
   const low = a / unit;
-  const high = lo + 1 < n ? b / unit : low;
-  return low + (high - low) * (rank - lo);
+  return interpolate(low, lo + 1 < n ? b / unit : low, fraction);
 }

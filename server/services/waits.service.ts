@@ -4,9 +4,10 @@
  * would wait if submitted now.
  */
 import type { Database } from 'better-sqlite3';
-import { partitionSeenSince, pendingJobs, percentileCont, queueCandidates, runningByPartition, similarJobs, waitStats, type QueueCandidate, type QueueJob, type WaitGroup } from '../../db/queries/waits.ts';
+import { partitionSeenSince, pendingJobs, queueCandidates, runningByPartition, similarJobs, waitStats, type QueueCandidate, type QueueJob, type WaitGroup } from '../../db/queries/waits.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import { DomainError } from '../errors.ts';
+import { percentileCont } from '../../db/rules/percentiles.ts';
 import { percentileContOfRuns } from '../../db/rules/sorted-runs.ts';
 import { DAY_MS } from '../../db/rules/time.ts';
 import { waitRunsIn } from '../../db/rollups/waits.ts';
