@@ -4,6 +4,10 @@
  * hour, day and month rollups (server/services/attribution-rollup.service.ts).
  */
 import type { Database } from 'better-sqlite3';
+import { addSums, type AttributedSums } from '../rules/shares.ts';
+
+// The figures and their sum are db/rules/shares.ts's; re-exported for the modules that import them from here.
+export { addSums, type AttributedSums };
 
 /** Measured GPU energy (kWh) per hour and project over [fromTs, toTs), of jobs whose record is known. */
 export function measuredByHourAndAccount(sqlite: Database, fromTs: number, toTs: number): Array<{ hourTs: number; account: string; energyKWh: number }> {
@@ -23,14 +27,6 @@ export function allGpusByHour(sqlite: Database, fromTs: number, toTs: number): M
     .prepare('SELECT hour_ts AS hourTs, SUM(energy_wh) / 1000.0 AS kwh FROM gpu_hour WHERE hour_ts >= ? AND hour_ts < ? GROUP BY 1')
     .all(fromTs, toTs) as Array<{ hourTs: number; kwh: number }>;
   return new Map(rows.map((r) => [r.hourTs, r.kwh]));
-}
-
-/** Attributed figures of one key (a project, a job or the unattributed remainder). */
-export interface AttributedSums {
-  itKWh: number;
-  overheadKWh: number;
-  reusedKWh: number;
-  co2Kg: number;
 }
 
 /** Ranges [from, to) of whole hours, days and calendar months that make up a window. */
@@ -65,12 +61,4 @@ export function attributedByAccount(sqlite: Database, parts: AlignedParts, accou
   read('energy_project_day', 'day_ts', parts.days);
   read('energy_project_month', 'month_ts', parts.months);
   return out;
-}
-
-/** Adds `b` into `a`. */
-export function addSums(a: AttributedSums, b: AttributedSums): void {
-  a.itKWh += b.itKWh;
-  a.overheadKWh += b.overheadKWh;
-  a.reusedKWh += b.reusedKWh;
-  a.co2Kg += b.co2Kg;
 }

@@ -15,20 +15,13 @@
  * is computed live, because energy inferred for a running job grows with the clock.
  */
 import type { Database, Statement } from 'better-sqlite3';
-import { addSums, allGpusByHour, measuredByHourAndAccount, type AlignedParts, type AttributedSums } from '../queries/energy-by-project.ts';
+import { allGpusByHour, measuredByHourAndAccount, type AlignedParts } from '../queries/energy-by-project.ts';
 import { facilityEnergy } from '../queries/facility-energy.ts';
 import { inferredEnergy } from '../queries/inferred-energy.ts';
+import { hourShares, shareOut as shareOutWith, sharedItKWh, type HourShares, type HourRow, type MeteredHour } from '../rules/shares.ts';
 import { DAY_MS, HOUR_MS, INTERVAL_MS, bucketOf, monthOf, nextMonth } from '../rules/time.ts';
 
 export const UNATTRIBUTED = '(unattributed)';
-
-/** An hour's figures to share out: the IT energy they are shared by, the overhead, reused heat and CO2. */
-export interface HourShares {
-  itKWh: number;
-  overheadKWh: number;
-  reusedKWh: number;
-  co2Kg: number;
-}
 
 /** The inputs of attribution per hour over a window. */
 export interface HourlyAttribution {
@@ -39,15 +32,7 @@ export interface HourlyAttribution {
   inferred: Array<{ hourTs: number; cluster: string; jobId: string; account: string; energyKWh: number }>;
 }
 
-/** An hour's facility meters: the sums of its 5-minute intervals (those starting in the range read). */
-interface MeteredHour {
-  itKWh: number | null;
-  facilityKWh: number | null;
-  reusedKWh: number;
-  co2Kg: number;
-}
-
-/** The facility meters per hour over the 5-minute intervals starting in [fromTs, toTs), the CO2 at each interval's grid intensity. */
+/** The facility meters per hour (the sums of the 5-minute intervals starting in [fromTs, toTs)), the CO2 at each interval's grid intensity. */
 function meteredHours(sqlite: Database, fromTs: number, toTs: number): Map<number, MeteredHour> {
   const facility = new Map<number, MeteredHour>();
   for (const b of facilityEnergy(sqlite, null, fromTs, toTs, INTERVAL_MS)) {
@@ -95,20 +80,10 @@ export function attributeHours(sqlite: Database, fromTs: number, toTs: number, n
   const byHour = new Map<number, HourShares>();
   for (const hour of new Set([...facility.keys(), ...gpusTotal.keys(), ...allGpus.keys()])) {
     const f = facility.get(hour);
-    // Meters that read less than the GPUs alone (a missing meter, a gap) cannot be right: all GPUs' own energy is then the floor.
-    const itKWh = Math.max(f?.itKWh ?? 0, gpusTotal.get(hour) ?? 0, allGpus.get(hour) ?? 0);
-    byHour.set(hour, sharesOf(f, itKWh));
+    byHour.set(hour, hourShares(f, sharedItKWh(f?.itKWh ?? null, gpusTotal.get(hour) ?? 0, allGpus.get(hour) ?? 0)));
   }
   return { byHour, byAccount, inferred };
 }
-
-/** An hour's (or part's) figures to share out, from its meters and the IT energy it is shared by. */
-const sharesOf = (f: MeteredHour | undefined, itKWh: number): HourShares => ({
-  itKWh,
-  overheadKWh: f?.facilityKWh != null ? Math.max(0, f.facilityKWh - itKWh) : 0,
-  reusedKWh: f?.reusedKWh ?? 0,
-  co2Kg: f?.co2Kg ?? 0,
-});
 
 /** Attribution of a window that cuts hours: `factor` holds, per hour not wholly in it, the part of the hour's GPU energy that counts. */
 export interface ClippedAttribution extends HourlyAttribution {
@@ -151,7 +126,7 @@ export function attributeWindow(sqlite: Database, fromTs: number, toTs: number, 
         ? (part.get(hour)?.itKWh ?? 0) / meteredKWh
         : Math.max(0, Math.min(toTs, seenTo) - Math.max(fromTs, hour)) / (seenTo - hour);
     factor.set(hour, f);
-    a.byHour.set(hour, sharesOf(part.get(hour), h.itKWh * f));
+    a.byHour.set(hour, hourShares(part.get(hour), h.itKWh * f));
   }
   const scale = <T extends { hourTs: number; energyKWh: number }>(r: T): T => {
     const f = factor.get(r.hourTs);
@@ -185,35 +160,9 @@ export function storedInferred(sqlite: Database, fromTs: number, toTs: number): 
     .all(fromTs, toTs) as Array<{ hourTs: number; cluster: string; jobId: string; account: string | null; energyKWh: number }>;
 }
 
-/** Share of an hour's figures that `energyKWh` of its IT energy carries. */
-export function shareOf(h: HourShares, energyKWh: number): AttributedSums {
-  const share = h.itKWh > 0 ? energyKWh / h.itKWh : 0;
-  return { itKWh: energyKWh, overheadKWh: h.overheadKWh * share, reusedKWh: h.reusedKWh * share, co2Kg: h.co2Kg * share };
-}
-
-/** Each project's share of each hour, and per hour the remainder as the unattributed row. */
-export function shareOut(a: HourlyAttribution): Array<AttributedSums & { hourTs: number; account: string }> {
-  const out: Array<AttributedSums & { hourTs: number; account: string }> = [];
-  const given = new Map<number, AttributedSums>();
-  for (const m of a.byAccount) {
-    const s = shareOf(a.byHour.get(m.hourTs)!, m.energyKWh);
-    out.push({ hourTs: m.hourTs, account: m.account, ...s });
-    const g = given.get(m.hourTs);
-    if (g) addSums(g, s);
-    else given.set(m.hourTs, { ...s });
-  }
-  for (const [hourTs, h] of a.byHour) {
-    const g = given.get(hourTs);
-    out.push({
-      hourTs,
-      account: UNATTRIBUTED,
-      itKWh: h.itKWh - (g?.itKWh ?? 0),
-      overheadKWh: h.overheadKWh - (g?.overheadKWh ?? 0),
-      reusedKWh: h.reusedKWh - (g?.reusedKWh ?? 0),
-      co2Kg: h.co2Kg - (g?.co2Kg ?? 0),
-    });
-  }
-  return out;
+/** Each project's share of each hour, and per hour the remainder as the unattributed row (db/rules/shares.ts). */
+export function shareOut(a: HourlyAttribution): HourRow[] {
+  return shareOutWith(a, UNATTRIBUTED);
 }
 
 /**

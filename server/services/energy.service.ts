@@ -20,7 +20,7 @@
  * by job, with the unattributed row, then sums to /energy/kpis over the same window.
  */
 import type { Database } from 'better-sqlite3';
-import { addSums, attributedByAccount, type AttributedSums } from '../../db/queries/energy-by-project.ts';
+import { attributedByAccount } from '../../db/queries/energy-by-project.ts';
 import {
   before,
   countStartingIn,
@@ -38,13 +38,13 @@ import {
 } from '../../db/queries/energy-by-job.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
+import { addSums, shareOf, type AttributedSums } from '../../db/rules/shares.ts';
 import { monthOf, nextMonth } from '../../db/rules/time.ts';
 import {
   UNATTRIBUTED,
   alignedParts,
   attributeWindow,
   settledBefore,
-  shareOf,
   shareOut,
   windowSplit,
   type HourlyAttribution,
