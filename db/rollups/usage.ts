@@ -12,10 +12,13 @@
  * The longest job seen (setting `maxJobDurationMs`) bounds the queries' searches for the
  * jobs that cross a window's edge.
  */
+import { createHash } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
-import { stampOf } from '../stamps.ts';
+import { getTableConfig, type SQLiteTable } from 'drizzle-orm/sqlite-core';
 import { gpuSecondsByDay } from '../rules/gpu-hours.ts';
 import { DAY_MS, bucketOf, monthOf, nextMonth } from '../rules/time.ts';
+import { usageDay, usageDayAccount, usageDayProject, usageDayTotal, usageMonth, usageMonthProject } from '../schema.ts';
+import { stampOf } from '../stamps.ts';
 
 /** The key a job's use is rolled up under. */
 export interface UsageKey {
@@ -48,23 +51,42 @@ interface Cell {
 }
 
 const SEP = '\u0000';
+/** The figures every usage rollup keeps (db/schema.ts usageFigures), in the order `flush` writes a Cell's fields. */
 const COLUMNS = ['alloc_gpu_s', 'jobs_active', 'jobs_started', 'energy_wh', 'measured_gpu_s', 'idle_gpu_s'] as const;
-/** Each rollup table: its time bucket and the key it keeps of (account, user, partition). */
-const TABLES = {
-  usage_day: { bucket: 'day_ts', key: ['account', 'user'] },
-  usage_month: { bucket: 'month_ts', key: ['account', 'user'] },
-  usage_day_project: { bucket: 'day_ts', key: ['account', 'partition'] },
-  usage_month_project: { bucket: 'month_ts', key: ['account', 'partition'] },
-  usage_day_account: { bucket: 'day_ts', key: ['account'] },
-  usage_day_total: { bucket: 'day_ts', key: [] },
-} as const;
-type RollupTable = keyof typeof TABLES;
-const ROLLUP_TABLES = Object.keys(TABLES) as RollupTable[];
+const BUCKETS = ['day_ts', 'month_ts'] as const;
+const KEY_PARTS = ['account', 'user', 'partition'] as const;
 
-const upsertSql = (table: RollupTable) => {
-  const { bucket, key } = TABLES[table];
+/** A usage rollup table as the schema declares it: its time bucket column and the key it keeps of (account, user, partition). */
+interface RollupTable {
+  name: string;
+  bucket: (typeof BUCKETS)[number];
+  key: Array<(typeof KEY_PARTS)[number]>;
+}
+
+/**
+ * A usage rollup table's bucket and key, read from its drizzle schema (db/schema.ts): its
+ * primary key is the bucket column and the key columns. A table the rollup could not fill
+ * (another bucket, a key column it does not know, other figures) stops start-up.
+ */
+function rollupTableOf(table: SQLiteTable): RollupTable {
+  const config = getTableConfig(table);
+  const primary = (config.primaryKeys[0]?.columns ?? config.columns.filter((c) => c.primary)).map((c) => c.name);
+  const bucket = BUCKETS.find((b) => primary.includes(b));
+  const key = primary.filter((n) => n !== bucket);
+  const figures = config.columns.map((c) => c.name).filter((n) => !primary.includes(n));
+  const known = (n: string): n is RollupTable['key'][number] => (KEY_PARTS as readonly string[]).includes(n);
+  if (!bucket || !key.every(known) || figures.join() !== COLUMNS.join()) {
+    throw new Error(`usage rollup ${config.name}: primary key (${primary.join(', ')}) and figures (${figures.join(', ')}) are not a usage rollup's`);
+  }
+  return { name: config.name, bucket, key: key.filter(known) };
+}
+
+/** The usage rollup tables, their buckets and keys as the schema declares them (the one place they are written down). */
+const TABLES: readonly RollupTable[] = [usageDay, usageMonth, usageDayProject, usageMonthProject, usageDayAccount, usageDayTotal].map(rollupTableOf);
+
+const upsertSql = ({ name, bucket, key }: RollupTable) => {
   const cols = [bucket, ...key, ...COLUMNS];
-  return `INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})
+  return `INSERT INTO ${name} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})
    ON CONFLICT (${[bucket, ...key].join(', ')}) DO UPDATE SET ${COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`;
 };
 
@@ -74,7 +96,8 @@ const upsertSql = (table: RollupTable) => {
  */
 export class UsageRollup {
   private readonly st: Record<'meta' | 'jobHours' | 'getMax' | 'putMax', Statement>;
-  private readonly add: Record<RollupTable, Statement>;
+  /** Each table's upsert, in the order of TABLES. */
+  private readonly add: Statement[];
   private readonly days = new Map<string, Cell>();
   /** Jobs active per month: not a sum of days (a job that ran on two days of a month ran in it once). */
   private readonly monthsActive = new Map<string, number>();
@@ -93,7 +116,7 @@ export class UsageRollup {
       getMax: sqlite.prepare("SELECT value FROM settings WHERE key = 'maxJobDurationMs'"),
       putMax: sqlite.prepare("INSERT INTO settings (key, value) VALUES ('maxJobDurationMs', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
     };
-    this.add = Object.fromEntries(ROLLUP_TABLES.map((t) => [t, sqlite.prepare(upsertSql(t))])) as Record<RollupTable, Statement>;
+    this.add = TABLES.map((t) => sqlite.prepare(upsertSql(t)));
     this.maxDurationMs = readMaxDuration(this.st.getMax);
   }
 
@@ -161,28 +184,30 @@ export class UsageRollup {
 
   /** Writes the gathered deltas to every rollup table. */
   flush(): void {
-    const out = Object.fromEntries(ROLLUP_TABLES.map((t) => [t, new Map<string, Cell>()])) as Record<RollupTable, Map<string, Cell>>;
-    const keyIn = (table: RollupTable, bucket: number, k: Record<string, string>) => [bucket, ...TABLES[table].key.map((c) => k[c])].join(SEP);
+    const out = TABLES.map(() => new Map<string, Cell>());
+    const keyIn = (table: RollupTable, bucket: number, k: UsageKey) => [bucket, ...table.key.map((c) => k[c])].join(SEP);
     for (const [k, c] of this.days) {
       const [day, account, user, partition] = k.split(SEP) as [string, string, string, string];
       const parts = { account, user, partition };
       const month = monthOf(Number(day));
-      for (const t of ROLLUP_TABLES) {
-        const isDay = TABLES[t].bucket === 'day_ts';
+      TABLES.forEach((t, i) => {
+        const isDay = t.bucket === 'day_ts';
         // Jobs active in a month are not a sum of its days: they come from monthsActive.
-        addCell(out[t], keyIn(t, isDay ? Number(day) : month, parts), c, isDay);
-      }
+        addCell(out[i]!, keyIn(t, isDay ? Number(day) : month, parts), c, isDay);
+      });
     }
     for (const [k, n] of this.monthsActive) {
       const [month, account, user, partition] = k.split(SEP) as [string, string, string, string];
-      for (const t of ['usage_month', 'usage_month_project'] as const) addCell(out[t], keyIn(t, Number(month), { account, user, partition }), { ...ZERO, jobsActive: n }, true);
+      TABLES.forEach((t, i) => {
+        if (t.bucket === 'month_ts') addCell(out[i]!, keyIn(t, Number(month), { account, user, partition }), { ...ZERO, jobsActive: n }, true);
+      });
     }
-    for (const t of ROLLUP_TABLES) {
-      for (const [k, c] of out[t]) {
+    TABLES.forEach((_, i) => {
+      for (const [k, c] of out[i]!) {
         const [bucket, ...key] = k.split(SEP);
-        this.add[t].run(Number(bucket), ...key, c.allocGpuS, c.jobsActive, c.jobsStarted, c.energyWh, c.measuredGpuS, c.idleGpuS);
+        this.add[i]!.run(Number(bucket), ...key, c.allocGpuS, c.jobsActive, c.jobsStarted, c.energyWh, c.measuredGpuS, c.idleGpuS);
       }
-    }
+    });
     this.days.clear();
     this.monthsActive.clear();
     if (this.maxDirty) {
@@ -250,7 +275,7 @@ export function maxJobDurationMs(sqlite: Database): number {
  */
 export function rebuildUsageRollups(sqlite: Database): { dayRows: number; monthRows: number; jobs: number } {
   return sqlite.transaction(() => {
-    for (const t of ROLLUP_TABLES) sqlite.exec(`DELETE FROM ${t}`);
+    for (const t of TABLES) sqlite.exec(`DELETE FROM ${t.name}`);
     const rollup = new UsageRollup(sqlite);
     let jobs = 0;
     const rows = sqlite
@@ -283,10 +308,16 @@ export function rebuildUsageRollups(sqlite: Database): { dayRows: number; monthR
   }).immediate();
 }
 
-/** Bumped when a migration adds a usage rollup that existing databases must fill. */
-const ROLLUP_VERSION = '4';
+/**
+ * The rollups' shape (tables, buckets, keys, figures) as a short hash: a migration that
+ * adds or rekeys a usage rollup changes it, and the next open rebuilds them once.
+ */
+const ROLLUP_VERSION = createHash('sha256')
+  .update(JSON.stringify(TABLES.map((t) => [t.name, t.bucket, t.key, COLUMNS])))
+  .digest('hex')
+  .slice(0, 16);
 
-/** Whether a migration changed the usage rollups since they were last built. */
+/** Whether the usage rollups' shape changed (a migration added or rekeyed one) since they were last built. */
 export function usageRollupsStale(sqlite: Database): boolean {
   const row = sqlite.prepare("SELECT value FROM settings WHERE key = 'usageRollupVersion'").get() as { value: string } | undefined;
   return row?.value !== ROLLUP_VERSION;
