@@ -3,15 +3,16 @@
  * heat a site-owned heat pump lifts into district heating, dry coolers for the rest,
  * distribution losses, and the DK1 grid's carbon intensity with a daily cycle.
  *
- * Physics kept consistent so the KPIs are checkable: heat removed = 69.1 W per L/min per K
- * × flow × (return − supply); a heat pump with COP c delivers Q_in·c/(c−1) for Q_in taken
- * from the loop and draws Q_in/(c−1) of electricity.
+ * Physics kept consistent so the KPIs are checkable: heat removed = ρ · V̇ · c_p · (return −
+ * supply) with the water's properties at the loop's mean temperature (db/rules/heat.ts, the
+ * rule the server checks reported heat by; about 69.2 W per L/min per K); a heat pump with
+ * COP c delivers Q_in·c/(c−1) for Q_in taken from the loop and draws Q_in/(c−1) of electricity.
  */
+import { wattsPerLpmPerK } from '../../db/rules/heat.ts';
 import { DAY_MS, HOUR_MS } from '../../db/rules/time.ts';
 import type { FacilityReading } from '../shared/wire.ts';
 import { hashUnit } from './random.ts';
 
-export const WATER_W_PER_LPM_K = 69.1;
 const SITE_OPENED_TS = Date.UTC(2026, 0, 1);
 
 export interface FacilityModelInput {
@@ -50,7 +51,10 @@ export class FacilityModel {
     const facilityPowerW = itPowerW + coolingPowerW + heatPumpW + lossesW;
 
     const flowLpm = this.flowLpm * (1 + (hashUnit(ts, 21) - 0.5) * 0.01);
-    const deltaK = liquidHeatW / (WATER_W_PER_LPM_K * flowLpm);
+    // The ΔT at which the flow carries the liquid heat; the water's properties depend on the mean
+    // temperature and so on ΔT, and a second round settles it far below the 0.01 K readings keep.
+    const firstK = liquidHeatW / (wattsPerLpmPerK(this.supplyTempC) * flowLpm);
+    const deltaK = liquidHeatW / (wattsPerLpmPerK(this.supplyTempC + firstK / 2) * flowLpm);
 
     // Make-up water for the closed loop: a steady 4 L/h, as a meter counting since the site opened.
     const waterL = ((ts - SITE_OPENED_TS) / HOUR_MS) * 4;

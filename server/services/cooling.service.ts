@@ -3,7 +3,7 @@
  * with flow and temperatures) and bucket, the time-weighted mean flow and supply/return
  * temperatures, the heat the meter reports, and the heat that flow × ΔT carries
  * (Q = ρ · V̇ · c_p · ΔT with the water's properties at the loop's mean temperature,
- * collectors/facility/water.ts).
+ * db/rules/heat.ts).
  *
  * The heat check compares the two: a reported heat more than 10 % away from flow × ΔT is
  * flagged (DESIGN.md), the same limit the collector warns at. Means are of each level
