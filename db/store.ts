@@ -10,7 +10,7 @@ import type { Database } from 'better-sqlite3';
 import { attributionMissing, rebuildAttribution, refreshAttribution } from './rollups/attribution.ts';
 import { facilityRollupsMissing, rebuildFacilityRollups } from './rollups/facility.ts';
 import { UsageRollup, rebuildUsageRollups, usageRollupsStale } from './rollups/usage.ts';
-import { compactWaitRollup, rebuildWaitRollup, waitRollupMissing } from './rollups/waits.ts';
+import { compactWaitRollup, rebuildWaitRollup, waitRollupMissing, warmWaitRollup } from './rollups/waits.ts';
 import { stampOf } from './stamps.ts';
 import type { IngestSettings } from './writers/context.ts';
 import { FacilityIngestor } from './writers/facility.ts';
@@ -40,6 +40,12 @@ export interface Store {
    * keeps them fast. Run after ingest commits and on a timer, never inside a read.
    */
   compact(nowTs: number): { hours: number; waitSpans: number };
+  /**
+   * Loads stored rollup pieces a long window reads (the wait runs of the last 13 months)
+   * into this connection's memory; reads only. A server calls it once at start, after
+   * `compact`, so that the first year's window after a restart does not read them itself.
+   */
+  warm(nowTs: number): { waitSpans: number };
 }
 
 /** The writers' caches are current while the 'writer' stamp is the one they last left. */
@@ -85,6 +91,9 @@ export function createStore(sqlite: Database, settings: IngestSettings): Store {
       const hours = refreshAttribution(sqlite, nowTs);
       const waitSpans = compactWaitRollup(sqlite, nowTs);
       return { hours, waitSpans };
+    },
+    warm(nowTs) {
+      return { waitSpans: warmWaitRollup(sqlite, nowTs) };
     },
   };
 }

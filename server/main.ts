@@ -9,6 +9,7 @@ import { openDatabase } from '../db/client.ts';
 import { createStore } from '../db/store.ts';
 import { createCompactor } from './compactor.ts';
 import { createApp } from './app.ts';
+import { warmUp } from './warm-up.ts';
 import type { Config } from './config.ts';
 import { demoAccounts, setUpDemo } from './demo-setup.ts';
 import { checkAlerts } from './services/alert.service.ts';
@@ -35,6 +36,9 @@ export async function startServer(config: Config, log: (line: string) => void = 
   // Rollup upkeep: once now (hours completed while the server was down), after ingest commits, every minute.
   const compactor = createCompactor(store, { log });
   compactor.run();
+  // Stored pieces of long windows loaded and the read paths compiled before the first request.
+  const warmed = warmUp(store, config, Date.now());
+  log(`warm-up: ${warmed.waitSpans} stored wait spans loaded and each read answered once in ${Math.round(warmed.ms)} ms`);
   // The demo starts once the server listens; until then there is no history to report.
   let demo: DemoHandle | null = null;
   const app = createApp({

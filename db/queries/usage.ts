@@ -15,7 +15,7 @@
 import type { Database } from 'better-sqlite3';
 import { NO_PARTITION, maxJobDurationMs } from '../rollups/usage.ts';
 import { gpuMsSql, gpuSecondsByDay } from '../rules/gpu-hours.ts';
-import { DAY_MS, bucketOf, monthOf, nextMonth } from '../rules/time.ts';
+import { DAY_MS, HOUR_MS, bucketOf, monthOf, nextMonth } from '../rules/time.ts';
 import { stampOf } from '../stamps.ts';
 import { inferredEnergy } from './inferred-energy.ts';
 
@@ -185,41 +185,80 @@ export function rollupPieces(d0: number, d1: number, byDay: boolean): Piece[] {
   return out;
 }
 
-/** Whole days [d0, d1) from the usage rollups. */
-function rolledUp(sqlite: Database, q: Query, d0: number, d1: number): void {
+/** The rollup a query reads and its key column: the smallest that still holds the key and the filters (by user only where needed). */
+function rollupOf(q: Query): { table: string; key: string } {
+  const byDay = q.f.groupBy === 'day';
+  const key = byDay ? 'bucket' : q.f.groupBy === 'project' ? 'account' : q.f.groupBy;
+  const table = q.f.groupBy === 'user' || q.f.users ? '' : byDay ? (q.f.accounts ? '_account' : '_total') : '_project';
+  return { table, key };
+}
+
+/** The signed sums of rollup `pieces` per key (by day: per day's start). */
+function rollupSums(sqlite: Database, q: Query, pieces: Piece[]): Array<Sums & { key: string | number }> {
   const byDay = q.f.groupBy === 'day';
   const jobs = byDay ? 'jobs_active' : 'jobs_started';
-  const key = byDay ? 'bucket' : q.f.groupBy === 'project' ? 'account' : q.f.groupBy;
-  // The smallest rollup that still holds the key and the filters: by user only where needed.
-  const table = q.f.groupBy === 'user' || q.f.users ? '' : byDay ? (q.f.accounts ? '_account' : '_total') : '_project';
+  const { table, key } = rollupOf(q);
   const piece = (p: Piece) => {
     const bucket = p.table === 'day' ? 'day_ts' : 'month_ts';
     return `SELECT ${bucket} AS bucket, ${byDay ? '' : `${key}, `}${p.sign} AS sign, alloc_gpu_s, ${jobs} AS jobs, energy_wh, measured_gpu_s, idle_gpu_s
             FROM usage_${p.table}${table} WHERE ${bucket} >= ${p.from} AND ${bucket} < ${p.to} ${where(q)}`;
   };
-  const sum = (pieces: Piece[]) =>
-    sqlite
-      .prepare(
-        `SELECT ${key} AS key, SUM(sign * alloc_gpu_s) AS gpuS, SUM(sign * jobs) AS jobs, SUM(sign * energy_wh) AS energyWh,
-           SUM(sign * measured_gpu_s) AS measuredS, SUM(sign * idle_gpu_s) AS idleS
-         FROM (${pieces.map(piece).join(' UNION ALL ')}) GROUP BY 1`,
-      )
-      .all(q.params) as Array<Sums & { key: string | number }>;
+  return sqlite
+    .prepare(
+      `SELECT ${key} AS key, SUM(sign * alloc_gpu_s) AS gpuS, SUM(sign * jobs) AS jobs, SUM(sign * energy_wh) AS energyWh,
+         SUM(sign * measured_gpu_s) AS measuredS, SUM(sign * idle_gpu_s) AS idleS
+       FROM (${pieces.map(piece).join(' UNION ALL ')}) GROUP BY 1`,
+    )
+    .all(q.params) as Array<Sums & { key: string | number }>;
+}
+
+/** Whole days [d0, d1) from the usage rollups. */
+function rolledUp(sqlite: Database, q: Query, d0: number, d1: number): void {
+  const byDay = q.f.groupBy === 'day';
+  const { table, key } = rollupOf(q);
+  const sum = (pieces: Piece[]) => rollupSums(sqlite, q, pieces);
   // Pieces of months that have ended are summed once and kept until one of their months
   // changes (a late record or sample); the current month's change with every batch.
   const current = monthOf(q.f.nowTs);
-  const pieces = rollupPieces(d0, d1, byDay).flatMap(splitAtMonths);
-  const live = pieces.filter((p) => p.to > current);
+  const pieces = rollupPieces(d0, d1, byDay);
+  const live = pieces.flatMap(splitAtMonths).filter((p) => p.to > current);
   const rows = live.length > 0 ? sum(live) : [];
-  for (const p of pieces.filter((x) => x.to <= current)) {
-    rows.push(...kept(sqlite, `rollup|${table}|${key}|${String(q.params.accounts)}|${String(q.params.users)}|${p.table}|${p.from}|${p.to}|${p.sign}`, p.from, p.to, () => sum([p])));
+  const keyOf = (p: Piece) => `rollup|${table}|${key}|${String(q.params.accounts)}|${String(q.params.users)}|${p.table}|${p.from}|${p.to}|${p.sign}`;
+  for (const p of pieces) {
+    const ended = splitAtMonths(p).filter((x) => x.to <= current);
+    if (ended.length === 0) continue;
+    // Each ended month's sums are kept (windows that share a month share them), and a run
+    // of months merged (a window asked again reads one list, not a list per month).
+    const months = () => ended.map((m) => kept(sqlite, keyOf(m), m.from, m.to, () => sum([m])));
+    const run = { ...p, to: ended.at(-1)!.to };
+    rows.push(...(ended.length === 1 ? months()[0]! : kept(sqlite, keyOf(run), run.from, run.to, () => mergeSums(months()))));
   }
   for (const r of rows) q.add(byDay ? dayKey(r.key as number) : (r.key as string), r);
 }
 
-/** A day piece spanning months, as one piece per month (a run of whole months stays whole). */
+/** Lists of sums per key merged into one list, per key. */
+function mergeSums(lists: Array<Array<Sums & { key: string | number }>>): Array<Sums & { key: string | number }> {
+  const byKey = new Map<string | number, Sums & { key: string | number }>();
+  for (const r of lists.flat()) {
+    const m = byKey.get(r.key);
+    if (!m) byKey.set(r.key, { ...r });
+    else {
+      m.gpuS += r.gpuS;
+      m.jobs += r.jobs;
+      m.energyWh += r.energyWh;
+      m.measuredS += r.measuredS;
+      m.idleS += r.idleS;
+    }
+  }
+  return [...byKey.values()];
+}
+
+/**
+ * A piece spanning months, as one piece per month: each month's sums are kept apart, so
+ * that windows which share a month (a year's and a quarter's, today's and tomorrow's)
+ * share its kept sums.
+ */
 function splitAtMonths(p: Piece): Piece[] {
-  if (p.table === 'month') return [p];
   const out: Piece[] = [];
   for (let a = p.from; a < p.to; a = nextMonth(monthOf(a))) out.push({ ...p, from: a, to: Math.min(p.to, nextMonth(monthOf(a))) });
   return out;
@@ -300,8 +339,27 @@ function edgeUsage(sqlite: Database, q: Query, a: number, b: number, first: bool
     q.add(dayKey(a), { jobs: n.n });
   }
   if (b <= a || q.f.energy === false) return;
-  // Energy of the hours that start inside [a, b): for a few projects from their jobs' own
-  // job-hours; otherwise summed per job first (a fifth of the lookups of joining every row).
+  // Energy of the hours that start inside [a, b). An edge that runs to the end of its day
+  // reads the fewer job-hours: those of [a, b), or the day's energy from the rollup less
+  // the hours of the day before a (the rollup holds each job-hour's energy under its job's
+  // key, as the statement below sums it).
+  const day = bucketOf(a, DAY_MS);
+  const firstHour = Math.ceil(a / HOUR_MS) * HOUR_MS;
+  if (b === day + DAY_MS && firstHour - day < b - firstHour) {
+    for (const r of rollupSums(sqlite, q, [{ table: 'day', from: day, to: b, sign: 1 }])) {
+      q.add(byDay ? dayKey(a) : (r.key as string), { energyWh: r.energyWh, measuredS: r.measuredS, idleS: r.idleS });
+    }
+    hourEnergy(sqlite, q, day, a, -1);
+  } else hourEnergy(sqlite, q, a, b, 1);
+}
+
+/** Measured energy, GPU-seconds and idle GPU-seconds of the job-hours that start in [a, b), added with `sign`. */
+function hourEnergy(sqlite: Database, q: Query, a: number, b: number, sign: 1 | -1): void {
+  if (b <= a) return;
+  const byDay = q.f.groupBy === 'day';
+  const key = jobKey(q.f.groupBy);
+  // For a few projects from their jobs' own job-hours; otherwise summed per job first (a
+  // fifth of the lookups of joining every row).
   const energy = sqlite
     .prepare(
       q.fewJobs
@@ -314,8 +372,8 @@ function edgeUsage(sqlite: Database, q: Query, a: number, b: number, first: bool
              JOIN jobs j ON j.cluster = h.cluster AND j.job_id = h.job_id
            WHERE 1 = 1 ${where(q)} GROUP BY 1`,
     )
-    .all(p) as Array<{ key: string; energyWh: number; measuredS: number; idleS: number }>;
-  for (const e of energy) q.add(byDay ? dayKey(a) : e.key, e);
+    .all({ ...q.params, a, b }) as Array<{ key: string; energyWh: number; measuredS: number; idleS: number }>;
+  for (const e of energy) q.add(byDay ? dayKey(a) : e.key, { energyWh: sign * e.energyWh, measuredS: sign * e.measuredS, idleS: sign * e.idleS });
 }
 
 /** Running jobs' allocated GPU-time inside the window, up to now. */

@@ -25,7 +25,7 @@ import {
   type WaitJob,
   type WaitRunsRow,
 } from '../queries/waits.ts';
-import { DAY_MS, HOUR_MS, bucketOf, nextMonth } from '../rules/time.ts';
+import { DAY_MS, HOUR_MS, bucketOf, monthOf, nextMonth } from '../rules/time.ts';
 import { Kept, bucketStamps } from '../stamps.ts';
 
 const WAIT_GROUPS: readonly WaitGroup[] = ['partition', 'project', 'gpus', 'hourOfWeek'];
@@ -205,6 +205,8 @@ class RollupMemory {
   readonly months = new Kept<SpanRuns>(4 * 36);
   readonly days = new Kept<SpanRuns>(4 * 100);
   readonly ranges = new Kept<SpanRuns>(4 * 6);
+  /** Ranges asked for once (merged when asked again). */
+  readonly rangesAsked = new Kept<boolean>(4 * 6);
   readonly dayJobs = new Kept<WaitJob[]>(8);
 }
 
@@ -271,6 +273,18 @@ class RollupRead {
     return this.keep(grouping, span, stamp, mergeRuns(daysOf(span.startTs, span.endTs).map((day) => this.runs(grouping, day))));
   }
 
+  /** Puts a day's or month's stored runs in memory, when they are stored and current; whether it did. */
+  loadStored(grouping: WaitGroup, span: Span): boolean {
+    const stamp = this.stampOf(span.startTs, span.endTs);
+    const store = span.kind === 'month' ? this.memory.months : this.memory.days;
+    const id = `${grouping}|${span.startTs}`;
+    if (store.get(id, stamp)) return true;
+    const row = readWaitRuns(this.sqlite, grouping, span.kind, span.startTs);
+    if (row?.stamp !== stamp) return false;
+    store.set(id, stamp, decodeRuns(row));
+    return true;
+  }
+
   /** Queues a day's or month's runs to be stored by `flush` (from memory, or rebuilt). */
   store(grouping: WaitGroup, span: Span): void {
     const stamp = this.stampOf(span.startTs, span.endTs);
@@ -279,13 +293,26 @@ class RollupRead {
     else this.runs(grouping, span);
   }
 
-  /** The runs of consecutive days merged, kept for the windows that ask for the same days again. */
-  range(grouping: WaitGroup, startTs: number, endTs: number): SpanRuns {
-    if (endTs - startTs === DAY_MS) return this.runs(grouping, { kind: 'day', startTs, endTs });
+  /**
+   * The runs of consecutive days: the first time a range is asked for, each day's own runs
+   * (percentiles need no merging: db/rules/sorted-runs.ts); from the second time on, the
+   * days merged and kept, for the windows that ask for the same days again (a window
+   * ending now asks for the same ones all day). Merging a month of days is most of a
+   * first answer's time, and only pays when the range is read again.
+   */
+  range(grouping: WaitGroup, startTs: number, endTs: number): SpanRuns[] {
+    if (endTs - startTs === DAY_MS) return [this.runs(grouping, { kind: 'day', startTs, endTs })];
     const stamp = this.stampOf(startTs, endTs);
-    if (stamp === 0) return new Map();
+    if (stamp === 0) return [];
     const id = `${grouping}|${startTs}|${endTs}`;
-    return this.memory.ranges.get(id, stamp) ?? this.memory.ranges.set(id, stamp, mergeRuns(daysOf(startTs, endTs).map((day) => this.runs(grouping, day))));
+    const kept = this.memory.ranges.get(id, stamp);
+    if (kept) return [kept];
+    const days = daysOf(startTs, endTs).map((day) => this.runs(grouping, day));
+    if (this.memory.rangesAsked.get(id, stamp) === undefined) {
+      this.memory.rangesAsked.set(id, stamp, true);
+      return days;
+    }
+    return [this.memory.ranges.set(id, stamp, mergeRuns(days))];
   }
 
   /** Runs of the jobs that started in [fromTs, toTs), within one UTC day, from that day's jobs by start time. */
@@ -357,11 +384,11 @@ export function waitRunsIn(sqlite: Database, fromTs: number, toTs: number, group
     let looseFrom = firstDay;
     for (const span of spansBetween(firstDay, endDay)) {
       if (span.kind === 'day') continue;
-      if (looseFrom < span.startTs) parts.push(read.range(groupBy, looseFrom, span.startTs));
+      if (looseFrom < span.startTs) parts.push(...read.range(groupBy, looseFrom, span.startTs));
       parts.push(read.runs(groupBy, span));
       looseFrom = span.endTs;
     }
-    if (looseFrom < endDay) parts.push(read.range(groupBy, looseFrom, endDay));
+    if (looseFrom < endDay) parts.push(...read.range(groupBy, looseFrom, endDay));
   }
   return runsByKey(parts);
 }
@@ -381,6 +408,34 @@ export function rebuildWaitRollup(sqlite: Database, nowTs: number): void {
     for (const g of WAIT_GROUPS) read.runs(g, span);
     read.flush();
   }
+}
+
+/**
+ * Loads the stored runs of the last `months` ended months, and of the days of this month,
+ * the month before and the month a year back (where a month's or a year's window starts:
+ * its loose days), into
+ * this connection's memory, in every grouping, so that a year's window reads them from
+ * memory on its first request after a start. Loads only what is stored and current (never
+ * rebuilds); returns the spans loaded.
+ */
+export function warmWaitRollup(sqlite: Database, nowTs: number, months = 13): number {
+  const today = bucketOf(nowTs, DAY_MS);
+  const current = monthOf(today);
+  const back = (n: number) => {
+    let m = current;
+    for (let i = 0; i < n; i++) m = monthOf(m - DAY_MS);
+    return m;
+  };
+  const first = back(months);
+  const read = new RollupRead(sqlite, bucketStamps(sqlite, 'waits', first, today), nowTs);
+  const spans: Span[] = [...daysOf(back(12), nextMonth(back(12))), ...daysOf(back(1), today)];
+  for (let m = first; m < current; m = nextMonth(m)) spans.push({ kind: 'month', startTs: m, endTs: nextMonth(m) });
+  let loaded = 0;
+  for (const span of spans) {
+    if (read.stampOf(span.startTs, span.endTs) === 0) continue;
+    for (const g of WAIT_GROUPS) if (read.loadStored(g, span)) loaded++;
+  }
+  return loaded;
 }
 
 /** Whether jobs have started but no wait runs are stored (a database that predates the rollup). */

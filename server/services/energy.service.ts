@@ -254,8 +254,9 @@ export function jobsInOrder(
   const allowed = accounts ? new Set(accounts) : null;
   const { jobs: summedAll, sumExactly } = jobsSummedLive(sqlite, w.hours, w.nowTs, (h) => w.factor.get(h) ?? 1);
   const summed = [...summedAll.values()].filter((j) => allowed === null || allowed.has(j.account));
+  const insideCount = countStartingIn(sqlite, w.hours, accounts);
   const total =
-    countStartingIn(sqlite, w.hours, accounts) +
+    insideCount +
     summed.filter((j) => j.firstHourTs === null || j.firstHourTs < w.hours.startTs || j.firstHourTs >= w.hours.completeTs).length;
   const skip = new Set(summed.map((j) => `${j.cluster}\u0000${j.jobId}`));
   // A bound after the cursor keeps its job after it; a bound before it must be summed to tell.
@@ -267,8 +268,8 @@ export function jobsInOrder(
   // Over all projects the energy index walks in order and stops at the page's end; otherwise the few rows are sorted here.
   const inside: Iterator<JobWindowSums & JobOrderKey> =
     order === 'energy' && accounts === null
-      ? insideByEnergy(sqlite, w.hours, after)
-      : (accounts === null ? [...insideByEnergy(sqlite, w.hours, null)] : insideOfAccounts(sqlite, w.hours, accounts)).map(keyed).filter(isAfter).sort(byOrder)[Symbol.iterator]();
+      ? insideByEnergy(sqlite, w.hours, after, insideCount)
+      : (accounts === null ? [...insideByEnergy(sqlite, w.hours, null, insideCount)] : insideOfAccounts(sqlite, w.hours, accounts)).map(keyed).filter(isAfter).sort(byOrder)[Symbol.iterator]();
   const nextInside = () => {
     for (let r = inside.next(); !r.done; r = inside.next()) if (!skip.has(`${r.value.cluster}\u0000${r.value.jobId}`)) return r.value;
     return null;

@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import type { FacilityReading } from '../../collectors/shared/wire.ts';
+import { insideScan } from '../../db/queries/energy-by-job.ts';
 import { rebuildAttribution } from '../../db/rollups/attribution.ts';
 import { H, T0, iso, job, makeApp, series } from '../support/factories.ts';
 
@@ -97,7 +98,12 @@ describe('energy attribution rollups', () => {
     expect((await byProject(t, T0 - H, T0 + H)).byKey.a!.itEnergyKWh).toBeCloseTo(1.2, 9);
   });
 
-  it('pages jobs by energy in the window, the remainder last, and the pages sum to the meters', async () => {
+  it.each([
+    ['its few jobs read by first hour', 20_000],
+    ['along the energy index', 0],
+  ])('pages jobs by energy in the window, the remainder last, and the pages sum to the meters (%s)', async (_, fewInside) => {
+    insideScan.fewInside = fewInside;
+    onTestFinished(() => void (insideScan.fewInside = 20_000));
     // Now falls in the window's last hour, which is then computed live.
     const t = makeApp({ now: T0 + 2.5 * H });
     const now = T0 + 2.5 * H;

@@ -262,6 +262,8 @@ export function removeTemplate(t: Template): void {
 function connect(path: string, config: Config, now: () => number, opened: 'migrate' | 'as is' | 'read' = 'migrate'): Conn {
   const db = opened === 'migrate' ? openDatabase(path, { refreshRollups: false }) : openAsIs(path);
   const store = opened === 'read' ? readOnlyStore(db) : createStore(db.$client, config);
+  // As a server starts: stored pieces loaded before the first read (kept under the same stamps).
+  if (opened === 'migrate') store.warm(now());
   return { db, store, app: createApp({ db, config, now, store }) };
 }
 
@@ -269,7 +271,7 @@ function readOnlyStore(db: Db): Store {
   const refuse = (): never => {
     throw new Error('a connection opened to read was asked to write');
   };
-  return { sqlite: db.$client, write: refuse, rolledBack: () => {}, compact: refuse };
+  return { sqlite: db.$client, write: refuse, rolledBack: () => {}, compact: refuse, warm: () => ({ waitSpans: 0 }) };
 }
 
 /**
