@@ -36,9 +36,6 @@ export async function startServer(config: Config, log: (line: string) => void = 
   // Rollup upkeep: once now (hours completed while the server was down), after ingest commits, every minute.
   const compactor = createCompactor(store, { log });
   compactor.run();
-  // Stored pieces of long windows loaded and the read paths compiled before the first request.
-  const warmed = warmUp(store, config, Date.now());
-  log(`warm-up: ${warmed.waitSpans} stored wait spans loaded and each read answered once in ${Math.round(warmed.ms)} ms`);
   // The demo starts once the server listens; until then there is no history to report.
   let demo: DemoHandle | null = null;
   const app = createApp({
@@ -49,6 +46,9 @@ export async function startServer(config: Config, log: (line: string) => void = 
     demoAccounts: config.demo ? demoAccounts : [],
     demoProgress: () => demo?.progress() ?? null,
   });
+  // Stored pieces of long windows loaded and the read paths compiled before the first request.
+  const warmed = await warmUp(app, store, Date.now());
+  log(`warm-up: ${warmed.waitSpans} stored wait spans loaded, ${warmed.reads} reads answered once, in ${Math.round(warmed.ms)} ms`);
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

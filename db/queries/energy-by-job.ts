@@ -216,7 +216,9 @@ export function jobsSummedLive(
       if (e && e.firstHourTs >= w.startTs && e.lastHourTs < w.completeTs) {
         j.energyKWh += e.energyKWh;
         j.idleGpuS += e.idleGpuS;
-      } else if (e && e.firstHourTs < w.completeTs) {
+      } else if (e && e.firstHourTs < w.completeTs && e.lastHourTs >= w.startTs) {
+        // Complete hours both before the window and in it (one that ended before the
+        // window's first hour has none in it: no search).
         j.exact = false;
         sumExactly(j);
       }

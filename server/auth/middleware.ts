@@ -12,9 +12,22 @@ export interface AppEnv {
   Variables: { principal: Principal | null };
 }
 
+/**
+ * The key under which a caller in this process (the server's warm-up, server/warm-up.ts)
+ * passes its principal in `app.request`'s environment. A request from the network cannot
+ * carry it: @hono/node-server's environment holds only its request and response objects,
+ * and a symbol is not something a header or a body can name.
+ */
+export const IN_PROCESS_PRINCIPAL = Symbol('in-process principal');
+
 /** Looks up the caller once per request; never refuses by itself. */
 export function identify(db: Db): MiddlewareHandler<AppEnv> {
   return createMiddleware<AppEnv>(async (c, next) => {
+    const inProcess = (c.env as Partial<Record<typeof IN_PROCESS_PRINCIPAL, Principal>> | undefined)?.[IN_PROCESS_PRINCIPAL];
+    if (inProcess) {
+      c.set('principal', inProcess);
+      return next();
+    }
     const header = c.req.header('authorization');
     let principal: Principal | null = null;
     if (header) {

@@ -269,13 +269,16 @@ async function latencyChild(job: LatencyJob): Promise<Timing[]> {
 const COLD_ROUNDS = 8;
 
 /**
- * Cold and warm p50/p95 of each read in `calls` against the server `start()` starts.
+ * Cold and warm p50/p95 of each read against the server `start()` starts; `callsAt(endTs)`
+ * names the reads, their windows ending at `endTs`: the time of asking rounded up to 10 s,
+ * as the dashboard asks (its viewers' windows end now).
  * Cold: the first request for it after a restart (COLD_ROUNDS restarts; the order rotates,
  * so a read is sometimes the very first and sometimes follows reads that share its pages).
  * Warm: the 19 requests after a first one, on a server that has answered it once.
  */
-async function coldAndWarm(calls: Array<[string, string]>, token: string, start: () => Promise<Awaited<ReturnType<typeof startServerProcess>>>) {
-  const cold = new Map<string, number[]>(calls.map(([name]) => [name, []]));
+async function coldAndWarm(callsAt: (endTs: number) => Array<[string, string]>, token: string, start: () => Promise<Awaited<ReturnType<typeof startServerProcess>>>) {
+  const askedNow = () => callsAt(Math.ceil(Date.now() / 10_000) * 10_000);
+  const cold = new Map<string, number[]>(askedNow().map(([name]) => [name, []]));
   const failed = new Map<string, string>();
   const record = (timings: Timing[], into: (name: string, t: { first: number; after: number[] }) => void) => {
     for (const t of timings) {
@@ -285,6 +288,7 @@ async function coldAndWarm(calls: Array<[string, string]>, token: string, start:
   };
   for (let round = 0; round < COLD_ROUNDS; round++) {
     const server = await start();
+    const calls = askedNow();
     const offset = Math.floor((round * calls.length) / COLD_ROUNDS);
     const rotated = [...calls.slice(offset), ...calls.slice(0, offset)].map(([name, path]): [string, string] => [name, server.url + path]);
     record(await latencyChild({ token, calls: rotated, once: true }), (name, t) => cold.get(name)!.push(t.first));
@@ -292,6 +296,7 @@ async function coldAndWarm(calls: Array<[string, string]>, token: string, start:
   }
   const server = await start();
   const warm = new Map<string, number[]>();
+  const calls = askedNow();
   record(await latencyChild({ token, calls: calls.map(([name, path]) => [name, server.url + path]) }), (name, t) => warm.set(name, t.after));
   for (const [name] of calls) {
     const f = failed.get(name);
@@ -344,8 +349,6 @@ async function benchNational() {
     return s;
   };
   row('national: reuse of read answers (HEATLEDGER_READ_CACHE_MS)', 0, 'ms');
-  const year = `from=${new Date(nowTs - 365 * DAY).toISOString()}&to=${new Date(nowTs).toISOString()}`;
-  const month = `from=${new Date(nowTs - 30 * DAY).toISOString()}&to=${new Date(nowTs).toISOString()}`;
   // Per-job answers (a row per job: two million over the year) are measured over the month only.
   const windowed: Array<[string, string, boolean]> = [
     ['usage by project', '/api/v1/usage?groupBy=project&', true],
@@ -363,16 +366,22 @@ async function benchNational() {
     ['jobs list (500)', '/api/v1/jobs?limit=500&', false],
     ['review pack p299', '/api/v1/projects/p299/review?', false],
   ];
-  const calls: Array<[string, string]> = [];
-  for (const [name, path, yearToo] of windowed) {
-    calls.push([`${name}, month`, `${path}${month}`]);
-    if (yearToo) calls.push([`${name}, year`, `${path}${year}`]);
-  }
-  calls.push(['queue now', '/api/v1/queue']);
-  calls.push(['wait estimate (gpu, 8 GPUs)', '/api/v1/waits/estimate?partition=gpu&gpus=8']);
-  calls.push(['allocations of p299 (one grant)', '/api/v1/allocations?project=p299']);
-  calls.push([`EED report ${new Date(nowTs).getUTCFullYear() - 1}`, `/api/v1/reports/eed?year=${new Date(nowTs).getUTCFullYear() - 1}`]);
-  const server = await coldAndWarm(calls, readToken, startNational);
+  // The year's data ends at nowTs; windows end when they are asked (minutes later: the minutes between hold nothing).
+  const callsAt = (endTs: number) => {
+    const year = `from=${new Date(endTs - 365 * DAY).toISOString()}&to=${new Date(endTs).toISOString()}`;
+    const month = `from=${new Date(endTs - 30 * DAY).toISOString()}&to=${new Date(endTs).toISOString()}`;
+    const calls: Array<[string, string]> = [];
+    for (const [name, path, yearToo] of windowed) {
+      calls.push([`${name}, month`, `${path}${month}`]);
+      if (yearToo) calls.push([`${name}, year`, `${path}${year}`]);
+    }
+    calls.push(['queue now', '/api/v1/queue']);
+    calls.push(['wait estimate (gpu, 8 GPUs)', '/api/v1/waits/estimate?partition=gpu&gpus=8']);
+    calls.push(['allocations of p299 (one grant)', '/api/v1/allocations?project=p299']);
+    calls.push([`EED report ${new Date(nowTs).getUTCFullYear() - 1}`, `/api/v1/reports/eed?year=${new Date(nowTs).getUTCFullYear() - 1}`]);
+    return calls;
+  };
+  const server = await coldAndWarm(callsAt, readToken, startNational);
 
   // Freshness under full ingest load: four senders post node batches as fast as the server takes
   // them while a probe job's samples are posted and /api/v1/usage is polled until they count.
