@@ -226,12 +226,7 @@ export const jobHour = sqliteTable(
     utilPctS: real('util_pct_s').notNull().default(0),
     idleGpuS: real('idle_gpu_s').notNull().default(0),
   },
-  // job_hour_job covers the figures: a job's hours read by it (energy by job, a review's
-  // jobs) then lie on consecutive index pages rather than one table page per hour.
-  (t) => [
-    primaryKey({ columns: [t.hourTs, t.cluster, t.jobId] }),
-    index('job_hour_job').on(t.cluster, t.jobId, t.hourTs, t.energyWh, t.gpuS, t.utilPctS, t.idleGpuS),
-  ],
+  (t) => [primaryKey({ columns: [t.hourTs, t.cluster, t.jobId] }), index('job_hour_job').on(t.cluster, t.jobId)],
 );
 
 /** The figures every usage rollup keeps (see usage_day for their meaning). */
@@ -546,7 +541,7 @@ export const energyJobInferred = sqliteTable(
     jobId: text('job_id').notNull(),
     energyKWh: real('energy_kwh').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.hourTs, t.cluster, t.jobId] }), index('energy_job_inferred_job').on(t.cluster, t.jobId, t.hourTs, t.energyKWh)],
+  (t) => [primaryKey({ columns: [t.hourTs, t.cluster, t.jobId] }), index('energy_job_inferred_job').on(t.cluster, t.jobId)],
 );
 
 /**

@@ -265,18 +265,17 @@ async function latencyChild(job: LatencyJob): Promise<Timing[]> {
   return JSON.parse(out) as Timing[];
 }
 
-/** Cold rounds: each restarts the server and asks every read once, starting at another read each time. */
-const COLD_ROUNDS = 8;
-
 /**
  * Cold and warm p50/p95 of each read against the server `start()` starts; `callsAt(endTs)`
  * names the reads, their windows ending at `endTs`: the time of asking rounded up to 10 s,
  * as the dashboard asks (its viewers' windows end now).
- * Cold: the first request for it after a restart (COLD_ROUNDS restarts; the order rotates,
+ * Cold: the first request for it after a restart (8 restarts; the order rotates,
  * so a read is sometimes the very first and sometimes follows reads that share its pages).
  * Warm: the 19 requests after a first one, on a server that has answered it once.
  */
 async function coldAndWarm(callsAt: (endTs: number) => Array<[string, string]>, token: string, start: () => Promise<Awaited<ReturnType<typeof startServerProcess>>>) {
+  // Cold rounds: each restarts the server and asks every read once, starting at another read each time.
+  const COLD_ROUNDS = 8;
   const askedNow = () => callsAt(Math.ceil(Date.now() / 10_000) * 10_000);
   const cold = new Map<string, number[]>(askedNow().map(([name]) => [name, []]));
   const failed = new Map<string, string>();
