@@ -563,6 +563,14 @@ export const energyJob = sqliteTable(
     energyKWh: real('energy_kwh').notNull(),
     idleGpuS: real('idle_gpu_s').notNull(),
     gapped: integer('gapped', { mode: 'boolean' }).notNull(),
+    // The rest of a job's figures over the same hours (migration 0020): a page of energy by
+    // job reads a job lying inside its window from this row rather than from its hours.
+    inferredKWh: real('inferred_kwh').notNull().default(0),
+    gpuS: real('gpu_s').notNull().default(0),
+    utilPctS: real('util_pct_s').notNull().default(0),
+    overheadKWh: real('overhead_kwh').notNull().default(0),
+    reusedKWh: real('reused_kwh').notNull().default(0),
+    co2Kg: real('co2_kg').notNull().default(0),
   },
   (t) => [
     primaryKey({ columns: [t.cluster, t.jobId] }),

@@ -13,6 +13,7 @@
 import type { Database } from 'better-sqlite3';
 import { storedInferred } from '../rollups/attribution.ts';
 import { maxJobDurationMs } from '../rollups/usage.ts';
+import { shareSql } from '../rules/shares.ts';
 import { HOUR_MS } from '../rules/time.ts';
 import { keptOf, stampOf } from '../stamps.ts';
 import { inferredEnergy } from './inferred-energy.ts';
@@ -346,13 +347,28 @@ export interface StoredJobFigures {
  * IT energy; an hour without figures shares nothing out), summed in two statements for the
  * whole list: a statement per job cost a tenth of a page of energy by job.
  */
-export function storedJobFigures(sqlite: Database, jobs: Array<{ cluster: string; jobId: string }>, fromTs: number, toTs: number): StoredJobFigures[] {
-  const out = jobs.map(() => ({ energyKWh: 0, inferredKWh: 0, gpuS: 0, idleGpuS: 0, utilPctS: 0, overheadKWh: 0, reusedKWh: 0, co2Kg: 0, n: 0 }));
-  if (jobs.length === 0 || fromTs >= toTs) return out;
-  const shares = (kwh: string) =>
-    `TOTAL(CASE WHEN e.it_kwh > 0 THEN e.overhead_kwh * (${kwh} / e.it_kwh) ELSE 0 END) AS overheadKWh,
-     TOTAL(CASE WHEN e.it_kwh > 0 THEN e.reused_kwh * (${kwh} / e.it_kwh) ELSE 0 END) AS reusedKWh,
-     TOTAL(CASE WHEN e.it_kwh > 0 THEN e.co2_kg * (${kwh} / e.it_kwh) ELSE 0 END) AS co2Kg, COUNT(*) AS n`;
+export function storedJobFigures(sqlite: Database, all: Array<{ cluster: string; jobId: string }>, fromTs: number, toTs: number): StoredJobFigures[] {
+  const out = all.map(() => ({ energyKWh: 0, inferredKWh: 0, gpuS: 0, idleGpuS: 0, utilPctS: 0, overheadKWh: 0, reusedKWh: 0, co2Kg: 0, n: 0 }));
+  if (all.length === 0 || fromTs >= toTs) return out;
+  // A job whose stored hours all lie in [fromTs, toTs) has its figures in its energy_job row
+  // (one lookup); only the others are summed from their hours.
+  const rows = sqlite
+    .prepare(
+      `SELECT p.key AS i, e.first_hour_ts AS firstHourTs, e.last_hour_ts AS lastHourTs, e.hours AS n, e.energy_kwh AS energyKWh, e.inferred_kwh AS inferredKWh,
+         e.gpu_s AS gpuS, e.idle_gpu_s AS idleGpuS, e.util_pct_s AS utilPctS, e.overhead_kwh AS overheadKWh, e.reused_kwh AS reusedKWh, e.co2_kg AS co2Kg
+       FROM json_each(@page) p JOIN energy_job e ON ${onPageJob('e')}`,
+    )
+    .all({ page: pageOf(all) }) as Array<StoredJobFigures & { i: number; firstHourTs: number; lastHourTs: number }>;
+  const whole = new Set<number>();
+  for (const { i, firstHourTs, lastHourTs, ...figures } of rows) {
+    if (firstHourTs < fromTs || lastHourTs >= toTs) continue;
+    out[i] = figures;
+    whole.add(i);
+  }
+  const at = all.flatMap((_, i) => (whole.has(i) ? [] : [i]));
+  const jobs = at.map((i) => all[i]!);
+  if (jobs.length === 0) return out;
+  const shares = (kwh: string) => `${shareSql(kwh, 'e')}, COUNT(*) AS n`;
   const page = pageOf(jobs);
   const measured = sqlite
     .prepare(
@@ -371,9 +387,9 @@ export function storedJobFigures(sqlite: Database, jobs: Array<{ cluster: string
        WHERE x.hour_ts >= @from AND x.hour_ts < @to GROUP BY p.key`,
     )
     .all({ page, from: fromTs, to: toTs }) as Array<StoredJobFigures & { i: number }>;
-  for (const r of measured) Object.assign(out[r.i]!, { energyKWh: r.energyKWh, gpuS: r.gpuS, idleGpuS: r.idleGpuS, utilPctS: r.utilPctS, overheadKWh: r.overheadKWh, reusedKWh: r.reusedKWh, co2Kg: r.co2Kg, n: r.n });
+  for (const r of measured) Object.assign(out[at[r.i]!]!, { energyKWh: r.energyKWh, gpuS: r.gpuS, idleGpuS: r.idleGpuS, utilPctS: r.utilPctS, overheadKWh: r.overheadKWh, reusedKWh: r.reusedKWh, co2Kg: r.co2Kg, n: r.n });
   for (const r of inferred) {
-    const o = out[r.i]!;
+    const o = out[at[r.i]!]!;
     o.energyKWh += r.energyKWh;
     o.inferredKWh += r.energyKWh;
     o.overheadKWh += r.overheadKWh;

@@ -18,7 +18,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import { allGpusByHour, measuredByHourAndAccount, type AlignedParts } from '../queries/energy-by-project.ts';
 import { facilityEnergy } from '../queries/facility-energy.ts';
 import { inferredEnergy } from '../queries/inferred-energy.ts';
-import { hourShares, shareOut as shareOutWith, sharedItKWh, type HourShares, type HourRow, type MeteredHour } from '../rules/shares.ts';
+import { hourShares, shareOut as shareOutWith, shareSql, sharedItKWh, type HourShares, type HourRow, type MeteredHour } from '../rules/shares.ts';
 import { DAY_MS, HOUR_MS, INTERVAL_MS, bucketOf, monthOf, nextMonth } from '../rules/time.ts';
 
 export const UNATTRIBUTED = '(unattributed)';
@@ -245,16 +245,18 @@ class Writer {
       jobAccount: sqlite.prepare('SELECT account FROM jobs WHERE cluster = ? AND job_id = ?'),
       // A job's hours, complete ones only (see energy_job in db/schema.ts).
       jobSums: sqlite.prepare(
-        `SELECT MIN(hour_ts) AS firstHourTs, MAX(hour_ts) AS lastHourTs, COUNT(DISTINCT hour_ts) AS hours, TOTAL(kwh) AS energyKWh, TOTAL(idle) AS idleGpuS
-         FROM (SELECT hour_ts, energy_wh / 1000.0 AS kwh, idle_gpu_s AS idle FROM job_hour WHERE cluster = @cluster AND job_id = @jobId AND hour_ts < @before
-               UNION ALL SELECT hour_ts, energy_kwh, 0 FROM energy_job_inferred WHERE cluster = @cluster AND job_id = @jobId)`,
+        `SELECT MIN(u.hour_ts) AS firstHourTs, MAX(u.hour_ts) AS lastHourTs, COUNT(DISTINCT u.hour_ts) AS hours, ${JOB_FIGURES}
+         FROM (SELECT hour_ts, energy_wh / 1000.0 AS kwh, 0 AS inferred, gpu_s AS gpu, util_pct_s AS util, idle_gpu_s AS idle FROM job_hour
+                 WHERE cluster = @cluster AND job_id = @jobId AND hour_ts < @before
+               UNION ALL SELECT hour_ts, energy_kwh, energy_kwh, 0, 0, 0 FROM energy_job_inferred WHERE cluster = @cluster AND job_id = @jobId) u
+           LEFT JOIN energy_hour e ON e.hour_ts = u.hour_ts`,
       ),
       jobPut: sqlite.prepare(
-        `INSERT INTO energy_job (cluster, job_id, account, first_hour_ts, last_hour_ts, hours, energy_kwh, idle_gpu_s, gapped)
-         VALUES (@cluster, @jobId, @account, @firstHourTs, @lastHourTs, @hours, @energyKWh, @idleGpuS, @gapped)
+        `INSERT INTO energy_job (cluster, job_id, account, first_hour_ts, last_hour_ts, hours, energy_kwh, idle_gpu_s, gapped, ${JOB_FIGURE_COLUMNS})
+         VALUES (@cluster, @jobId, @account, @firstHourTs, @lastHourTs, @hours, @energyKWh, @idleGpuS, @gapped, @inferredKWh, @gpuS, @utilPctS, @overheadKWh, @reusedKWh, @co2Kg)
          ON CONFLICT (cluster, job_id) DO UPDATE SET account = excluded.account, first_hour_ts = excluded.first_hour_ts,
            last_hour_ts = excluded.last_hour_ts, hours = excluded.hours, energy_kwh = excluded.energy_kwh,
-           idle_gpu_s = excluded.idle_gpu_s, gapped = excluded.gapped`,
+           idle_gpu_s = excluded.idle_gpu_s, gapped = excluded.gapped, ${JOB_FIGURE_COLUMNS.split(', ').map((c) => `${c} = excluded.${c}`).join(', ')}`,
       ),
       jobDel: sqlite.prepare('DELETE FROM energy_job WHERE cluster = ? AND job_id = ?'),
     };
@@ -295,7 +297,7 @@ class Writer {
   /** Re-reads one job's sums over the hours complete before `beforeTs`. */
   job(cluster: string, jobId: string, beforeTs: number): void {
     const account = (this.st.jobAccount.get(cluster, jobId) as { account: string } | undefined)?.account;
-    const s = this.st.jobSums.get({ cluster, jobId, before: beforeTs }) as { firstHourTs: number | null; lastHourTs: number; hours: number; energyKWh: number; idleGpuS: number };
+    const s = this.st.jobSums.get({ cluster, jobId, before: beforeTs }) as { firstHourTs: number | null; lastHourTs: number; hours: number } & Record<string, number>;
     if (account === undefined || s.firstHourTs === null) {
       this.st.jobDel.run(cluster, jobId);
       return;
@@ -304,6 +306,16 @@ class Writer {
     this.st.jobPut.run({ cluster, jobId, account, ...s, gapped });
   }
 }
+
+/**
+ * A job's figures over its hours `u` (kwh, inferred, gpu, util, idle) with each hour's
+ * figures `e` (energy_hour): its energy, inferred part, GPU-, utilisation- and idle
+ * GPU-seconds, and its shares of the hours' overhead, reused heat and CO2 (db/rules/shares.ts).
+ */
+const JOB_FIGURES = `TOTAL(u.kwh) AS energyKWh, TOTAL(u.idle) AS idleGpuS, TOTAL(u.inferred) AS inferredKWh, TOTAL(u.gpu) AS gpuS, TOTAL(u.util) AS utilPctS,
+     ${shareSql('u.kwh', 'e')}`;
+const JOB_FIGURE_NAMES = 'inferredKWh, gpuS, utilPctS, overheadKWh, reusedKWh, co2Kg';
+const JOB_FIGURE_COLUMNS = 'inferred_kwh, gpu_s, util_pct_s, overhead_kwh, reused_kwh, co2_kg';
 
 /** Runs of consecutive hours in sorted `hours`, each at most CHUNK_MS long. */
 function runs(hours: number[]): Array<[number, number]> {
@@ -390,13 +402,15 @@ export function rebuildAttribution(sqlite: Database, nowTs: number): { hours: nu
         FROM energy_project_day GROUP BY 1, 2`);
     const jobs = sqlite
       .prepare(
-        `INSERT INTO energy_job (cluster, job_id, account, first_hour_ts, last_hour_ts, hours, energy_kwh, idle_gpu_s, gapped)
-         SELECT u.cluster, u.job_id, j.account, MIN(u.hour_ts), MAX(u.hour_ts), COUNT(DISTINCT u.hour_ts), TOTAL(u.kwh), TOTAL(u.idle),
-           (MAX(u.hour_ts) - MIN(u.hour_ts)) / ${HOUR_MS} + 1 > COUNT(DISTINCT u.hour_ts)
-         FROM (SELECT hour_ts, cluster, job_id, energy_wh / 1000.0 AS kwh, idle_gpu_s AS idle FROM job_hour WHERE hour_ts < @before
-               UNION ALL SELECT hour_ts, cluster, job_id, energy_kwh, 0 FROM energy_job_inferred) u
-           JOIN jobs j ON j.cluster = u.cluster AND j.job_id = u.job_id
-         GROUP BY u.cluster, u.job_id`,
+        `INSERT INTO energy_job (cluster, job_id, account, first_hour_ts, last_hour_ts, hours, energy_kwh, idle_gpu_s, gapped, ${JOB_FIGURE_COLUMNS})
+         SELECT cluster, job_id, account, firstHourTs, lastHourTs, hours, energyKWh, idleGpuS, gapped, ${JOB_FIGURE_NAMES} FROM (
+           SELECT u.cluster, u.job_id, j.account, MIN(u.hour_ts) AS firstHourTs, MAX(u.hour_ts) AS lastHourTs, COUNT(DISTINCT u.hour_ts) AS hours,
+             (MAX(u.hour_ts) - MIN(u.hour_ts)) / ${HOUR_MS} + 1 > COUNT(DISTINCT u.hour_ts) AS gapped, ${JOB_FIGURES}
+           FROM (SELECT hour_ts, cluster, job_id, energy_wh / 1000.0 AS kwh, 0 AS inferred, gpu_s AS gpu, util_pct_s AS util, idle_gpu_s AS idle FROM job_hour WHERE hour_ts < @before
+                 UNION ALL SELECT hour_ts, cluster, job_id, energy_kwh, energy_kwh, 0, 0, 0 FROM energy_job_inferred) u
+             JOIN jobs j ON j.cluster = u.cluster AND j.job_id = u.job_id
+             LEFT JOIN energy_hour e ON e.hour_ts = u.hour_ts
+           GROUP BY u.cluster, u.job_id)`,
       )
       .run({ before }).changes;
     // Hours not yet complete that already hold data (possibly from before the triggers existed) wait to be computed.

@@ -71,7 +71,27 @@ describe('energy attribution rollups', () => {
     expect(after.byKey.d!.reusedHeatKWh).toBeCloseTo((0.5 / 10) * 5, 9);
     expect(after.totals.reusedHeatKWh).toBeCloseTo(5, 9);
 
+    // energy_job keeps each job's figures over its stored hours (migration 0020), as they
+    // are after the re-sent record and the late heat: job 1 had 0.5 kWh of the first hour's
+    // 10 kWh IT and 12 kWh facility, 5 kWh reused, 100 g/kWh.
+    t.compact();
+    const jobRows = () => t.db.$client.prepare('SELECT * FROM energy_job ORDER BY cluster, job_id').all() as Array<Record<string, number | string>>;
+    const incremental = jobRows();
+    const job1 = incremental.find((r) => r.job_id === '1')!;
+    expect(job1.account).toBe('d');
+    expect(job1.energy_kwh).toBeCloseTo(0.5, 9);
+    expect(job1.gpu_s).toBeCloseTo(3600, 6);
+    expect(job1.inferred_kwh).toBe(0);
+    expect(job1.overhead_kwh).toBeCloseTo(0.5 * 0.2, 9);
+    expect(job1.reused_kwh).toBeCloseTo((0.5 / 10) * 5, 9);
+    expect(job1.co2_kg).toBeCloseTo((0.5 / 10) * 12 * 0.1, 9);
+
     rebuildAttribution(t.db.$client, T0 + 48 * H);
+    const fromRebuild = jobRows();
+    expect(fromRebuild.map((r) => [r.job_id, r.account, r.first_hour_ts, r.last_hour_ts])).toEqual(incremental.map((r) => [r.job_id, r.account, r.first_hour_ts, r.last_hour_ts]));
+    for (const [i, r] of fromRebuild.entries()) {
+      for (const c of ['energy_kwh', 'inferred_kwh', 'gpu_s', 'util_pct_s', 'idle_gpu_s', 'overhead_kwh', 'reused_kwh', 'co2_kg']) expect(r[c]).toBeCloseTo(incremental[i]![c] as number, 9);
+    }
     const rebuilt = await byProject(t, T0, T0 + 2 * H);
     expect(rebuilt.rows.map((r) => r.key)).toEqual(after.rows.map((r) => r.key));
     for (const [i, r] of rebuilt.rows.entries()) {
