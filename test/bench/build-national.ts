@@ -1,8 +1,9 @@
 /**
  * Builds the national facility of `npm run bench` into a database file and keeps it, for
  * working on one query at a time: `node --import tsx test/bench/build-national.ts PATH`.
- * Writes PATH.json with the `nowTs` the year ends at and a read token, so a server started
- * on the file (`heatledger serve` with HEATLEDGER_DB=PATH) can be asked the bench's questions.
+ * Writes PATH.json with the `nowTs` the year ends at, a read and an ingest token and the
+ * build's figures, so a server started on the file (`heatledger serve` with HEATLEDGER_DB=PATH)
+ * can be asked the bench's questions; `npm run bench` builds its national year this way.
  */
 import { writeFileSync } from 'node:fs';
 import { openDatabase } from '../../db/client.ts';
@@ -20,5 +21,5 @@ const readToken = createToken(db, 'bench-read', 'read');
 const ingestToken = createToken(db, 'bench-ingest', 'ingest');
 db.$client.pragma('wal_checkpoint(TRUNCATE)');
 db.$client.close();
-writeFileSync(`${dbPath}.json`, JSON.stringify({ nowTs, readToken, ingestToken, jobs: stats.jobs }, null, 2));
+writeFileSync(`${dbPath}.json`, JSON.stringify({ nowTs, readToken, ingestToken, jobs: stats.jobs, stats }, null, 2));
 console.log(`built ${dbPath} (now = ${new Date(nowTs).toISOString()})`);
