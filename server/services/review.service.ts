@@ -7,7 +7,6 @@
 import type { Database } from 'better-sqlite3';
 import { jobListPage, type ListedJob } from '../../db/queries/job-list.ts';
 import { usageByKey, type UsageRow } from '../../db/queries/usage.ts';
-import { waitStats } from '../../db/queries/waits.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
 import { csvLine } from '../csv.ts';
@@ -17,7 +16,7 @@ import { encodeCursor, jobFigures, jobsInOrder, projectAttribution, windowAttrib
 import { gpuHours } from '../../db/rules/gpu-hours.ts';
 import { keyedHash } from '../../db/rules/keyed-hash.ts';
 import { DAY_MS } from '../../db/rules/time.ts';
-import { getWaits } from './waits.service.ts';
+import { projectWaits } from './waits.service.ts';
 
 interface Deps {
   sqlite: Database;
@@ -200,8 +199,7 @@ export function getReview(deps: Deps, project: string, window: { fromTs: number;
   for (const u of byUser) for (const k of Object.keys(totals) as Array<keyof typeof totals>) totals[k] += u[k];
   const users = usersOfReview(sqlite, byUser, vis);
   // The project's waits from the wait rollup; none started: the statistics of no jobs.
-  const waitRow = getWaits(sqlite, w, 'project', { ...vis, accounts: [project] }, nowTs).rows.find((r) => r.key === project);
-  const waits = waitRow ? { jobs: waitRow.jobs, meanS: waitRow.meanS, p50S: waitRow.p50S, p90S: waitRow.p90S, p99S: waitRow.p99S, maxS: waitRow.maxS } : waitStats([]);
+  const { waits } = projectWaits(sqlite, w, project);
   const attribution = windowAttribution(sqlite, w, nowTs);
   const energy = projectAttribution(deps, attribution, project);
   return {

@@ -4,7 +4,7 @@
  * would wait if submitted now.
  */
 import type { Database } from 'better-sqlite3';
-import { partitionSeenSince, pendingJobs, queueCandidates, runningByPartition, similarJobs, waitStats, type QueueCandidate, type QueueJob, type WaitGroup } from '../../db/queries/waits.ts';
+import { partitionSeenSince, pendingJobs, projectStartedWaits, queueCandidates, runningByPartition, similarJobs, waitStats, type QueueCandidate, type QueueJob, type WaitGroup } from '../../db/queries/waits.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import { DomainError } from '../errors.ts';
 import { percentileCont } from '../../db/rules/percentiles.ts';
@@ -28,6 +28,17 @@ function statsOfRuns(runs: Float64Array[], sumMs: number) {
     p99S: percentileContOfRuns(runs, n, 0.99, 1000),
     maxS: n ? maxMs / 1000 : null,
   };
+}
+
+/**
+ * One project's wait statistics over a window (the review pack), from its own jobs: the
+ * same figures as its row of `getWaits` by project (one run instead of the rollup's several
+ * gives the same order statistics and sums), without working out every project's.
+ */
+export function projectWaits(sqlite: Database, window: { fromTs: number; toTs: number }, project: string) {
+  const { waitsMs, eligibleMs } = projectStartedWaits(sqlite, project, window.fromTs, window.toTs);
+  const sumOf = (a: Float64Array) => a.reduce((s, x) => s + x, 0);
+  return { waits: statsOfRuns([waitsMs], sumOf(waitsMs)), eligible: statsOfRuns([eligibleMs], sumOf(eligibleMs)) };
 }
 
 /**
