@@ -14,7 +14,7 @@ import type { Store } from '../db/store.ts';
 import { HOUR_MS, monthOf } from '../db/rules/time.ts';
 import { IN_PROCESS_PRINCIPAL, type AppEnv } from './auth/middleware.ts';
 
-export async function warmUp(app: Hono<AppEnv>, store: Store, nowTs: number): Promise<{ waitSpans: number; reads: number; ms: number }> {
+export async function warmUp(app: Hono<AppEnv>, store: Store, nowTs: number): Promise<{ waitSpans: number; reads: number; failed: string[]; ms: number }> {
   const started = performance.now();
   const { waitSpans } = store.warm(nowTs);
   const window = (fromTs: number, toTs: number) => `from=${new Date(fromTs).toISOString()}&to=${new Date(toTs).toISOString()}`;
@@ -38,6 +38,11 @@ export async function warmUp(app: Hono<AppEnv>, store: Store, nowTs: number): Pr
     `/api/v1/reports/eed?year=${new Date(nowTs).getUTCFullYear() - 1}`,
   ];
   const env = { [IN_PROCESS_PRINCIPAL]: { kind: 'token', scope: 'read', name: 'warm-up' } };
-  for (const path of paths) await (await app.request(path, {}, env)).arrayBuffer();
-  return { waitSpans, reads: paths.length, ms: performance.now() - started };
+  const failed: string[] = [];
+  for (const path of paths) {
+    const res = await app.request(path, {}, env);
+    await res.arrayBuffer();
+    if (!res.ok) failed.push(`${path.split('?')[0]} ${res.status}`);
+  }
+  return { waitSpans, reads: paths.length, failed, ms: performance.now() - started };
 }

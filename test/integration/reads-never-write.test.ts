@@ -2,7 +2,8 @@
  * Issue 14 point 3: reads never write. Every read endpoint, asked twice over windows that
  * cut hours, span months and reach the current hour, leaves the database as it was: another
  * connection's `PRAGMA data_version` (which moves with every commit by anyone else) does not
- * change, even with attribution hours waiting for the compactor and wait spans not stored.
+ * change, even with attribution hours waiting for the compactor and wait spans not stored;
+ * so does the server's start-up warm-up (server/warm-up.ts).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,7 @@ import { createStore } from '../../db/store.ts';
 import { createApp } from '../../server/app.ts';
 import { testConfig } from '../../server/config.ts';
 import { createToken } from '../../server/services/auth.service.ts';
+import { warmUp } from '../../server/warm-up.ts';
 import { H, T0, iso, job, series } from '../support/factories.ts';
 
 describe('reads', () => {
@@ -71,8 +73,14 @@ describe('reads', () => {
       const before = version();
       await readAll();
       await readAll();
+      // The server's start-up warm-up reads too: every read of the API once, as an in-process read principal.
+      const warmed = await warmUp(app, store, now);
+      expect(warmed.failed).toEqual([]);
+      expect(warmed.reads).toBeGreaterThan(20);
       expect(version(), compacted ? 'after compaction' : 'before compaction').toBe(before);
     }
+    // The in-process principal is not something a request can name: without a token the same read is refused.
+    expect((await app.request(`/api/v1/usage?groupBy=project&${windows[0]}`)).status).toBe(401);
     other.close();
     db.$client.close();
   });
