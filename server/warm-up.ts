@@ -22,7 +22,10 @@ export async function warmUp(app: Hono<AppEnv>, store: Store, nowTs: number): Pr
   let first = monthOf(nowTs);
   for (let i = 0; i < 13; i++) first = monthOf(first - 1);
   const months = window(first, monthOf(nowTs));
-  const project = (store.sqlite.prepare('SELECT account FROM jobs ORDER BY end_ts DESC LIMIT 1').get() as { account: string } | undefined)?.account;
+  // A project and a partition that exist (an empty database has neither: those reads are left out).
+  const latest = store.sqlite.prepare('SELECT account, partition FROM jobs ORDER BY end_ts DESC LIMIT 1').get() as { account: string; partition: string | null } | undefined;
+  const project = latest?.account;
+  const partition = latest?.partition ?? undefined;
   const paths = [
     ...['project', 'user', 'partition', 'day'].flatMap((g) => [`/api/v1/usage?groupBy=${g}&${months}`, `/api/v1/usage?groupBy=${g}&${hour}`]),
     ...['partition', 'project', 'gpus', 'hourOfWeek'].map((g) => `/api/v1/waits?groupBy=${g}&${hour}`),
@@ -33,7 +36,7 @@ export async function warmUp(app: Hono<AppEnv>, store: Store, nowTs: number): Pr
     `/api/v1/jobs?limit=100&${hour}`,
     ...(project === undefined ? [] : [`/api/v1/projects/${encodeURIComponent(project)}/review?${hour}`]),
     '/api/v1/queue',
-    '/api/v1/waits/estimate?partition=gpu&gpus=1',
+    ...(partition === undefined ? [] : [`/api/v1/waits/estimate?partition=${encodeURIComponent(partition)}&gpus=1`]),
     '/api/v1/allocations',
     `/api/v1/reports/eed?year=${new Date(nowTs).getUTCFullYear() - 1}`,
   ];
