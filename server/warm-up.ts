@@ -11,7 +11,7 @@
  */
 import type { Hono } from 'hono';
 import type { Store } from '../db/store.ts';
-import { HOUR_MS, monthOf } from '../db/rules/time.ts';
+import { HOUR_MS, monthOf, monthsBefore } from '../db/rules/time.ts';
 import { IN_PROCESS_PRINCIPAL, type AppEnv } from './auth/middleware.ts';
 
 export async function warmUp(app: Hono<AppEnv>, store: Store, nowTs: number): Promise<{ waitSpans: number; reads: number; failed: string[]; ms: number }> {
@@ -19,9 +19,7 @@ export async function warmUp(app: Hono<AppEnv>, store: Store, nowTs: number): Pr
   const { waitSpans } = store.warm(nowTs);
   const window = (fromTs: number, toTs: number) => `from=${new Date(fromTs).toISOString()}&to=${new Date(toTs).toISOString()}`;
   const hour = window(nowTs - HOUR_MS, nowTs);
-  let first = monthOf(nowTs);
-  for (let i = 0; i < 13; i++) first = monthOf(first - 1);
-  const months = window(first, monthOf(nowTs));
+  const months = window(monthsBefore(nowTs, 13), monthOf(nowTs));
   // A project and a partition that exist (an empty database has neither: those reads are left out).
   const latest = store.sqlite.prepare('SELECT account, partition FROM jobs ORDER BY end_ts DESC LIMIT 1').get() as { account: string; partition: string | null } | undefined;
   const project = latest?.account;

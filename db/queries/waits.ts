@@ -34,41 +34,38 @@ export function waitStats(waitsS: number[]) {
 }
 
 /**
- * Jobs that started in [fromTs, toTs). Rejected submissions (start = end = submit on no
- * node) never queued and are left out. The triggers that version the wait rollup
- * (migration 0011) test the same condition: change both together.
+ * Jobs that queued: rejected submissions (start = end = submit on no node) never did. The
+ * triggers that version the wait rollup (migration 0011) test the same condition: change
+ * both together.
  */
+const QUEUED = "NOT (end_ts = start_ts AND start_ts = submit_ts AND nodes = '[]')";
+
+/** Jobs that started in [fromTs, toTs) and queued (QUEUED). */
 export function startedJobs(sqlite: Database, fromTs: number, toTs: number, accounts: string[] | null): WaitJob[] {
   return sqlite
     .prepare(
       `SELECT account, partition, gpus, submit_ts AS submitTs, eligible_ts AS eligibleTs, start_ts AS startTs
        FROM jobs
-       WHERE start_ts >= @from AND start_ts < @to
-         AND NOT (end_ts = start_ts AND start_ts = submit_ts AND nodes = '[]')
+       WHERE start_ts >= @from AND start_ts < @to AND ${QUEUED}
          AND (@accounts IS NULL OR account IN (SELECT value FROM json_each(@accounts)))`,
     )
     .all({ from: fromTs, to: toTs, accounts: accounts ? JSON.stringify(accounts) : null }) as WaitJob[];
 }
 
 /**
- * The waits (ms, ascending) and waits since eligible of one project's jobs that started in
- * [fromTs, toTs), with startedJobs' rule, found through the project's own jobs (jobs_account):
- * for one project this reads its jobs, not every job of the window's days.
+ * The waits (ms, ascending) of one project's jobs that started in [fromTs, toTs) and
+ * queued, found through the project's own jobs (jobs_account): for one project this reads
+ * its jobs, not every job of the window's days.
  */
-export function projectStartedWaits(sqlite: Database, account: string, fromTs: number, toTs: number): { waitsMs: Float64Array; eligibleMs: Float64Array } {
-  const rows = sqlite
+export function projectStartedWaits(sqlite: Database, account: string, fromTs: number, toTs: number): Float64Array {
+  const waits = sqlite
     .prepare(
-      `SELECT start_ts - submit_ts AS w, CASE WHEN eligible_ts IS NULL THEN NULL ELSE MAX(0, start_ts - eligible_ts) END AS e
-       FROM jobs INDEXED BY jobs_account
-       WHERE account = @account AND start_ts >= @from AND start_ts < @to
-         AND NOT (end_ts = start_ts AND start_ts = submit_ts AND nodes = '[]')`,
+      `SELECT start_ts - submit_ts FROM jobs INDEXED BY jobs_account
+       WHERE account = @account AND start_ts >= @from AND start_ts < @to AND ${QUEUED}`,
     )
-    .raw()
-    .all({ account, from: fromTs, to: toTs }) as Array<[number, number | null]>;
-  return {
-    waitsMs: Float64Array.from(rows, (r) => r[0]).sort(),
-    eligibleMs: Float64Array.from(rows.filter((r) => r[1] !== null), (r) => r[1]!).sort(),
-  };
+    .pluck()
+    .all({ account, from: fromTs, to: toTs }) as number[];
+  return Float64Array.from(waits).sort();
 }
 
 /** The stamp each stored span was built at, by "grouping|span|startTs" (no blobs read). */

@@ -25,7 +25,7 @@ import {
   type WaitJob,
   type WaitRunsRow,
 } from '../queries/waits.ts';
-import { DAY_MS, HOUR_MS, bucketOf, monthOf, nextMonth } from '../rules/time.ts';
+import { DAY_MS, HOUR_MS, bucketOf, monthOf, monthsBefore, nextMonth } from '../rules/time.ts';
 import { Kept, bucketStamps } from '../stamps.ts';
 
 const WAIT_GROUPS: readonly WaitGroup[] = ['partition', 'project', 'gpus', 'hourOfWeek'];
@@ -413,22 +413,17 @@ export function rebuildWaitRollup(sqlite: Database, nowTs: number): void {
 /**
  * Loads the stored runs of the last `months` ended months, and of the days of this month,
  * the month before and the month a year back (where a month's or a year's window starts:
- * its loose days), into
- * this connection's memory, in every grouping, so that a year's window reads them from
- * memory on its first request after a start. Loads only what is stored and current (never
- * rebuilds); returns the spans loaded.
+ * its loose days), into this connection's memory, in every grouping, so that a year's
+ * window reads them from memory on its first request after a start. Loads only what is
+ * stored and current (never rebuilds); returns the spans loaded.
  */
 export function warmWaitRollup(sqlite: Database, nowTs: number, months = 13): number {
   const today = bucketOf(nowTs, DAY_MS);
   const current = monthOf(today);
-  const back = (n: number) => {
-    let m = current;
-    for (let i = 0; i < n; i++) m = monthOf(m - DAY_MS);
-    return m;
-  };
-  const first = back(months);
+  const first = monthsBefore(today, months);
+  const yearBack = monthsBefore(today, 12);
   const read = new RollupRead(sqlite, bucketStamps(sqlite, 'waits', first, today), nowTs);
-  const spans: Span[] = [...daysOf(back(12), nextMonth(back(12))), ...daysOf(back(1), today)];
+  const spans: Span[] = [...daysOf(yearBack, nextMonth(yearBack)), ...daysOf(monthsBefore(today, 1), today)];
   for (let m = first; m < current; m = nextMonth(m)) spans.push({ kind: 'month', startTs: m, endTs: nextMonth(m) });
   let loaded = 0;
   for (const span of spans) {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DAY_MS, HOUR_MS, INTERVAL_MS, bucketOf, monthOf, nextMonth } from './time.ts';
+import { DAY_MS, HOUR_MS, INTERVAL_MS, bucketOf, monthOf, monthsBefore, nextMonth } from './time.ts';
 
 describe('bucket widths', () => {
   it('are 5 minutes, an hour and 24 hours in milliseconds', () => {
@@ -65,5 +65,14 @@ describe('monthOf and nextMonth', () => {
         expect(new Date(m).getUTCDate()).toBe(1);
       }),
     );
+  });
+});
+
+describe('monthsBefore', () => {
+  it('counts calendar months back across a year, from any instant of the month', () => {
+    expect(monthsBefore(Date.parse('2026-12-04T03:36:00Z'), 0)).toBe(Date.parse('2026-12-01T00:00:00Z'));
+    expect(monthsBefore(Date.parse('2026-12-04T03:36:00Z'), 1)).toBe(Date.parse('2026-11-01T00:00:00Z'));
+    expect(monthsBefore(Date.parse('2026-12-31T23:59:59.999Z'), 12)).toBe(Date.parse('2025-12-01T00:00:00Z'));
+    expect(monthsBefore(Date.parse('2026-03-31T12:00:00Z'), 13)).toBe(Date.parse('2025-02-01T00:00:00Z'));
   });
 });

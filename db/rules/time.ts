@@ -25,3 +25,9 @@ export function nextMonth(ts: number): number {
   const d = new Date(ts);
   return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
 }
+
+/** Start of the UTC calendar month `n` months before the one holding `ts`. */
+export function monthsBefore(ts: number, n: number): number {
+  const d = new Date(ts);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - n, 1);
+}

@@ -198,8 +198,8 @@ export function getReview(deps: Deps, project: string, window: { fromTs: number;
   const totals = { gpuHours: 0, energyKWh: 0, measuredGpuHours: 0, idleGpuHours: 0, jobs: 0 };
   for (const u of byUser) for (const k of Object.keys(totals) as Array<keyof typeof totals>) totals[k] += u[k];
   const users = usersOfReview(sqlite, byUser, vis);
-  // The project's waits from the wait rollup; none started: the statistics of no jobs.
-  const { waits } = projectWaits(sqlite, w, project);
+  // The project's waits from its own jobs; none started: the statistics of no jobs.
+  const waits = projectWaits(sqlite, w, project);
   const attribution = windowAttribution(sqlite, w, nowTs);
   const energy = projectAttribution(deps, attribution, project);
   return {

@@ -36,9 +36,8 @@ function statsOfRuns(runs: Float64Array[], sumMs: number) {
  * gives the same order statistics and sums), without working out every project's.
  */
 export function projectWaits(sqlite: Database, window: { fromTs: number; toTs: number }, project: string) {
-  const { waitsMs, eligibleMs } = projectStartedWaits(sqlite, project, window.fromTs, window.toTs);
-  const sumOf = (a: Float64Array) => a.reduce((s, x) => s + x, 0);
-  return { waits: statsOfRuns([waitsMs], sumOf(waitsMs)), eligible: statsOfRuns([eligibleMs], sumOf(eligibleMs)) };
+  const waitsMs = projectStartedWaits(sqlite, project, window.fromTs, window.toTs);
+  return statsOfRuns([waitsMs], waitsMs.reduce((s, x) => s + x, 0));
 }
 
 /**
