@@ -11,7 +11,7 @@
  */
 import type { Hono } from 'hono';
 import type { Store } from '../db/store.ts';
-import { HOUR_MS, monthOf, monthsBefore } from '../db/rules/time.ts';
+import { DAY_MS, HOUR_MS, monthOf, monthsBefore } from '../db/rules/time.ts';
 import { IN_PROCESS_PRINCIPAL, type AppEnv } from './auth/middleware.ts';
 
 export async function warmUp(app: Hono<AppEnv>, store: Store, nowTs: number): Promise<{ waitSpans: number; reads: number; failed: string[]; ms: number }> {
@@ -24,13 +24,14 @@ export async function warmUp(app: Hono<AppEnv>, store: Store, nowTs: number): Pr
   const latest = store.sqlite.prepare('SELECT account, partition FROM jobs ORDER BY end_ts DESC LIMIT 1').get() as { account: string; partition: string | null } | undefined;
   const project = latest?.account;
   const partition = latest?.partition ?? undefined;
+  // The dashboard's windows (web/src/lib/range.svelte.ts) and the last year, ending now:
+  // the same windows asked later start inside the same first day and share its kept pieces.
+  const presets = [DAY_MS, 7 * DAY_MS, 30 * DAY_MS, 90 * DAY_MS, 365 * DAY_MS].map((span) => window(nowTs - span, nowTs));
   const paths = [
-    ...['project', 'user', 'partition', 'day'].flatMap((g) => [`/api/v1/usage?groupBy=${g}&${months}`, `/api/v1/usage?groupBy=${g}&${hour}`]),
-    ...['partition', 'project', 'gpus', 'hourOfWeek'].map((g) => `/api/v1/waits?groupBy=${g}&${hour}`),
-    `/api/v1/energy/kpis?bucket=day&${hour}`,
-    `/api/v1/energy/projects?${hour}`,
+    ...['project', 'user', 'partition', 'day'].flatMap((g) => [months, hour, ...presets].map((w) => `/api/v1/usage?groupBy=${g}&${w}`)),
+    ...['partition', 'project', 'gpus', 'hourOfWeek'].flatMap((g) => [hour, ...presets].map((w) => `/api/v1/waits?groupBy=${g}&${w}`)),
+    ...[hour, ...presets].flatMap((w) => [`/api/v1/energy/kpis?bucket=day&${w}`, `/api/v1/energy/projects?${w}`, `/api/v1/energy/cooling?bucket=day&${w}`]),
     `/api/v1/energy/jobs?${hour}`,
-    `/api/v1/energy/cooling?bucket=day&${hour}`,
     `/api/v1/jobs?limit=100&${hour}`,
     ...(project === undefined ? [] : [`/api/v1/projects/${encodeURIComponent(project)}/review?${hour}`]),
     '/api/v1/queue',

@@ -220,21 +220,22 @@ function rolledUp(sqlite: Database, q: Query, d0: number, d1: number): void {
   const byDay = q.f.groupBy === 'day';
   const { table, key } = rollupOf(q);
   const sum = (pieces: Piece[]) => rollupSums(sqlite, q, pieces);
-  // Pieces of months that have ended are summed once and kept until one of their months
-  // changes (a late record or sample); the current month's change with every batch.
-  const current = monthOf(q.f.nowTs);
+  // Each month's pieces are summed once and kept until one of their months changes (a late
+  // record or sample; the current month's with every batch that touches it).
   const pieces = rollupPieces(d0, d1, byDay);
-  const live = pieces.flatMap(splitAtMonths).filter((p) => p.to > current);
-  const rows = live.length > 0 ? sum(live) : [];
+  const rows: Array<Sums & { key: string | number }> = [];
   const keyOf = (p: Piece) => `rollup|${table}|${key}|${String(q.params.accounts)}|${String(q.params.users)}|${p.table}|${p.from}|${p.to}|${p.sign}`;
+  const current = monthOf(q.f.nowTs);
   for (const p of pieces) {
-    const ended = splitAtMonths(p).filter((x) => x.to <= current);
-    if (ended.length === 0) continue;
-    // Each ended month's sums are kept (windows that share a month share them), and a run
-    // of months merged (a window asked again reads one list, not a list per month).
-    const months = () => ended.map((m) => kept(sqlite, keyOf(m), m.from, m.to, () => sum([m])));
-    const run = { ...p, to: ended.at(-1)!.to };
-    rows.push(...(ended.length === 1 ? months()[0]! : kept(sqlite, keyOf(run), run.from, run.to, () => mergeSums(months()))));
+    // Each month's sums are kept (windows that share a month share them), and a run of
+    // ended months merged (a window asked again reads one list, not a list per month); the
+    // current month apart, as it changes with every batch.
+    for (const months of [splitAtMonths(p).filter((m) => m.to <= current), splitAtMonths(p).filter((m) => m.to > current)]) {
+      if (months.length === 0) continue;
+      const each = () => months.map((m) => kept(sqlite, keyOf(m), m.from, m.to, () => sum([m])));
+      const run = { ...p, from: months[0]!.from, to: months.at(-1)!.to };
+      rows.push(...(months.length === 1 ? each()[0]! : kept(sqlite, keyOf(run), run.from, run.to, () => mergeSums(each()))));
+    }
   }
   for (const r of rows) q.add(byDay ? dayKey(r.key as number) : (r.key as string), r);
 }
@@ -274,8 +275,8 @@ function splitAtMonths(p: Piece): Piece[] {
  * forgotten person, another process's commit) changes the count.
  */
 const keptSums = new WeakMap<Database, { entries: Map<string, { version: number; value: unknown[] }>; rows: number }>();
-/** Rows kept per connection at most (a few tens of MB): a dashboard's windows move every 10 s, so old ones go first. */
-const MAX_KEPT_ROWS = 200_000;
+/** Rows kept per connection at most (~60 MB on the national bench): the warm-up alone keeps ~250,000 (13 months and five windows' first days in each grouping); a dashboard's windows move every 10 s, so old ones go first. */
+const MAX_KEPT_ROWS = 600_000;
 
 function kept<T extends unknown[]>(sqlite: Database, key: string, fromTs: number, toTs: number, compute: () => T): T {
   let all = keptSums.get(sqlite);
@@ -297,21 +298,76 @@ function kept<T extends unknown[]>(sqlite: Database, key: string, fromTs: number
 }
 
 /**
- * An edge of the window (within one day) in a month that has ended is worked out once and
- * kept until that month changes: it reads the records of jobs that ran on that day and
- * their job-hours then, and any change to those changes what the day holds in the rollups,
- * so the month's change count. Running jobs are not in it (`runningJobs` counts them live).
+ * An edge of the window (within one day) in a month that has ended, from the day's
+ * profile: the ended jobs that ran on that day (key, start, end, GPUs) and its measured
+ * energy per hour and key, read once per day and kept until that month changes (any
+ * change to those records changes what the day holds in the rollups, so the month's
+ * change count). A window that moves every 10 s starts inside the same day for a day: its
+ * first edge is then summed from the kept profile, not read again. Running jobs are not in
+ * it (`runningJobs` counts them live).
  */
 function keptEdge(sqlite: Database, q: Query, a: number, b: number, first: boolean): void {
   const day = bucketOf(a, DAY_MS);
   if (monthOf(day) >= monthOf(q.f.nowTs)) return edgeUsage(sqlite, q, a, b, first);
-  const key = `edge|${q.f.groupBy}|${a}|${b}|${first}|${q.fewJobs}|${q.f.energy !== false}|${String(q.params.maxDur)}|${String(q.params.accounts)}|${String(q.params.users)}`;
-  const adds = kept(sqlite, key, day, nextMonth(monthOf(day)), () => {
-    const out: Array<[string, Partial<Sums>]> = [];
-    edgeUsage(sqlite, { ...q, add: (k, d) => void out.push([k, d]) }, a, b, first);
-    return out;
-  });
-  for (const [k, d] of adds) q.add(k, d);
+  const energy = q.f.energy !== false;
+  const key = `day|${q.f.groupBy}|${day}|${q.fewJobs}|${energy}|${String(q.params.maxDur)}|${String(q.params.accounts)}|${String(q.params.users)}`;
+  const profile = kept(sqlite, key, day, nextMonth(monthOf(day)), () => dayProfile(sqlite, q, day, energy));
+  const byDay = q.f.groupBy === 'day';
+  const maxDur = q.params.maxDur as number;
+  // The same sums as edgeUsage's statements: GPU-milliseconds per key first, then one division.
+  const gpuMs = new Map<string, { ms: number; jobs: number }>();
+  let dayJobs = 0;
+  const hours = new Map<string, Partial<Sums>>();
+  for (const r of profile) {
+    if (r.kind === 'job') {
+      if (!(r.e > a && r.e <= b + maxDur && r.s < b)) continue;
+      let m = gpuMs.get(r.k);
+      if (!m) gpuMs.set(r.k, (m = { ms: 0, jobs: 0 }));
+      m.ms += r.g * Math.max(0, Math.min(r.e, b) - Math.max(r.s, a));
+      if (r.s >= a || first) m.jobs += 1;
+      if (r.e > r.s) dayJobs += 1;
+    } else if (b > a && r.h >= a && r.h < b) {
+      const k = byDay ? dayKey(a) : r.k;
+      const m = hours.get(k);
+      if (!m) hours.set(k, { energyWh: r.wh, measuredS: r.gs, idleS: r.is });
+      else {
+        m.energyWh! += r.wh;
+        m.measuredS! += r.gs;
+        m.idleS! += r.is;
+      }
+    }
+  }
+  for (const [k, m] of gpuMs) q.add(byDay ? dayKey(a) : k, { gpuS: m.ms / 1000, jobs: byDay ? 0 : m.jobs });
+  if (byDay && b > a) q.add(dayKey(a), { jobs: dayJobs });
+  for (const [k, m] of hours) q.add(k, m);
+}
+
+/** What a day holds for its edges: ended jobs that ran in it, and its energy per hour and key. */
+type DayEntry = { kind: 'job'; k: string; s: number; e: number; g: number } | { kind: 'hour'; k: string; h: number; wh: number; gs: number; is: number };
+
+function dayProfile(sqlite: Database, q: Query, day: number, energy: boolean): DayEntry[] {
+  const key = jobKey(q.f.groupBy);
+  const index = q.fewJobs ? 'jobs_account' : 'jobs_end';
+  const p = { ...q.params, a: day, b: day + DAY_MS };
+  const out: DayEntry[] = (
+    sqlite
+      .prepare(
+        `SELECT ${key} AS k, start_ts AS s, end_ts AS e, gpus AS g FROM jobs j INDEXED BY ${index}
+         WHERE end_ts > @a AND end_ts <= @b + @maxDur AND start_ts < @b AND end_ts >= start_ts ${where(q)}`,
+      )
+      .all(p) as Array<{ k: string; s: number; e: number; g: number }>
+  ).map((r) => ({ kind: 'job', ...r }));
+  if (!energy) return out;
+  const perJob = q.fewJobs && 50 * q.jobCount! < (sqlite.prepare('SELECT COUNT(*) AS n FROM job_hour WHERE hour_ts >= @a AND hour_ts < @b').get(p) as { n: number }).n;
+  const hours = sqlite
+    .prepare(
+      `SELECT h.hour_ts AS h, ${key} AS k, SUM(h.energy_wh) AS wh, SUM(h.gpu_s) AS gs, SUM(h.idle_gpu_s) AS "is"
+       FROM ${perJob ? 'jobs j INDEXED BY jobs_account JOIN job_hour h INDEXED BY job_hour_job' : 'job_hour h JOIN jobs j'} ON h.cluster = j.cluster AND h.job_id = j.job_id
+       WHERE h.hour_ts >= @a AND h.hour_ts < @b ${where(q)} GROUP BY 1, 2`,
+    )
+    .all(p) as Array<{ h: number; k: string; wh: number; gs: number; is: number }>;
+  for (const r of hours) out.push({ kind: 'hour', ...r });
+  return out;
 }
 
 /**
