@@ -145,6 +145,29 @@ describe('raw-sample retention', () => {
     expect(purgeRawSamples(t.db.$client, { nowMs: now, retentionDays: 14 })).toMatchObject({ gpuSamples: 0, facilityReadings: 0 });
   });
 
+  it('removes facility readings older than ingest accepts, series by series, and keeps the rest', () => {
+    const db = openDatabase(':memory:');
+    const now = T0 + 500 * DAY;
+    const cutoff = now - 400 * DAY;
+    const insert = db.$client.prepare('INSERT INTO facility_readings (ts, site, meter, quantity, value) VALUES (?, ?, ?, ?, 1)');
+    // Three series of two sites; each has readings on both sides of the cutoff (and one exactly on it, which stays).
+    const all = [['a', 'm1', 'itPowerW'], ['a', 'm1', 'facilityPowerW'], ['b', 'grid', 'gridCo2GPerKWh']] as const;
+    all.forEach(([site, meter, quantity], i) => {
+      for (let k = 0; k < 3 + i; k++) insert.run(cutoff - (k + 1) * 60_000, site, meter, quantity);
+      insert.run(cutoff, site, meter, quantity);
+      insert.run(now - 60_000, site, meter, quantity);
+    });
+    // 3 + 4 + 5 readings before the cutoff.
+    expect(purgeRawSamples(db.$client, { nowMs: now, retentionDays: 14 }).facilityReadings).toBe(12);
+    const left = db.$client.prepare('SELECT site, meter, quantity, COUNT(*) AS n, MIN(ts) AS first FROM facility_readings GROUP BY 1, 2, 3 ORDER BY 1, 2, 3').all();
+    expect(left).toEqual([
+      { site: 'a', meter: 'm1', quantity: 'facilityPowerW', n: 2, first: cutoff },
+      { site: 'a', meter: 'm1', quantity: 'itPowerW', n: 2, first: cutoff },
+      { site: 'b', meter: 'grid', quantity: 'gridCo2GPerKWh', n: 2, first: cutoff },
+    ]);
+    db.$client.close();
+  });
+
   it('is enforced by the running server at start', async () => {
     const dbPath = join(work, 'retention.db');
     const db = openDatabase(dbPath);
