@@ -9,7 +9,9 @@ import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Db } from '../db/client.ts';
 import { createStore, type Store } from '../db/store.ts';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import { identify, type AppEnv } from './auth/middleware.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
 import type { Config } from './config.ts';
 import { DomainError, statusByCode } from './errors.ts';
 import { readCache } from './read-cache.ts';
@@ -38,6 +40,8 @@ export interface AppDeps {
   onIngestCommit?: () => void;
   /** How far the demo's history has been sent (demo mode only): the dashboard shows it while it loads. */
   demoProgress?: () => { historyDays: number; percent: number; done: boolean } | null;
+  /** The /metrics exposition (one is made when not given; server/main.ts stores its counter restarts). */
+  metrics?: Metrics;
 }
 
 function errorBody(code: string, message: string, details?: unknown) {
@@ -45,8 +49,9 @@ function errorBody(code: string, message: string, details?: unknown) {
 }
 
 /** Builds the app: API routes, error mapping, and the built web app at `/`. */
-export function createApp({ db, config, now, store = createStore(db.$client, config), onIngestCommit, demoAccounts = [], demoProgress = () => null }: AppDeps) {
+export function createApp({ db, config, now, store = createStore(db.$client, config), onIngestCommit, demoAccounts = [], demoProgress = () => null, metrics = createMetrics(db.$client) }: AppDeps) {
   const sqlite = db.$client;
+  const clock = now ?? Date.now;
   const ingest: IngestService = createIngestService({ sqlite, config, now, store, onCommit: onIngestCommit });
 
   const api = new Hono<AppEnv>()
@@ -61,6 +66,25 @@ export function createApp({ db, config, now, store = createStore(db.$client, con
     .use('/api/*', identify(db))
     .use('/api/v1/auth/login', loginRateLimit(now, { trustProxy: config.trustProxy }))
     .use('/api/v1/*', readCache(config.readCacheMs, now))
+    // Refused ingest batches, counted by kind and reason for /metrics.
+    .use('/api/v1/ingest/*', async (c, next) => {
+      await next();
+      // Known kinds only: a label from the path would let any caller add series.
+      const kind = c.req.path.split('/').pop() ?? '';
+      if (c.res.status >= 400) metrics.rejected(['gpu', 'jobs', 'facility'].includes(kind) ? kind : 'other', c.res.status === 413 ? 'TOO_LARGE' : c.res.status === 401 ? 'UNAUTHORIZED' : c.res.status === 403 ? 'FORBIDDEN' : c.res.status >= 500 ? 'UNAVAILABLE' : 'VALIDATION');
+    })
+    .use('/metrics', identify(db))
+    .get('/metrics', (c) => {
+      const p = c.get('principal');
+      const token = p?.kind === 'token' && (p.scope === 'read' || p.scope === 'admin');
+      if (!token && !allowed(config.metricsAllow, remoteAddress(c))) {
+        throw new DomainError(p ? 'FORBIDDEN' : 'UNAUTHORIZED', p ? 'scraping /metrics needs a read token' : 'send a read token (Authorization: Bearer) or scrape from an address in HEATLEDGER_METRICS_ALLOW');
+      }
+      const openMetrics = /application\/openmetrics-text/.test(c.req.header('accept') ?? '');
+      c.header('content-type', openMetrics ? 'application/openmetrics-text; version=1.0.0; charset=utf-8' : 'text/plain; version=0.0.4; charset=utf-8');
+      c.header('vary', 'Accept');
+      return c.body(metrics.render(clock(), openMetrics));
+    })
     .get('/api/health', (c) => c.json({ status: 'ok' as const, demoHistory: demoProgress() }, 200))
     .get('/api/v1/demo-accounts', (c) => c.json({ accounts: demoAccounts.map(({ username, role, password }) => ({ username, role, password })) }, 200))
     .route('/api/v1/auth', authRoutes({ db, config }))
@@ -114,6 +138,34 @@ function notBuiltPage(webDir: string): string {
 </body>
 </html>
 `;
+}
+
+/** The peer's address (none for an in-process request). */
+function remoteAddress(c: Parameters<typeof getConnInfo>[0]): string | null {
+  try {
+    return getConnInfo(c).remote.address ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether `address` is one of `allow` (IPs, or IPv4 CIDRs); IPv4-mapped IPv6 counts as its IPv4. */
+export function allowed(allow: string[], address: string | null): boolean {
+  if (address === null) return false;
+  const a = address.replace(/^::ffff:(?=\d+\.)/, '');
+  const v4 = (ip: string) => {
+    const parts = ip.split('.').map(Number);
+    return parts.length === 4 && parts.every((n) => Number.isInteger(n) && n >= 0 && n <= 255) ? parts.reduce((x, n) => x * 256 + n, 0) : null;
+  };
+  return allow.some((entry) => {
+    const [net, bits] = entry.split('/');
+    if (bits === undefined) return entry === a || entry.replace(/^::ffff:/, '') === a;
+    const n = v4(net!);
+    const x = v4(a);
+    if (n === null || x === null) return false;
+    const size = 2 ** (32 - Number(bits));
+    return Math.floor(n / size) === Math.floor(x / size);
+  });
 }
 
 function isDiskError(error: unknown): error is Error & { code: string } {

@@ -52,6 +52,12 @@ const envSchema = z.object({
   HEATLEDGER_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   /** A reverse proxy in front sets X-Forwarded-For/-Proto; without it those headers are the client's word and ignored. */
   HEATLEDGER_TRUST_PROXY: flag.default(false),
+  // Addresses that may scrape /metrics without a token (comma-separated IPs; IPv4 CIDRs too).
+  HEATLEDGER_METRICS_ALLOW: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((x) => x.trim()).filter((x) => x !== ''))
+    .refine((list) => list.every((x) => /^[0-9a-fA-F:.]+(\/\d{1,2})?$/.test(x)), 'a comma-separated list of IP addresses or IPv4 CIDRs'),
 });
 
 export interface Config {
@@ -80,6 +86,8 @@ export interface Config {
   readCacheMs: number;
   publicUrl: string | null;
   trustProxy: boolean;
+  /** HEATLEDGER_METRICS_ALLOW: addresses that may scrape /metrics without a token. */
+  metricsAllow: string[];
 }
 
 /** Thrown when configuration is invalid; its message names the variable. */
@@ -118,6 +126,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     readCacheMs: e.HEATLEDGER_READ_CACHE_MS,
     publicUrl: e.HEATLEDGER_PUBLIC_URL ?? null,
     trustProxy: e.HEATLEDGER_TRUST_PROXY,
+    metricsAllow: e.HEATLEDGER_METRICS_ALLOW,
     ...overrides,
   };
 }

@@ -9,6 +9,7 @@ import { openDatabase } from '../db/client.ts';
 import { createStore } from '../db/store.ts';
 import { createCompactor } from './compactor.ts';
 import { createApp } from './app.ts';
+import { createMetrics } from './metrics.ts';
 import { warmUp } from './warm-up.ts';
 import type { Config } from './config.ts';
 import { demoAccounts, setUpDemo } from './demo-setup.ts';
@@ -38,10 +39,12 @@ export async function startServer(config: Config, log: (line: string) => void = 
   compactor.run();
   // The demo starts once the server listens; until then there is no history to report.
   let demo: DemoHandle | null = null;
+  const metrics = createMetrics(db.$client);
   const app = createApp({
     db,
     config,
     store,
+    metrics,
     onIngestCommit: compactor.soon,
     demoAccounts: config.demo ? demoAccounts : [],
     demoProgress: () => demo?.progress() ?? null,
@@ -94,6 +97,15 @@ export async function startServer(config: Config, log: (line: string) => void = 
   purge();
   const retentionTimer = setInterval(purge, 3_600_000);
   retentionTimer.unref();
+  // /metrics counters' restarts (after corrections) outlive the process; a scrape never writes them.
+  const metricsTimer = setInterval(() => {
+    try {
+      metrics.persist();
+    } catch (error) {
+      log(`metrics: could not store counter restarts: ${(error as Error).message}`);
+    }
+  }, 60_000);
+  metricsTimer.unref();
 
   return {
     url,
@@ -102,6 +114,12 @@ export async function startServer(config: Config, log: (line: string) => void = 
     async close() {
       clearInterval(alertTimer);
       clearInterval(retentionTimer);
+      clearInterval(metricsTimer);
+      try {
+        metrics.persist();
+      } catch {
+        // a read-only or full disk: the restarts of this run are lost, the totals are not
+      }
       compactor.stop();
       await demo?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -36,6 +36,7 @@ export async function warmUp(app: Hono<AppEnv>, store: Store, nowTs: number): Pr
     '/api/v1/queue',
     ...(partition === undefined ? [] : [`/api/v1/waits/estimate?partition=${encodeURIComponent(partition)}&gpus=1`]),
     '/api/v1/allocations',
+    '/metrics',
     `/api/v1/reports/eed?year=${new Date(nowTs).getUTCFullYear() - 1}`,
   ];
   const env = { [IN_PROCESS_PRINCIPAL]: { kind: 'token', scope: 'read', name: 'warm-up' } };

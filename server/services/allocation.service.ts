@@ -153,6 +153,19 @@ export function allStatuses(sqlite: Database, nowTs: number): AllocationStatus[]
   return records.map((a) => status(sqlite, records, a, nowTs, used));
 }
 
+/**
+ * Each grant in its period at `nowTs` with the GPU-hours used of it (as `allStatuses` counts
+ * them, sub-allocations' projects included): the few reads /metrics needs, without the burn
+ * rates, forecasts and alerts.
+ */
+export function grantUse(sqlite: Database, nowTs: number): Array<{ project: string; grantedGpuHours: number; usedGpuHours: number }> {
+  const records = all(sqlite);
+  const used = usageCache(sqlite, nowTs);
+  return records
+    .filter((a) => a.periodStartTs <= nowTs && nowTs < a.periodEndTs)
+    .map((a) => ({ project: a.project, grantedGpuHours: a.amount, usedGpuHours: used(subtreeProjects(records, a.id), a.periodStartTs, Math.min(nowTs, a.periodEndTs)) }));
+}
+
 function audit(sqlite: Database, nowTs: number, actor: string, action: string, target: string, details: unknown) {
   sqlite.prepare('INSERT INTO audit_log (ts, actor, action, target, details) VALUES (?, ?, ?, ?, ?)').run(nowTs, actor, action, target, JSON.stringify(details));
 }

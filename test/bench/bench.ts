@@ -379,6 +379,7 @@ async function benchNational() {
     calls.push(['queue now', '/api/v1/queue']);
     calls.push(['wait estimate (gpu, 8 GPUs)', '/api/v1/waits/estimate?partition=gpu&gpus=8']);
     calls.push(['allocations of p299 (one grant)', '/api/v1/allocations?project=p299']);
+    calls.push(['Prometheus scrape (/metrics)', '/metrics']);
     calls.push([`EED report ${new Date(nowTs).getUTCFullYear() - 1}`, `/api/v1/reports/eed?year=${new Date(nowTs).getUTCFullYear() - 1}`]);
     return calls;
   };

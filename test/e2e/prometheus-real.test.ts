@@ -1,0 +1,113 @@
+/**
+ * /metrics against Debian's Prometheus (CI installs the `prometheus` package): promtool
+ * checks a real scrape, and a real Prometheus scraping a running HeatLedger every second
+ * answers `increase(heatledger_project_gpu_seconds_total[…])` as /api/v1/usage answers the
+ * same window, within one scrape interval's worth of GPU-seconds.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { missing } from '../support/requirements.ts';
+import { createTokenByCli, startServerProcess, type ServerProcess } from '../support/server-process.ts';
+
+const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+const present = has('prometheus') && has('promtool');
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+
+const GPUS = 4;
+const SCRAPE_S = 1;
+
+describe.skipIf(missing("Debian's prometheus and promtool on PATH", present))('/metrics scraped by a real Prometheus', () => {
+  let server: ServerProcess;
+  let prometheus: ChildProcess;
+  let promUrl: string;
+  let readToken: string;
+
+  beforeAll(async () => {
+    server = await startServerProcess();
+    const ingest = createTokenByCli(server.dbPath, 'e2e-ingest', 'ingest');
+    readToken = createTokenByCli(server.dbPath, 'e2e-read', 'read');
+    const started = new Date(Date.now() - 3_600_000).toISOString();
+    const res = await fetch(`${server.url}/api/v1/ingest/jobs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ingest}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        schema: 1,
+        cluster: 'prom',
+        jobs: [{ jobId: 'run-1', user: 'carol', account: 'prom-proj', partition: 'gpu', state: 'RUNNING', submitTime: started, startTime: started, endTime: null, gpus: GPUS }],
+      }),
+    });
+    expect(res.status).toBe(202);
+    const dir = mkdtempSync(join(tmpdir(), 'hl-prom-'));
+    const port = await freePort();
+    promUrl = `http://127.0.0.1:${port}`;
+    writeFileSync(
+      join(dir, 'prometheus.yml'),
+      [
+        'global:',
+        `  scrape_interval: ${SCRAPE_S}s`,
+        'scrape_configs:',
+        '  - job_name: heatledger',
+        '    authorization:',
+        `      credentials: ${readToken}`,
+        '    static_configs:',
+        `      - targets: ['${new URL(server.url).host}']`,
+        '',
+      ].join('\n'),
+    );
+    prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
+    // Until the target is up and has been scraped for a while.
+    for (let i = 0; i < 300; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      const r = await promQuery('count_over_time(up{job="heatledger"}[1m])').catch(() => null);
+      if (r && Number(r[0]?.value[1] ?? 0) >= 25) return;
+    }
+    throw new Error('Prometheus did not scrape HeatLedger');
+  }, 120_000);
+
+  afterAll(async () => {
+    prometheus?.kill('SIGTERM');
+    await server?.stop();
+  });
+
+  async function promQuery(query: string, time?: number): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>> {
+    const params = new URLSearchParams({ query, ...(time === undefined ? {} : { time: String(time / 1000) }) });
+    const body = (await (await fetch(`${promUrl}/api/v1/query?${params}`)).json()) as { status: string; data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+    if (body.status !== 'success') throw new Error(JSON.stringify(body));
+    return body.data.result;
+  }
+
+  it('passes promtool check metrics, in both formats', async () => {
+    for (const accept of ['text/plain', 'application/openmetrics-text; version=1.0.0']) {
+      const text = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${readToken}`, accept } })).text();
+      const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      expect(`${check.stdout}${check.stderr}`.trim()).toBe('');
+      expect(check.status).toBe(0);
+    }
+  });
+
+  it('answers increase() over a window as /api/v1/usage does, within one scrape interval', async () => {
+    const at = Date.now() - 2_000;
+    const windowS = 20;
+    const [series] = await promQuery(`increase(heatledger_project_gpu_seconds_total{project="prom-proj"}[${windowS}s])`, at);
+    const usage = (await (
+      await fetch(`${server.url}/api/v1/usage?groupBy=project&from=${new Date(at - windowS * 1000).toISOString()}&to=${new Date(at).toISOString()}`, {
+        headers: { authorization: `Bearer ${readToken}` },
+      })
+    ).json()) as { rows: Array<{ key: string; gpuHours: number }> };
+    const expected = usage.rows.find((r) => r.key === 'prom-proj')!.gpuHours * 3600;
+    // Worked out by hand too: 4 GPUs for the 20 s of the window.
+    expect(expected).toBeCloseTo(GPUS * windowS, 6);
+    expect(Math.abs(Number(series!.value[1]) - expected)).toBeLessThanOrEqual(GPUS * SCRAPE_S);
+  });
+});
