@@ -11,11 +11,20 @@ import { UsageError } from '../shared/usage-error.ts';
 import { createSender, sendOnceRetry } from '../shared/sender.ts';
 import { gpuBatchSchema, type GpuBatch } from '../shared/wire.ts';
 import { runCollectorLoop } from './loop.ts';
+import { dcgmBatches } from './dcgm.ts';
 import { gpuBatch, sampleGpus } from './sample.ts';
 
 const help = `usage: heatledger collect gpu --once --stdout [--cluster C] [--node N] [--proc-root DIR]
        heatledger collect gpu --server URL (--token T | --token-file FILE) [--interval 10]
                               [--spool-dir DIR] [--max-spool-mb 512] [--once]
+       heatledger collect gpu --dcgm-exporter URL [URL...] (--once --stdout | --server URL --token T)
+                              [--job-label hpc_job|pod] [--scrape-timeout 10]
+  --dcgm-exporter URL   read GPUs from dcgm-exporters' /metrics instead of nvidia-smi (one
+                        batch per node, named by the Hostname label, else --node, else the
+                        exporter's host); an exporter that fails is named, the others still send
+  --job-label L         the label naming a GPU's work: hpc_job (Slurm, default) or pod
+                        (Kubernetes, as namespace/pod)
+  --scrape-timeout S    give up on an exporter after S seconds (default: 10)
   --cluster C           cluster name in the batch (default: default)
   --node N              node name in the batch (default: this host's short name, as Slurm uses)
   --proc-root DIR       where to read /proc/<pid>/cgroup and environ (default: /proc)
@@ -40,6 +49,9 @@ const options = {
   'max-backoff': { type: 'string' },
   'proc-root': { type: 'string' },
   'nvidia-smi-timeout': { type: 'string' },
+  'dcgm-exporter': { type: 'string', multiple: true },
+  'job-label': { type: 'string' },
+  'scrape-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -60,7 +72,8 @@ function checked(batch: GpuBatch): GpuBatch {
 export async function gpuCli(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+    // URLs after --dcgm-exporter are positionals (`--dcgm-exporter URL URL`).
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
   } catch (error) {
     throw new UsageError(`collect gpu: ${(error as Error).message}\n${help}`);
   }
@@ -74,12 +87,35 @@ export async function gpuCli(argv: string[]): Promise<number> {
   const node = values.node ?? hostname().split('.')[0];
   const procRoot = values['proc-root'] ?? '/proc';
   const timeoutMs = positiveFlag('collect gpu', 'nvidia-smi-timeout', values['nvidia-smi-timeout'], 30) * 1000;
-  const sampleBatch = async () => checked(gpuBatch(cluster, node, await sampleGpus({ procRoot, timeoutMs })));
+  const exporters = [...(values['dcgm-exporter'] ?? []), ...parsed.positionals];
+  if (parsed.positionals.length > 0 && !values['dcgm-exporter']) throw new UsageError(`collect gpu: unexpected argument '${parsed.positionals[0]}'\n${help}`);
+  for (const url of exporters) {
+    let u: URL | null = null;
+    try {
+      u = new URL(url);
+    } catch {
+      // named below
+    }
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw new UsageError(`collect gpu: --dcgm-exporter '${url}' is not an http(s) URL`);
+  }
+  const jobLabel = values['job-label'] ?? 'hpc_job';
+  if (jobLabel !== 'hpc_job' && jobLabel !== 'pod') throw new UsageError(`collect gpu: --job-label must be hpc_job or pod, not '${jobLabel}'`);
+  const scrapeTimeoutMs = positiveFlag('collect gpu', 'scrape-timeout', values['scrape-timeout'], 10) * 1000;
+  const sampleBatch = async (): Promise<GpuBatch | GpuBatch[]> => {
+    if (exporters.length === 0) return checked(gpuBatch(cluster, node, await sampleGpus({ procRoot, timeoutMs })));
+    const { batches, errors } = await dcgmBatches(exporters, { cluster, node: values.node ?? null, jobLabel, timeoutMs: scrapeTimeoutMs });
+    for (const e of errors) process.stderr.write(`heatledger collect gpu: ${e}\n`);
+    // Every exporter failed: the round failed (the loop says so and retries).
+    if (batches.length === 0) throw new Error(errors.join('; '));
+    return batches.map(checked);
+  };
 
   if (values.stdout) {
     if (!values.once) throw new UsageError(`collect gpu: --stdout needs --once\n${help}`);
     if (values.server) throw new UsageError('collect gpu: --stdout prints the batch; leave out --server');
-    process.stdout.write(`${JSON.stringify(await sampleBatch())}\n`);
+    const out = await sampleBatch();
+    // One batch per line (several with dcgm-exporters: one per node).
+    for (const b of Array.isArray(out) ? out : [out]) process.stdout.write(`${JSON.stringify(b)}\n`);
     return 0;
   }
   if (!values.server) throw new UsageError(`collect gpu: give --once --stdout, or --server URL --token T\n${help}`);
@@ -106,14 +142,20 @@ export async function gpuCli(argv: string[]): Promise<number> {
   });
 
   if (values.once) {
-    const outcome = await sender.send('gpu', await sampleBatch());
-    if (outcome.status === 'sent') return 0;
-    if (outcome.status === 'refused') {
-      process.stderr.write(`heatledger collect gpu: server refused the batch (HTTP ${outcome.httpStatus}): ${outcome.message}\n`);
-      return 1;
+    const out = await sampleBatch();
+    let code = 0;
+    for (const batch of Array.isArray(out) ? out : [out]) {
+      const outcome = await sender.send('gpu', batch);
+      if (outcome.status === 'sent') continue;
+      if (outcome.status === 'refused') {
+        process.stderr.write(`heatledger collect gpu: server refused the batch (HTTP ${outcome.httpStatus}): ${outcome.message} (node ${batch.node})\n`);
+        code = 1;
+      } else {
+        process.stderr.write(`heatledger collect gpu: batch spooled, not delivered: ${outcome.reason} (node ${batch.node})\n`);
+        code ||= 75; // EX_TEMPFAIL: try again later
+      }
     }
-    process.stderr.write(`heatledger collect gpu: batch spooled, not delivered: ${outcome.reason}\n`);
-    return 75; // EX_TEMPFAIL: try again later
+    return code;
   }
 
   const controller = new AbortController();

@@ -7,7 +7,7 @@ export { backoffMs };
 
 export interface LoopOptions {
   /** One sampling round; a rejection is logged and the round is skipped. */
-  sample: () => Promise<GpuBatch>;
+  sample: () => Promise<GpuBatch | GpuBatch[]>;
   sender: Sender;
   intervalMs: number;
   /** Upper bound for the pause between delivery attempts while the server is away. */

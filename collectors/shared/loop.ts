@@ -11,6 +11,7 @@ import type { IngestKind } from './wire.ts';
 export interface CollectorLoopOptions {
   kind: IngestKind;
   /** One round; null means nothing to send, a rejection is logged and the round skipped. */
+  /** One round: a batch, or several (an array: one per node). */
   collect: () => Promise<unknown>;
   sender: Sender;
   intervalMs: number;
@@ -74,23 +75,32 @@ export async function runLoop(options: CollectorLoopOptions): Promise<CollectorL
       lastError = message;
     }
 
+    // One batch, or several (a dcgm-exporter round: one per node).
+    const batches = Array.isArray(batch) ? batch : batch ? [batch] : [];
     if (now() < deliverAfterMs) {
-      if (batch) {
-        await sender.enqueue(kind, batch);
+      for (const b of batches) {
+        await sender.enqueue(kind, b);
         stats.spooled++;
       }
-    } else if (batch) {
-      const outcome = await sender.send(kind, batch);
-      if (outcome.status === 'sent') {
-        stats.sent++;
-        if (failures > 0) log('server reachable again; spooled batches replayed');
-        failures = 0;
-      } else if (outcome.status === 'spooled') {
-        stats.spooled++;
-        noteTransient(outcome.reason);
-      } else {
-        stats.refused++;
-        log(`server refused a batch (HTTP ${outcome.httpStatus}): ${outcome.message}`);
+    } else if (batches.length > 0) {
+      for (const b of batches) {
+        if (now() < deliverAfterMs) {
+          await sender.enqueue(kind, b);
+          stats.spooled++;
+          continue;
+        }
+        const outcome = await sender.send(kind, b);
+        if (outcome.status === 'sent') {
+          stats.sent++;
+          if (failures > 0) log('server reachable again; spooled batches replayed');
+          failures = 0;
+        } else if (outcome.status === 'spooled') {
+          stats.spooled++;
+          noteTransient(outcome.reason);
+        } else {
+          stats.refused++;
+          log(`server refused a batch (HTTP ${outcome.httpStatus}): ${outcome.message}`);
+        }
       }
     } else if (sender.spooledCount() > 0) {
       const { remaining } = await sender.flush();
