@@ -211,6 +211,8 @@ const labelText = (labels: Labels) => {
 export function expose(families: Family[], openMetrics: boolean): string {
   const lines: string[] = [];
   for (const f of families) {
+    // A family with nothing to show is left out (promtool reads the next family's help as its own otherwise).
+    if (f.samples.length === 0) continue;
     // Prometheus text names the family by its sample name; OpenMetrics names a counter without `_total`.
     const familyName = f.type === 'counter' && !openMetrics ? `${f.name}_total` : f.name;
     lines.push(`# HELP ${familyName} ${escapeHelp(f.help)}`, `# TYPE ${familyName} ${f.type}`);
