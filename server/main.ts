@@ -116,7 +116,7 @@ export async function startServer(config: Config, log: (line: string) => void = 
       clearInterval(retentionTimer);
       clearInterval(metricsTimer);
       try {
-        metrics.persist();
+        metrics.persist(true);
       } catch {
         // a read-only or full disk: the restarts of this run are lost, the totals are not
       }

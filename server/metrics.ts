@@ -15,7 +15,8 @@
 import type { Database } from 'better-sqlite3';
 import { facilityEnergy, facilitySums } from '../db/queries/facility-energy.ts';
 import { NO_PARTITION } from '../db/rollups/usage.ts';
-import { INTERVAL_MS } from '../db/rules/time.ts';
+import { INTERVAL_MS, monthOf } from '../db/rules/time.ts';
+import { stampOf } from '../db/stamps.ts';
 import { grantUse } from './services/allocation.service.ts';
 import { getQueue } from './services/waits.service.ts';
 
@@ -42,8 +43,8 @@ export interface Metrics {
   rejected(kind: string, reason: string): void;
   /** The exposition at `nowTs`; OpenMetrics when `openMetrics`. Reads only. */
   render(nowTs: number, openMetrics: boolean): string;
-  /** Stores counter restarts not yet stored (called on a timer); false when there were none. */
-  persist(): boolean;
+  /** Stores counter restarts not yet stored, and every quarter hour (or with `force`) the last values; false when nothing was due. */
+  persist(force?: boolean): boolean;
 }
 
 export function createMetrics(sqlite: Database, startedS = Date.now() / 1000): Metrics {
@@ -55,10 +56,7 @@ export function createMetrics(sqlite: Database, startedS = Date.now() / 1000): M
   /** A total as exported: restarted from zero when it fell below what was last exported. */
   const monotone = (series: string, total: number, nowTs: number): { value: number; createdS?: number } => {
     let r = restarts.get(series);
-    if (!r) {
-      restarts.set(series, (r = { offset: 0, last: total, createdS: 0 }));
-      dirty = true;
-    }
+    if (!r) restarts.set(series, (r = { offset: 0, last: total, createdS: 0 }));
     // Rounding dust of re-summed floating totals is not a correction.
     if (total - r.offset < r.last - Math.max(1e-6, Math.abs(r.last) * 1e-12)) {
       r.offset = total;
@@ -66,11 +64,21 @@ export function createMetrics(sqlite: Database, startedS = Date.now() / 1000): M
       dirty = true;
     }
     const value = Math.max(0, total - r.offset);
-    if (value !== r.last) {
-      r.last = value;
-      dirty = true;
-    }
+    r.last = value;
     return r.createdS ? { value, createdS: r.createdS } : { value };
+  };
+  let storedAt = 0;
+
+  // Ended months' sums per project and partition, kept until one of those months changes
+  // (the usage change stamp, db/stamps.ts); the current month is read at each scrape.
+  type MonthSum = { project: string; partition: string; s: number; wh: number };
+  const monthsSql = 'SELECT account AS project, partition, TOTAL(alloc_gpu_s) AS s, TOTAL(energy_wh) AS wh FROM usage_month_project WHERE month_ts >= ? AND month_ts < ? GROUP BY 1, 2';
+  let ended: { month: number; stamp: number; rows: MonthSum[] } | null = null;
+  const monthSums = (nowTs: number): MonthSum[] => {
+    const month = monthOf(nowTs);
+    const stamp = stampOf(sqlite, 'usage', -Number.MAX_SAFE_INTEGER, month);
+    if (ended?.month !== month || ended.stamp !== stamp) ended = { month, stamp, rows: sqlite.prepare(monthsSql).all(-Number.MAX_SAFE_INTEGER, month) as MonthSum[] };
+    return [...ended.rows, ...(sqlite.prepare(monthsSql).all(month, Number.MAX_SAFE_INTEGER) as MonthSum[])];
   };
 
   return {
@@ -100,8 +108,10 @@ export function createMetrics(sqlite: Database, startedS = Date.now() / 1000): M
         if (e) e.s += s;
         else byPartition.set(key, { project, partition, s });
       };
-      for (const r of sqlite.prepare('SELECT account AS project, partition, TOTAL(alloc_gpu_s) AS s FROM usage_month_project GROUP BY 1, 2').all() as Array<{ project: string; partition: string; s: number }>) {
+      const energyWh = new Map<string, number>();
+      for (const r of monthSums(nowTs)) {
         addGpuS(r.project, r.partition, r.s);
+        energyWh.set(r.project, (energyWh.get(r.project) ?? 0) + r.wh);
       }
       const running = sqlite
         .prepare(
@@ -115,8 +125,8 @@ export function createMetrics(sqlite: Database, startedS = Date.now() / 1000): M
       }
 
       const energy = counter('heatledger_project_gpu_energy_joules', 'Measured GPU energy (integrated from samples) by project.', 'joules');
-      for (const r of sqlite.prepare('SELECT account AS project, TOTAL(energy_wh) AS wh FROM usage_month_project GROUP BY 1 ORDER BY 1').all() as Array<{ project: string; wh: number }>) {
-        energy.samples.push({ labels: { project: r.project }, ...monotone(`gpu_j|${r.project}`, r.wh * 3600, nowTs) });
+      for (const [project, wh] of [...energyWh].sort((a, b) => a[0].localeCompare(b[0]))) {
+        energy.samples.push({ labels: { project }, ...monotone(`gpu_j|${project}`, wh * 3600, nowTs) });
       }
 
       // The facility over the last complete 5-minute interval.
@@ -188,8 +198,11 @@ export function createMetrics(sqlite: Database, startedS = Date.now() / 1000): M
       gauge('nodejs_heap_used_bytes', 'V8 heap in use, in bytes.', 'bytes').samples.push({ labels: {}, value: mem.heapUsed });
       return expose(families, openMetrics);
     },
-    persist() {
-      if (!dirty) return false;
+    persist(force = false) {
+      // A restart is stored within the timer's minute; the last values (which tell the next
+      // process where a total stood) every quarter hour and at shutdown.
+      if (!dirty && !force && Date.now() - storedAt < 15 * 60_000) return false;
+      storedAt = Date.now();
       sqlite
         .prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
         .run(SETTINGS_KEY, JSON.stringify(Object.fromEntries(restarts)));

@@ -112,6 +112,17 @@ describe('GET /metrics', () => {
     expect(samples(await (await t.app.request('/metrics', t.auth(t.tokens.read))).text()).get(key)).toBe(7200);
   });
 
+  it('sees a correction in a month that has ended (its kept sums are dropped)', async () => {
+    const { t, post } = await setUp();
+    const key = 'heatledger_project_gpu_seconds_total{project="proj-a",partition="gpu"}';
+    // A scrape in December keeps November's sums.
+    t.setNow(Date.parse('2026-12-02T00:00:00Z'));
+    expect(samples(await (await t.app.request('/metrics', t.auth(t.tokens.read))).text()).get(key)).toBe(7200);
+    // A second 2-GPU job of proj-a in November, sent late: +3600 GPU-seconds.
+    expect((await post('jobs', { schema: 1, cluster: 'c', jobs: [job({ jobId: '5', gpus: 2, nodes: ['n1'], startTime: iso(T0 + 5 * H), endTime: iso(T0 + 5 * H + H / 2) })] })).status).toBe(202);
+    expect(samples(await (await t.app.request('/metrics', t.auth(t.tokens.read))).text()).get(key)).toBe(7200 + 3600);
+  });
+
   it('refuses a scrape without a read token unless the address is allowed, and an ingest token always', async () => {
     const { t } = await setUp();
     expect((await t.app.request('/metrics')).status).toBe(401);
