@@ -5,10 +5,10 @@
  * same window, within one scrape interval's worth of GPU-seconds.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missing } from '../support/requirements.ts';
 import { createTokenByCli, startServerProcess, type ServerProcess } from '../support/server-process.ts';
@@ -48,6 +48,24 @@ describe.skipIf(missing("Debian's prometheus and promtool on PATH", present))('/
       }),
     });
     expect(res.status).toBe(202);
+    // What every shipped dashboard panel shows: a job waiting, GPU samples of the running job,
+    // the facility's meters over the last ten minutes, a grant, and one refused batch.
+    const post = (path: string, body: unknown, token = ingest) =>
+      fetch(`${server.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const nowMs = Date.now();
+    const iso = (ms: number) => new Date(ms).toISOString();
+    expect((await post('/api/v1/ingest/jobs', { schema: 1, cluster: 'prom', jobs: [{ jobId: 'wait-1', user: 'dave', account: 'prom-proj', partition: 'gpu', state: 'PENDING', submitTime: iso(nowMs - 600_000), startTime: null, endTime: null, gpus: 2 }] })).status).toBe(202);
+    const samples = Array.from({ length: 11 }, (_, i) => ({ ts: iso(nowMs - 600_000 + i * 60_000), gpuUuid: 'GPU-prom-0', gpuIndex: 0, model: 'NVIDIA H200', utilPct: 80, memUsedMiB: 1000, memTotalMiB: 143_771, powerW: 500, powerLimitW: 700, tempC: 50, processes: [], jobIds: ['run-1'] }));
+    expect((await post('/api/v1/ingest/gpu', { schema: 1, cluster: 'prom', node: 'pn1', samples })).status).toBe(202);
+    const readings = Array.from({ length: 11 }, (_, i) => iso(nowMs - 600_000 + i * 60_000)).flatMap((ts) => [
+      { ts, meter: 'it', quantity: 'itPowerW', value: 100_000 },
+      { ts, meter: 'main', quantity: 'facilityPowerW', value: 120_000 },
+      { ts, meter: 'heat', quantity: 'heatReusedW', value: 60_000 },
+    ]);
+    expect((await post('/api/v1/ingest/facility', { schema: 1, site: 'prom-site', readings })).status).toBe(202);
+    const admin = createTokenByCli(server.dbPath, 'e2e-admin', 'admin');
+    expect((await post('/api/v1/allocations', { project: 'prom-proj', grantedGpuHours: 1000, periodStart: iso(nowMs - 86_400_000), periodEnd: iso(nowMs + 86_400_000) }, admin)).status).toBe(201);
+    expect((await post('/api/v1/ingest/gpu', { schema: 1, cluster: 'prom', node: 'pn1', samples: 'none' })).status).toBe(400);
     const dir = mkdtempSync(join(tmpdir(), 'hl-prom-'));
     const port = await freePort();
     promUrl = `http://127.0.0.1:${port}`;
@@ -118,5 +136,26 @@ describe.skipIf(missing("Debian's prometheus and promtool on PATH", present))('/
     // Worked out by hand too: 4 GPUs for the 20 s of the window.
     expect(expected).toBeCloseTo(GPUS * windowS, 6);
     expect(Math.abs(Number(series!.value[1]) - expected)).toBeLessThanOrEqual(GPUS * SCRAPE_S);
+  });
+
+  it('shipped Grafana dashboards: every panel query is valid PromQL (promtool), names metrics /metrics exports, and returns data', async () => {
+    const dashboards = resolve(import.meta.dirname, '../../deploy/grafana');
+    // Grafana's range variables as a short dashboard range would set them.
+    const concrete = (expr: string) => expr.replaceAll('$__rate_interval', '15s').replaceAll('$__range', '1m').replaceAll('$__interval', '1s');
+    const exprs = readdirSync(dashboards)
+      .filter((f) => f.endsWith('.json'))
+      .flatMap((f) => (JSON.parse(readFileSync(join(dashboards, f), 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> }).panels.flatMap((p) => p.targets.map((t) => ({ file: f, panel: p.title, expr: concrete(t.expr) }))));
+    expect(exprs.length).toBeGreaterThanOrEqual(15);
+    const dir = mkdtempSync(join(tmpdir(), 'hl-panels-'));
+    const rules = ['groups:', '  - name: panels', '    rules:', ...exprs.flatMap((e, i) => [`      - record: panel_${i}`, `        expr: ${JSON.stringify(e.expr)}`])].join('\n');
+    writeFileSync(join(dir, 'panels.yml'), `${rules}\n`);
+    const check = spawnSync('promtool', ['check', 'rules', join(dir, 'panels.yml')], { encoding: 'utf8' });
+    expect(check.stderr).toBe('');
+    expect(check.status).toBe(0);
+    const exported = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${readToken}` } })).text();
+    for (const e of exprs) {
+      for (const name of e.expr.match(/\b(heatledger_[a-z_]+|process_[a-z_]+)\b/g) ?? []) expect(exported, `${e.file} "${e.panel}" names ${name}`).toMatch(new RegExp(`^${name}[{ ]`, 'm'));
+      expect((await promQuery(e.expr)).length, `${e.file} "${e.panel}": ${e.expr}`).toBeGreaterThan(0);
+    }
   });
 });
