@@ -203,3 +203,81 @@ export async function dcgmBatches(
   }
   return { batches, errors };
 }
+
+/** The DCGM series a GPU sample is built from (dcgmNodes reads these). */
+export const DCGM_SAMPLE_METRICS = [
+  'DCGM_FI_DEV_POWER_USAGE',
+  'DCGM_FI_DEV_GPU_UTIL',
+  'DCGM_FI_DEV_FB_USED',
+  'DCGM_FI_DEV_FB_FREE',
+  'DCGM_FI_DEV_FB_RESERVED',
+  'DCGM_FI_DEV_GPU_TEMP',
+  'DCGM_FI_DEV_POWER_MGMT_LIMIT',
+  'DCGM_FI_DEV_ENFORCED_POWER_LIMIT',
+] as const;
+
+/** Points per series Prometheus answers in one query_range at most (its limit is 11,000). */
+const MAX_POINTS = 10_000;
+
+/**
+ * GPU batches from a Prometheus server that holds dcgm-exporter series, over [fromMs, toMs)
+ * at `stepMs` (query_range, in chunks under Prometheus' point limit): at each step, the
+ * series then are one scrape, built as `dcgmNodes` builds a live one. `onChunk` gets each
+ * chunk's batches and the end of the chunk (the watermark to resume from).
+ */
+export async function prometheusBackfill(
+  promUrl: string,
+  { fromMs, toMs, stepMs, cluster, jobLabel, timeoutMs, onChunk }: { fromMs: number; toMs: number; stepMs: number; cluster: string; jobLabel: 'hpc_job' | 'pod'; timeoutMs: number; onChunk: (batches: GpuBatch[], untilMs: number) => Promise<void> },
+): Promise<{ samples: number }> {
+  const selector = `{__name__=~"${DCGM_SAMPLE_METRICS.join('|')}"}`;
+  const chunkMs = stepMs * MAX_POINTS;
+  let samples = 0;
+  // Instants are multiples of stepMs in [first, end): a backfill resumed from the end it
+  // reached asks the very next instant.
+  const first = Math.ceil(fromMs / stepMs) * stepMs;
+  const end = Math.floor(toMs / stepMs) * stepMs;
+  for (let a = first; a < end; a += chunkMs) {
+    const b = Math.min(end, a + chunkMs);
+    const params = new URLSearchParams({ query: selector, start: String(a / 1000), end: String((b - stepMs) / 1000), step: `${stepMs / 1000}s` });
+    const url = new URL(`api/v1/query_range?${params}`, promUrl.endsWith('/') ? promUrl : `${promUrl}/`);
+    let body: { status: string; error?: string; data?: { resultType: string; result: Array<{ metric: Record<string, string>; values: Array<[number, string]> }> } };
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+      body = (await res.json()) as typeof body;
+    } catch (error) {
+      throw new Error(`prometheus ${promUrl}: ${(error as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : (error as Error).message}`);
+    }
+    if (body.status !== 'success' || body.data?.resultType !== 'matrix') throw new Error(`prometheus ${promUrl}: query_range failed: ${body.error ?? body.status}`);
+    // Series at each instant, as a scrape would hold them.
+    const atInstant = new Map<number, Series[]>();
+    for (const r of body.data.result) {
+      const { __name__: name, ...labels } = r.metric;
+      if (!name) continue;
+      for (const [t, v] of r.values) {
+        const value = Number(v);
+        if (!Number.isFinite(value)) continue;
+        const ms = Math.round(t * 1000);
+        let list = atInstant.get(ms);
+        if (!list) atInstant.set(ms, (list = []));
+        list.push({ name, labels, value, line: 0 });
+      }
+    }
+    const byNode = new Map<string, GpuSample[]>();
+    for (const [ms, series] of [...atInstant].sort((x, y) => x[0] - y[0])) {
+      for (const n of dcgmNodes(series, new Date(ms).toISOString(), { jobLabel })) {
+        const node = n.node ?? series.find((s) => s.labels.instance)?.labels.instance?.split(':')[0] ?? 'unknown';
+        let list = byNode.get(node);
+        if (!list) byNode.set(node, (list = []));
+        list.push(...n.samples);
+      }
+    }
+    const batches: GpuBatch[] = [];
+    for (const [node, list] of byNode) {
+      // The wire's batch limit (100,000 samples).
+      for (let i = 0; i < list.length; i += 50_000) batches.push({ schema: 1, cluster, node, samples: list.slice(i, i + 50_000) });
+      samples += list.length;
+    }
+    await onChunk(batches, b);
+  }
+  return { samples };
+}

@@ -3,15 +3,16 @@
  * `--server URL --token T` samples every `--interval` seconds and sends, spooling while
  * the server is away, until SIGTERM/SIGINT.
  */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { positiveFlag, tokenFlag } from '../shared/cli-flags.ts';
 import { UsageError } from '../shared/usage-error.ts';
 import { createSender, sendOnceRetry } from '../shared/sender.ts';
-import { gpuBatchSchema, type GpuBatch } from '../shared/wire.ts';
+import { ISO_UTC, gpuBatchSchema, type GpuBatch } from '../shared/wire.ts';
 import { runCollectorLoop } from './loop.ts';
-import { dcgmBatches } from './dcgm.ts';
+import { dcgmBatches, prometheusBackfill } from './dcgm.ts';
 import { gpuBatch, sampleGpus } from './sample.ts';
 
 const help = `usage: heatledger collect gpu --once --stdout [--cluster C] [--node N] [--proc-root DIR]
@@ -24,7 +25,14 @@ const help = `usage: heatledger collect gpu --once --stdout [--cluster C] [--nod
                         exporter's host); an exporter that fails is named, the others still send
   --job-label L         the label naming a GPU's work: hpc_job (Slurm, default) or pod
                         (Kubernetes, as namespace/pod)
-  --scrape-timeout S    give up on an exporter after S seconds (default: 10)
+  --scrape-timeout S    give up on an exporter (or Prometheus) after S seconds (default: 10)
+       heatledger collect gpu --prometheus URL --since ISO [--query-range-step 10s]
+                              (--once --stdout | --server URL --token T [--once])
+  --prometheus URL      read the same dcgm-exporter series from a Prometheus server
+                        (query_range): a backfill from --since, then incremental from the
+                        watermark kept in the spool directory (prometheus-watermark.state)
+  --since ISO           where a backfill starts when no watermark is kept
+  --query-range-step S  seconds between samples read (default: 10)
   --cluster C           cluster name in the batch (default: default)
   --node N              node name in the batch (default: this host's short name, as Slurm uses)
   --proc-root DIR       where to read /proc/<pid>/cgroup and environ (default: /proc)
@@ -50,6 +58,9 @@ const options = {
   'proc-root': { type: 'string' },
   'nvidia-smi-timeout': { type: 'string' },
   'dcgm-exporter': { type: 'string', multiple: true },
+  prometheus: { type: 'string' },
+  since: { type: 'string' },
+  'query-range-step': { type: 'string' },
   'job-label': { type: 'string' },
   'scrape-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -109,6 +120,8 @@ export async function gpuCli(argv: string[]): Promise<number> {
     if (batches.length === 0) throw new Error(errors.join('; '));
     return batches.map(checked);
   };
+
+  if (values.prometheus) return prometheusMode(values, { cluster, jobLabel, scrapeTimeoutMs, defaultSpoolDir: defaultSpoolDir() });
 
   if (values.stdout) {
     if (!values.once) throw new UsageError(`collect gpu: --stdout needs --once\n${help}`);
@@ -171,6 +184,102 @@ export async function gpuCli(argv: string[]): Promise<number> {
       signal: controller.signal,
       log: (line) => process.stderr.write(`heatledger collect gpu: ${line}\n`),
     });
+  } finally {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+  }
+  return 0;
+}
+
+/** `collect gpu --prometheus URL`: backfill, then incremental from the watermark. */
+async function prometheusMode(
+  values: { prometheus?: string; since?: string; 'query-range-step'?: string; once?: boolean; stdout?: boolean; server?: string; token?: string; 'token-file'?: string; 'spool-dir'?: string; 'max-spool-mb'?: string; interval?: string },
+  { cluster, jobLabel, scrapeTimeoutMs, defaultSpoolDir }: { cluster: string; jobLabel: 'hpc_job' | 'pod'; scrapeTimeoutMs: number; defaultSpoolDir: string },
+): Promise<number> {
+  const promUrl = values.prometheus!;
+  try {
+    const u = new URL(promUrl);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
+  } catch {
+    throw new UsageError(`collect gpu: --prometheus '${promUrl}' is not an http(s) URL`);
+  }
+  const stepMs = positiveFlag('collect gpu', 'query-range-step', values['query-range-step']?.replace(/s$/, ''), 10) * 1000;
+  const spoolDir = values['spool-dir'] ?? defaultSpoolDir;
+  // Beside the spooled batches, not among them (the sender replays every *.json there).
+  const watermarkPath = join(spoolDir, 'prometheus-watermark.state');
+  const stored = !values.stdout && existsSync(watermarkPath) ? (JSON.parse(readFileSync(watermarkPath, 'utf8')) as { prometheus: string; untilMs: number }) : null;
+  const sinceMs = values.since === undefined ? null : Date.parse(values.since);
+  if (values.since !== undefined && (!ISO_UTC.test(values.since) || !Number.isFinite(sinceMs))) throw new UsageError(`collect gpu: --since '${values.since}' is not an ISO time in UTC (2026-11-01T00:00:00Z)`);
+  const resumeMs = stored?.prometheus === promUrl ? stored.untilMs : null;
+  if (resumeMs === null && sinceMs === null) throw new UsageError('collect gpu: --prometheus needs --since ISO (where the backfill starts) until a watermark is kept');
+  let fromMs = Math.max(resumeMs ?? -Infinity, sinceMs ?? -Infinity);
+  // Up to two steps ago: an instant is read once its scrape is surely in.
+  const until = () => Date.now() - 2 * stepMs;
+  const log = (line: string) => process.stderr.write(`heatledger collect gpu: ${line}\n`);
+
+  if (values.stdout) {
+    if (!values.once) throw new UsageError('collect gpu: --stdout needs --once');
+    await prometheusBackfill(promUrl, {
+      fromMs, toMs: until(), stepMs, cluster, jobLabel, timeoutMs: scrapeTimeoutMs,
+      onChunk: async (batches) => {
+        for (const b of batches) process.stdout.write(`${JSON.stringify(b)}\n`);
+      },
+    });
+    return 0;
+  }
+  if (!values.server) throw new UsageError('collect gpu: give --once --stdout, or --server URL --token T');
+  const sender = createSender({
+    server: new URL(values.server).href,
+    token: tokenFlag('collect gpu', values),
+    spoolDir,
+    maxSpoolBytes: positiveFlag('collect gpu', 'max-spool-mb', values['max-spool-mb'], 512) * 1024 * 1024,
+    timeoutMs: 15_000,
+    retry: values.once ? sendOnceRetry : undefined,
+  });
+  let code = 0;
+  const round = async () => {
+    await prometheusBackfill(promUrl, {
+      fromMs, toMs: until(), stepMs, cluster, jobLabel, timeoutMs: scrapeTimeoutMs,
+      onChunk: async (batches, untilMs) => {
+        for (const b of batches) {
+          const outcome = await sender.send('gpu', b);
+          // A refused batch stops the backfill where it is: the watermark stays before it.
+          if (outcome.status === 'refused') throw new Error(`server refused a batch of ${b.node} (HTTP ${outcome.httpStatus}): ${outcome.message}`);
+          if (outcome.status === 'spooled') code = 75;
+        }
+        // Sent or spooled (spooled batches are replayed): resume after this chunk.
+        fromMs = untilMs;
+        mkdirSync(spoolDir, { recursive: true });
+        writeFileSync(watermarkPath, JSON.stringify({ prometheus: promUrl, untilMs }));
+      },
+    });
+  };
+  if (values.once) {
+    try {
+      await round();
+    } catch (error) {
+      log((error as Error).message);
+      return 1;
+    }
+    return code;
+  }
+  const intervalMs = positiveFlag('collect gpu', 'interval', values.interval, 60) * 1000;
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  try {
+    while (!controller.signal.aborted) {
+      try {
+        await round();
+      } catch (error) {
+        log(`${(error as Error).message}; will retry`);
+      }
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, intervalMs);
+        controller.signal.addEventListener('abort', () => (clearTimeout(timer), r()), { once: true });
+      });
+    }
   } finally {
     process.off('SIGTERM', stop);
     process.off('SIGINT', stop);

@@ -6,10 +6,15 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { gpuCli } from '../../collectors/gpu/gpu.cli.ts';
+import type { GpuBatch } from '../../collectors/shared/wire.ts';
+import { captureOutput } from '../support/capture-output.ts';
 import { missing } from '../support/requirements.ts';
 import { createTokenByCli, startServerProcess, type ServerProcess } from '../support/server-process.ts';
 
@@ -32,6 +37,10 @@ describe.skipIf(missing("Debian's prometheus and promtool on PATH", present))('/
   let prometheus: ChildProcess;
   let promUrl: string;
   let readToken: string;
+  /** A recorded dcgm-exporter scrape served as an exporter, which the Prometheus scrapes too. */
+  let exporter: Server;
+  let exporterSince: number;
+  const dcgmFile = resolve(import.meta.dirname, '../../../shared/fixtures/dcgm-exporter/cncf-k8s-ai-conformance_kops_l4_580.105.08.prom');
 
   beforeAll(async () => {
     server = await startServerProcess();
@@ -66,6 +75,9 @@ describe.skipIf(missing("Debian's prometheus and promtool on PATH", present))('/
     const admin = createTokenByCli(server.dbPath, 'e2e-admin', 'admin');
     expect((await post('/api/v1/allocations', { project: 'prom-proj', grantedGpuHours: 1000, periodStart: iso(nowMs - 86_400_000), periodEnd: iso(nowMs + 86_400_000) }, admin)).status).toBe(201);
     expect((await post('/api/v1/ingest/gpu', { schema: 1, cluster: 'prom', node: 'pn1', samples: 'none' })).status).toBe(400);
+    exporter = createHttpServer((_req, res) => res.end(readFileSync(dcgmFile)));
+    await new Promise<void>((r) => exporter.listen(0, '127.0.0.1', () => r()));
+    exporterSince = Date.now();
     const dir = mkdtempSync(join(tmpdir(), 'hl-prom-'));
     const port = await freePort();
     promUrl = `http://127.0.0.1:${port}`;
@@ -80,6 +92,9 @@ describe.skipIf(missing("Debian's prometheus and promtool on PATH", present))('/
         `      credentials: ${readToken}`,
         '    static_configs:',
         `      - targets: ['${new URL(server.url).host}']`,
+        '  - job_name: dcgm',
+        '    static_configs:',
+        `      - targets: ['127.0.0.1:${(exporter.address() as { port: number }).port}']`,
         '',
       ].join('\n'),
     );
@@ -95,6 +110,7 @@ describe.skipIf(missing("Debian's prometheus and promtool on PATH", present))('/
 
   afterAll(async () => {
     prometheus?.kill('SIGTERM');
+    exporter?.close();
     await server?.stop();
   });
 
@@ -157,5 +173,49 @@ describe.skipIf(missing("Debian's prometheus and promtool on PATH", present))('/
       for (const name of e.expr.match(/\b(heatledger_[a-z_]+|process_[a-z_]+)\b/g) ?? []) expect(exported, `${e.file} "${e.panel}" names ${name}`).toMatch(new RegExp(`^${name}[{ ]`, 'm'));
       expect((await promQuery(e.expr)).length, `${e.file} "${e.panel}": ${e.expr}`).toBeGreaterThan(0);
     }
+  });
+
+  it('backfills GPU samples from the Prometheus that scraped a dcgm-exporter (query_range), as the file holds them', async () => {
+    const text = readFileSync(dcgmFile, 'utf8');
+    const { out } = captureOutput();
+    const code = await gpuCli(['--prometheus', promUrl, '--since', new Date(exporterSince).toISOString(), '--query-range-step', '1s', '--once', '--stdout', '--cluster', 'k8s']);
+    vi.restoreAllMocks();
+    expect(code).toBe(0);
+    const batches = out.join('').trim().split('\n').map((l) => JSON.parse(l) as GpuBatch);
+    const samples = batches.flatMap((b) => b.samples);
+    // One sample a second from the first scrape to two seconds ago: at least the 20 s the set-up waited.
+    expect(samples.length).toBeGreaterThanOrEqual(20);
+    expect(new Set(batches.map((b) => b.node))).toEqual(new Set([/Hostname="([^"]+)"/.exec(text)![1]]));
+    const line = (metric: string) => Number(new RegExp(`^${metric}\\{.*\\} (\\S+)$`, 'm').exec(text)![1]);
+    for (const s of samples) {
+      expect(s).toMatchObject({ gpuUuid: /UUID="([^"]+)"/.exec(text)![1], model: 'NVIDIA L4', powerW: line('DCGM_FI_DEV_POWER_USAGE'), utilPct: line('DCGM_FI_DEV_GPU_UTIL'), memUsedMiB: line('DCGM_FI_DEV_FB_USED'), tempC: line('DCGM_FI_DEV_GPU_TEMP') });
+    }
+    // Each second once, in order.
+    const ts = samples.map((s) => Date.parse(s.ts));
+    expect(ts.every((t, i) => i === 0 || t - ts[i - 1]! === 1000)).toBe(true);
+  });
+
+  it('sends the backfill to the server, keeps a watermark, and resumes from it without sending an instant twice', async () => {
+    const spool = mkdtempSync(join(tmpdir(), 'hl-prom-spool-'));
+    const ingest = createTokenByCli(server.dbPath, 'e2e-backfill', 'ingest');
+    const args = ['--prometheus', promUrl, '--since', new Date(exporterSince).toISOString(), '--query-range-step', '1s', '--once', '--server', server.url, '--token', ingest, '--spool-dir', spool, '--cluster', 'k8s'];
+    const { err } = captureOutput();
+    const firstCode = await gpuCli(args);
+    expect(err.join(''), 'stderr').toBe('');
+    expect(firstCode).toBe(0);
+    const first = JSON.parse(readFileSync(join(spool, 'prometheus-watermark.state'), 'utf8')) as { untilMs: number };
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(await gpuCli(args)).toBe(0);
+    vi.restoreAllMocks();
+    const second = JSON.parse(readFileSync(join(spool, 'prometheus-watermark.state'), 'utf8')) as { untilMs: number };
+    expect(second.untilMs).toBeGreaterThanOrEqual(first.untilMs + 2_000);
+    // Stored: one sample per second from the first scrape up to the second watermark, none twice.
+    const db = new Database(server.dbPath, { readonly: true });
+    const rows = db.prepare("SELECT s.ts FROM gpu_samples s JOIN gpus g ON g.id = s.gpu_id WHERE g.uuid LIKE 'GPU-c2f76b33%' ORDER BY s.ts").all() as Array<{ ts: number }>;
+    db.close();
+    expect(rows.length).toBeGreaterThanOrEqual(20);
+    expect(rows.at(-1)!.ts).toBeLessThan(second.untilMs);
+    expect(new Set(rows.map((r) => r.ts)).size).toBe(rows.length);
+    expect(rows.map((r, i) => (i === 0 ? 1000 : r.ts - rows[i - 1]!.ts)).filter((d) => d !== 1000)).toEqual([]);
   });
 });
