@@ -88,7 +88,7 @@ export function createApp({ db, config, now, store = createStore(db.$client, con
     .get('/api/health', (c) => c.json({ status: 'ok' as const, demoHistory: demoProgress() }, 200))
     .get('/api/v1/demo-accounts', (c) => c.json({ accounts: demoAccounts.map(({ username, role, password }) => ({ username, role, password })) }, 200))
     .route('/api/v1/auth', authRoutes({ db, config }))
-    .route('/api/v1/ingest', ingestRoutes(ingest))
+    .route('/api/v1/ingest', ingestRoutes(ingest, metrics.backlog))
     .route('/api/v1/usage', usageRoutes({ sqlite, now }))
     .route('/api/v1/energy', energyRoutes({ sqlite, config, now }))
     .route('/api/v1/energy/cooling', coolingRoutes({ sqlite }))

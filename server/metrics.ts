@@ -41,6 +41,8 @@ interface Family {
 export interface Metrics {
   /** Counts an ingest batch refused, by kind (gpu, jobs, facility) and reason (the error code). */
   rejected(kind: string, reason: string): void;
+  /** A collector's spool backlog as its last accepted batch reported it. */
+  backlog(kind: string, source: string, batches: number): void;
   /** The exposition at `nowTs`; OpenMetrics when `openMetrics`. Reads only. */
   render(nowTs: number, openMetrics: boolean): string;
   /** Stores counter restarts not yet stored, and every quarter hour (or with `force`) the last values; false when nothing was due. */
@@ -49,6 +51,7 @@ export interface Metrics {
 
 export function createMetrics(sqlite: Database, startedS = Date.now() / 1000): Metrics {
   const rejections = new Map<string, number>();
+  const backlogs = new Map<string, number>();
   const stored = sqlite.prepare('SELECT value FROM settings WHERE key = ?').get(SETTINGS_KEY) as { value: string } | undefined;
   const restarts = new Map<string, Restart>(stored ? (Object.entries(JSON.parse(stored.value)) as Array<[string, Restart]>) : []);
   let dirty = false;
@@ -85,6 +88,9 @@ export function createMetrics(sqlite: Database, startedS = Date.now() / 1000): M
     rejected(kind, reason) {
       const key = `${kind}\u0000${reason}`;
       rejections.set(key, (rejections.get(key) ?? 0) + 1);
+    },
+    backlog(kind, source, batches) {
+      backlogs.set(`${kind}\u0000${source}`, batches);
     },
     render(nowTs, openMetrics) {
       const families: Family[] = [];
@@ -187,6 +193,12 @@ export function createMetrics(sqlite: Database, startedS = Date.now() / 1000): M
       for (const [key, n] of [...rejections].sort()) {
         const [kind, reason] = key.split('\u0000') as [string, string];
         refused.samples.push({ labels: { kind, reason }, value: n, createdS: startedS });
+      }
+
+      const spool = gauge('heatledger_collector_spool_batches', 'Batches waiting in a collector\'s spool, as its last accepted batch reported, by kind and source (node, cluster or site).');
+      for (const [key, n] of [...backlogs].sort()) {
+        const [kind, source] = key.split('\u0000') as [string, string];
+        spool.samples.push({ labels: { kind, source }, value: n });
       }
 
       // The process's own.

@@ -19,6 +19,8 @@ interface Received {
 class FakeIngest {
   mode: 'accept' | '503' | '400' = 'accept';
   received: Received[] = [];
+  /** The spool backlog each post reported (X-HeatLedger-Spool-Batches). */
+  spoolHeaders: Array<string | undefined> = [];
   private server: Server | null = null;
   port = 0;
 
@@ -28,6 +30,7 @@ class FakeIngest {
       req.on('data', (chunk: Buffer) => (body += chunk.toString()));
       req.on('end', () => {
         const status = this.mode === 'accept' ? 202 : this.mode === '503' ? 503 : 400;
+        this.spoolHeaders.push(req.headers['x-heatledger-spool-batches'] as string | undefined);
         this.received.push({
           status,
           key: req.headers['idempotency-key'] as string | undefined,
@@ -111,6 +114,25 @@ describe('sender', () => {
     const keysOfOne = server.received.filter((r) => r.seq === 1).map((r) => r.key);
     expect(keysOfOne).toEqual([keyOf(batch(1)), keyOf(batch(1))]);
     for (const r of server.received) expect(r.key).toBe(keyOf(batch(r.seq)));
+  });
+
+  it('reports its spool backlog with each post, falling as the replay drains it', async () => {
+    const sender = createSender({ server: server.url, token: 'tok', spoolDir, timeoutMs: 2_000 });
+    await server.stop();
+    for (const seq of [1, 2, 3]) expect((await sender.send('gpu', batch(seq))).status).toBe('spooled');
+    await server.start();
+    expect((await sender.send('gpu', batch(4))).status).toBe('sent');
+    expect(server.accepted()).toEqual([1, 2, 3, 4]);
+    const reported = server.spoolHeaders.map(Number);
+    // While replaying batch 1, three batches were in the spool; none once all were sent.
+    expect(reported[0]).toBeGreaterThanOrEqual(3);
+    expect(reported.at(-1)).toBe(0);
+    expect(reported.every((n, i) => i === 0 || n <= reported[i - 1]!)).toBe(true);
+    // Without a spool there is nothing to report.
+    const direct = createSender({ server: server.url, token: 'tok' });
+    server.spoolHeaders = [];
+    await direct.send('gpu', batch(5));
+    expect(server.spoolHeaders).toEqual([undefined]);
   });
 
   it('keeps the spool across a restart of the collector and replays it from a new sender', async () => {

@@ -117,6 +117,8 @@ export function createSender(options: SenderOptions): Sender {
           authorization: `Bearer ${options.token}`,
           'content-type': 'application/json',
           'idempotency-key': key,
+          // How many batches wait in this collector's spool (the server exports it in /metrics).
+          ...(options.spoolDir ? { 'x-heatledger-spool-batches': String(spoolFiles().length) } : {}),
         },
         body,
         signal: AbortSignal.timeout(timeoutMs),

@@ -21,18 +21,38 @@ async function idempotency(c: Context<AppEnv>): Promise<[string | null, string |
   return [key, createHash('sha256').update(await c.req.text()).digest('hex')];
 }
 
+/**
+ * A collector's spool backlog as its sender reports it (header `X-HeatLedger-Spool-Batches`),
+ * by kind and source (the node, cluster or site of the batch); /metrics exports it.
+ */
+export type BacklogReport = (kind: 'gpu' | 'jobs' | 'facility', source: string, batches: number) => void;
+
+function backlog(c: Context<AppEnv>, report: BacklogReport | undefined, kind: 'gpu' | 'jobs' | 'facility', source: string): void {
+  const header = c.req.header('x-heatledger-spool-batches');
+  if (report && header !== undefined && /^\d{1,9}$/.test(header)) report(kind, source, Number(header));
+}
+
 /** Routes under /api/v1/ingest. */
-export function ingestRoutes(ingest: IngestService) {
+export function ingestRoutes(ingest: IngestService, onBacklog?: BacklogReport) {
   return new Hono<AppEnv>()
     .use(requireIngest)
     // GPU batches are the hot path: a hand-written check first, zod for anything it declines.
-    .post('/gpu', validateFast('json', gpuBatchSchema, checkGpuBatch), async (c) =>
-      c.json(await ingest.submit({ kind: 'gpu', batch: c.req.valid('json') }, ...(await idempotency(c))), 202),
-    )
-    .post('/jobs', validate('json', jobsBatchSchema), async (c) =>
-      c.json(await ingest.submit({ kind: 'jobs', batch: c.req.valid('json') }, ...(await idempotency(c))), 202),
-    )
-    .post('/facility', validate('json', facilityBatchSchema), async (c) =>
-      c.json(await ingest.submit({ kind: 'facility', batch: c.req.valid('json') }, ...(await idempotency(c))), 202),
-    );
+    .post('/gpu', validateFast('json', gpuBatchSchema, checkGpuBatch), async (c) => {
+      const batch = c.req.valid('json');
+      const res = await ingest.submit({ kind: 'gpu', batch }, ...(await idempotency(c)));
+      backlog(c, onBacklog, 'gpu', `${batch.cluster}/${batch.node}`);
+      return c.json(res, 202);
+    })
+    .post('/jobs', validate('json', jobsBatchSchema), async (c) => {
+      const batch = c.req.valid('json');
+      const res = await ingest.submit({ kind: 'jobs', batch }, ...(await idempotency(c)));
+      backlog(c, onBacklog, 'jobs', batch.cluster);
+      return c.json(res, 202);
+    })
+    .post('/facility', validate('json', facilityBatchSchema), async (c) => {
+      const batch = c.req.valid('json');
+      const res = await ingest.submit({ kind: 'facility', batch }, ...(await idempotency(c)));
+      backlog(c, onBacklog, 'facility', batch.site);
+      return c.json(res, 202);
+    });
 }

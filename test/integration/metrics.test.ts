@@ -90,6 +90,22 @@ describe('GET /metrics', () => {
     expect(samples(text).get('heatledger_project_gpu_seconds_total{project="proj-a",partition="gpu"}')).toBe(7200);
   });
 
+  it('exports each collector\'s spool backlog as its last accepted batch reported it', async () => {
+    const { t } = await setUp();
+    const send = (backlog: string) =>
+      t.app.request('/api/v1/ingest/gpu', {
+        method: 'POST',
+        body: JSON.stringify({ schema: 1, cluster: 'c', node: 'n7', samples: series(T0, T0 + 60_000, 60, { gpuUuid: 'G7' }) }),
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${t.tokens.ingest}`, 'x-heatledger-spool-batches': backlog },
+      });
+    expect((await send('12')).status).toBe(202);
+    expect(samples(await (await t.app.request('/metrics', t.auth(t.tokens.read))).text()).get('heatledger_collector_spool_batches{kind="gpu",source="c/n7"}')).toBe(12);
+    expect((await send('0')).status).toBe(202);
+    // A header that is not a count is ignored.
+    expect((await send('lots')).status).toBe(202);
+    expect(samples(await (await t.app.request('/metrics', t.auth(t.tokens.read))).text()).get('heatledger_collector_spool_batches{kind="gpu",source="c/n7"}')).toBe(0);
+  });
+
   it('counts refused batches by kind and reason', async () => {
     const { t, post } = await setUp();
     expect((await post('gpu', { schema: 1, cluster: 'c', node: 'n1', samples: 'nope' })).status).toBe(400);
