@@ -13,7 +13,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import { identify, type AppEnv } from './auth/middleware.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import type { Config } from './config.ts';
-import { DomainError, statusByCode } from './errors.ts';
+import { DomainError, codeForStatus, statusByCode } from './errors.ts';
 import { readCache } from './read-cache.ts';
 import { loginRateLimit, originCheck, requestBodyLimit, securityHeaders } from './security.ts';
 import { allocationRoutes } from './routes/allocations.routes.ts';
@@ -71,7 +71,7 @@ export function createApp({ db, config, now, store = createStore(db.$client, con
       await next();
       // Known kinds only: a label from the path would let any caller add series.
       const kind = c.req.path.split('/').pop() ?? '';
-      if (c.res.status >= 400) metrics.rejected(['gpu', 'jobs', 'facility'].includes(kind) ? kind : 'other', c.res.status === 413 ? 'TOO_LARGE' : c.res.status === 401 ? 'UNAUTHORIZED' : c.res.status === 403 ? 'FORBIDDEN' : c.res.status >= 500 ? 'UNAVAILABLE' : 'VALIDATION');
+      if (c.res.status >= 400) metrics.rejected(['gpu', 'jobs', 'facility'].includes(kind) ? kind : 'other', c.res.status >= 500 ? 'UNAVAILABLE' : codeForStatus(c.res.status));
     })
     .use('/metrics', identify(db))
     .get('/metrics', (c) => {
@@ -102,7 +102,7 @@ export function createApp({ db, config, now, store = createStore(db.$client, con
     if (error instanceof DomainError) return c.json(errorBody(error.code, error.message, error.details), statusByCode[error.code]);
     if (error instanceof HTTPException) {
       const status = error.status;
-      const code = status === 413 ? 'TOO_LARGE' : status === 401 ? 'UNAUTHORIZED' : status === 403 ? 'FORBIDDEN' : status === 404 ? 'NOT_FOUND' : 'VALIDATION';
+      const code = codeForStatus(status);
       return c.json(errorBody(code, error.message || 'bad request'), status);
     }
     if (isDiskError(error)) {

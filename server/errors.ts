@@ -22,6 +22,11 @@ export const statusByCode: Record<ErrorCode, ContentfulStatusCode> = {
   UNAVAILABLE: 503,
 };
 
+/** The code of a refusal that is not a DomainError (the framework's), from its status: VALIDATION unless it is 401, 403, 404 or 413. */
+export function codeForStatus(status: number): ErrorCode {
+  return status === 413 ? 'TOO_LARGE' : status === 401 ? 'UNAUTHORIZED' : status === 403 ? 'FORBIDDEN' : status === 404 ? 'NOT_FOUND' : 'VALIDATION';
+}
+
 /** An error a user caused or can act on; never logged as a server fault. */
 export class DomainError extends Error {
   constructor(

@@ -14,9 +14,8 @@
  */
 import type { Database } from 'better-sqlite3';
 import { facilityEnergy, facilitySums } from '../db/queries/facility-energy.ts';
-import { NO_PARTITION } from '../db/rollups/usage.ts';
-import { INTERVAL_MS, monthOf } from '../db/rules/time.ts';
-import { stampOf } from '../db/stamps.ts';
+import { newestSamples, projectTotals } from '../db/queries/project-totals.ts';
+import { INTERVAL_MS } from '../db/rules/time.ts';
 import { grantUse } from './services/allocation.service.ts';
 import { getQueue } from './services/waits.service.ts';
 
@@ -72,18 +71,6 @@ export function createMetrics(sqlite: Database, startedS = Date.now() / 1000): M
   };
   let storedAt = 0;
 
-  // Ended months' sums per project and partition, kept until one of those months changes
-  // (the usage change stamp, db/stamps.ts); the current month is read at each scrape.
-  type MonthSum = { project: string; partition: string; s: number; wh: number };
-  const monthsSql = 'SELECT account AS project, partition, TOTAL(alloc_gpu_s) AS s, TOTAL(energy_wh) AS wh FROM usage_month_project WHERE month_ts >= ? AND month_ts < ? GROUP BY 1, 2';
-  let ended: { month: number; stamp: number; rows: MonthSum[] } | null = null;
-  const monthSums = (nowTs: number): MonthSum[] => {
-    const month = monthOf(nowTs);
-    const stamp = stampOf(sqlite, 'usage', -Number.MAX_SAFE_INTEGER, month);
-    if (ended?.month !== month || ended.stamp !== stamp) ended = { month, stamp, rows: sqlite.prepare(monthsSql).all(-Number.MAX_SAFE_INTEGER, month) as MonthSum[] };
-    return [...ended.rows, ...(sqlite.prepare(monthsSql).all(month, Number.MAX_SAFE_INTEGER) as MonthSum[])];
-  };
-
   return {
     rejected(kind, reason) {
       const key = `${kind}\u0000${reason}`;
@@ -94,44 +81,26 @@ export function createMetrics(sqlite: Database, startedS = Date.now() / 1000): M
     },
     render(nowTs, openMetrics) {
       const families: Family[] = [];
-      const counter = (name: string, help: string, unit?: string): Family => {
-        const f: Family = { name, type: 'counter', help, unit, samples: [] };
+      const family = (type: Family['type']) => (name: string, help: string, unit?: string): Family => {
+        const f: Family = { name, type, help, unit, samples: [] };
         families.push(f);
         return f;
       };
-      const gauge = (name: string, help: string, unit?: string): Family => {
-        const f: Family = { name, type: 'gauge', help, unit, samples: [] };
-        families.push(f);
-        return f;
-      };
+      const counter = family('counter');
+      const gauge = family('gauge');
 
       // Allocated GPU-seconds: ended jobs from the usage rollup, running jobs up to now.
       const gpuSeconds = counter('heatledger_project_gpu_seconds', 'Allocated GPU-seconds (GPUs x running time, as sreport charges) by project and partition.', 'seconds');
-      const byPartition = new Map<string, { project: string; partition: string; s: number }>();
-      const addGpuS = (project: string, partition: string, s: number) => {
-        const key = `${project}\u0000${partition}`;
-        const e = byPartition.get(key);
-        if (e) e.s += s;
-        else byPartition.set(key, { project, partition, s });
-      };
+      const totals = projectTotals(sqlite, nowTs);
       const energyWh = new Map<string, number>();
-      for (const r of monthSums(nowTs)) {
-        addGpuS(r.project, r.partition, r.s);
-        energyWh.set(r.project, (energyWh.get(r.project) ?? 0) + r.wh);
-      }
-      const running = sqlite
-        .prepare(
-          `SELECT account AS project, COALESCE(partition, '${NO_PARTITION}') AS partition, TOTAL(gpus * MAX(0, @now - start_ts)) / 1000.0 AS s
-           FROM jobs INDEXED BY jobs_end WHERE end_ts IS NULL AND start_ts IS NOT NULL GROUP BY 1, 2`,
-        )
-        .all({ now: nowTs }) as Array<{ project: string; partition: string; s: number }>;
-      for (const r of running) addGpuS(r.project, r.partition, r.s);
-      for (const e of [...byPartition.values()].sort((a, b) => a.project.localeCompare(b.project) || a.partition.localeCompare(b.partition))) {
-        gpuSeconds.samples.push({ labels: { project: e.project, partition: e.partition }, ...monotone(`gpu_s|${e.project}|${e.partition}`, e.s, nowTs) });
+      for (const t of totals) {
+        gpuSeconds.samples.push({ labels: { project: t.project, partition: t.partition }, ...monotone(`gpu_s|${t.project}|${t.partition}`, t.gpuS, nowTs) });
+        energyWh.set(t.project, (energyWh.get(t.project) ?? 0) + t.energyWh);
       }
 
       const energy = counter('heatledger_project_gpu_energy_joules', 'Measured GPU energy (integrated from samples) by project.', 'joules');
-      for (const [project, wh] of [...energyWh].sort((a, b) => a[0].localeCompare(b[0]))) {
+      // Projects in order already (projectTotals sorts by project first).
+      for (const [project, wh] of energyWh) {
         energy.samples.push({ labels: { project }, ...monotone(`gpu_j|${project}`, wh * 3600, nowTs) });
       }
 
@@ -183,12 +152,7 @@ export function createMetrics(sqlite: Database, startedS = Date.now() / 1000): M
 
       // Collector health.
       const age = gauge('heatledger_source_last_sample_age_seconds', 'Seconds since the newest sample stored, by source (gpu: per node, facility: per meter).', 'seconds');
-      const gpuNodes = sqlite
-        .prepare('SELECT n.cluster || \'/\' || n.name AS node, MAX(c.ts) AS ts FROM gpu_cursor c JOIN gpus g ON g.id = c.gpu_id JOIN nodes n ON n.id = g.node_id GROUP BY 1 ORDER BY 1')
-        .all() as Array<{ node: string; ts: number }>;
-      for (const r of gpuNodes) age.samples.push({ labels: { source: 'gpu', node: r.node }, value: Math.max(0, (nowTs - r.ts) / 1000) });
-      const meters = sqlite.prepare("SELECT site || '/' || meter AS node, MAX(ts) AS ts FROM facility_cursor GROUP BY 1 ORDER BY 1").all() as Array<{ node: string; ts: number }>;
-      for (const r of meters) age.samples.push({ labels: { source: 'facility', node: r.node }, value: Math.max(0, (nowTs - r.ts) / 1000) });
+      for (const r of newestSamples(sqlite)) age.samples.push({ labels: { source: r.source, node: r.node }, value: Math.max(0, (nowTs - r.ts) / 1000) });
       const refused = counter('heatledger_ingest_rejected_batches', 'Ingest batches refused since the server started, by kind and reason (the error code).');
       for (const [key, n] of [...rejections].sort()) {
         const [kind, reason] = key.split('\u0000') as [string, string];

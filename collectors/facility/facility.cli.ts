@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { positiveFlag, tokenFlag } from '../shared/cli-flags.ts';
+import { httpUrlFlag, positiveFlag, tokenFlag } from '../shared/cli-flags.ts';
 import { UsageError } from '../shared/usage-error.ts';
 import { createSender, sendOnceRetry } from '../shared/sender.ts';
 import { facilityBatchSchema, type FacilityBatch, type FacilityReading } from '../shared/wire.ts';
@@ -274,15 +274,7 @@ async function sendToServer(
   warnHeat: (readings: FacilityReading[]) => void,
   log: (line: string) => void,
 ): Promise<number> {
-  let server: URL;
-  try {
-    server = new URL(values.server!);
-  } catch {
-    throw new UsageError(`collect facility: --server '${values.server}' is not a URL`);
-  }
-  if (server.protocol !== 'http:' && server.protocol !== 'https:') {
-    throw new UsageError(`collect facility: --server must be http:// or https://, not ${server.protocol}`);
-  }
+  const server = httpUrlFlag('collect facility', 'server', values.server!);
   const intervalMs = positiveFlag('collect facility', 'interval', values.interval, 60) * 1000;
   const polling = !values.once && (sources.redfish !== null || sources.co2Api !== null);
   const sender = createSender({

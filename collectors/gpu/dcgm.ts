@@ -167,13 +167,13 @@ export async function scrapeExporter(url: string, timeoutMs: number): Promise<Se
     res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'text/plain;version=0.0.4' } });
   } catch (error) {
     const e = error as Error;
-    throw new Error(`dcgm-exporter ${url}: ${e.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : e.message}`);
+    throw new Error(`dcgm-exporter ${url}: ${e.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : e.message}`, { cause: error });
   }
   if (!res.ok) throw new Error(`dcgm-exporter ${url}: HTTP ${res.status}`);
   try {
     return parseExposition(await res.text());
   } catch (error) {
-    throw new Error(`dcgm-exporter ${url}: ${(error as Error).message}`);
+    throw new Error(`dcgm-exporter ${url}: ${(error as Error).message}`, { cause: error });
   }
 }
 
@@ -245,7 +245,7 @@ export async function prometheusBackfill(
       const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
       body = (await res.json()) as typeof body;
     } catch (error) {
-      throw new Error(`prometheus ${promUrl}: ${(error as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : (error as Error).message}`);
+      throw new Error(`prometheus ${promUrl}: ${(error as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : (error as Error).message}`, { cause: error });
     }
     if (body.status !== 'success' || body.data?.resultType !== 'matrix') throw new Error(`prometheus ${promUrl}: query_range failed: ${body.error ?? body.status}`);
     // Series at each instant, as a scrape would hold them.

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { positiveFlag, tokenFlag } from '../shared/cli-flags.ts';
+import { httpUrlFlag, positiveFlag, tokenFlag } from '../shared/cli-flags.ts';
 import { UsageError } from '../shared/usage-error.ts';
 import { createSender, sendOnceRetry } from '../shared/sender.ts';
 import { ISO_UTC, gpuBatchSchema, type GpuBatch } from '../shared/wire.ts';
@@ -100,15 +100,7 @@ export async function gpuCli(argv: string[]): Promise<number> {
   const timeoutMs = positiveFlag('collect gpu', 'nvidia-smi-timeout', values['nvidia-smi-timeout'], 30) * 1000;
   const exporters = [...(values['dcgm-exporter'] ?? []), ...parsed.positionals];
   if (parsed.positionals.length > 0 && !values['dcgm-exporter']) throw new UsageError(`collect gpu: unexpected argument '${parsed.positionals[0]}'\n${help}`);
-  for (const url of exporters) {
-    let u: URL | null = null;
-    try {
-      u = new URL(url);
-    } catch {
-      // named below
-    }
-    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw new UsageError(`collect gpu: --dcgm-exporter '${url}' is not an http(s) URL`);
-  }
+  for (const url of exporters) httpUrlFlag('collect gpu', 'dcgm-exporter', url);
   const jobLabel = values['job-label'] ?? 'hpc_job';
   if (jobLabel !== 'hpc_job' && jobLabel !== 'pod') throw new UsageError(`collect gpu: --job-label must be hpc_job or pod, not '${jobLabel}'`);
   const scrapeTimeoutMs = positiveFlag('collect gpu', 'scrape-timeout', values['scrape-timeout'], 10) * 1000;
@@ -132,15 +124,7 @@ export async function gpuCli(argv: string[]): Promise<number> {
     return 0;
   }
   if (!values.server) throw new UsageError(`collect gpu: give --once --stdout, or --server URL --token T\n${help}`);
-  let server: URL;
-  try {
-    server = new URL(values.server);
-  } catch {
-    throw new UsageError(`collect gpu: --server '${values.server}' is not a URL`);
-  }
-  if (server.protocol !== 'http:' && server.protocol !== 'https:') {
-    throw new UsageError(`collect gpu: --server must be http:// or https://, not ${server.protocol}`);
-  }
+  const server = httpUrlFlag('collect gpu', 'server', values.server);
   const intervalMs = positiveFlag('collect gpu', 'interval', values.interval, 10) * 1000;
   const maxBackoffMs = positiveFlag('collect gpu', 'max-backoff', values['max-backoff'], 300) * 1000;
   const sender = createSender({
@@ -197,12 +181,7 @@ async function prometheusMode(
   { cluster, jobLabel, scrapeTimeoutMs, defaultSpoolDir }: { cluster: string; jobLabel: 'hpc_job' | 'pod'; scrapeTimeoutMs: number; defaultSpoolDir: string },
 ): Promise<number> {
   const promUrl = values.prometheus!;
-  try {
-    const u = new URL(promUrl);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
-  } catch {
-    throw new UsageError(`collect gpu: --prometheus '${promUrl}' is not an http(s) URL`);
-  }
+  httpUrlFlag('collect gpu', 'prometheus', promUrl);
   const stepMs = positiveFlag('collect gpu', 'query-range-step', values['query-range-step']?.replace(/s$/, ''), 10) * 1000;
   const spoolDir = values['spool-dir'] ?? defaultSpoolDir;
   // Beside the spooled batches, not among them (the sender replays every *.json there).
@@ -229,7 +208,7 @@ async function prometheusMode(
   }
   if (!values.server) throw new UsageError('collect gpu: give --once --stdout, or --server URL --token T');
   const sender = createSender({
-    server: new URL(values.server).href,
+    server: httpUrlFlag('collect gpu', 'server', values.server).href,
     token: tokenFlag('collect gpu', values),
     spoolDir,
     maxSpoolBytes: positiveFlag('collect gpu', 'max-spool-mb', values['max-spool-mb'], 512) * 1024 * 1024,

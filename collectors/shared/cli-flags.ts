@@ -10,6 +10,18 @@ export function positiveFlag(command: string, name: string, raw: string | undefi
   return value;
 }
 
+/** An http(s) address from a flag's text. */
+export function httpUrlFlag(command: string, name: string, raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new UsageError(`${command}: --${name} '${raw}' is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`${command}: --${name} must be http:// or https://, not ${url.protocol}`);
+  return url;
+}
+
 /** The ingest token from `--token` or `--token-file` (one of them, not both). */
 export function tokenFlag(command: string, values: { token?: string; 'token-file'?: string }): string {
   if (values.token && values['token-file']) throw new UsageError(`${command}: give --token or --token-file, not both`);

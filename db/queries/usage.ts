@@ -230,7 +230,8 @@ function rolledUp(sqlite: Database, q: Query, d0: number, d1: number): void {
     // Each month's sums are kept (windows that share a month share them), and a run of
     // ended months merged (a window asked again reads one list, not a list per month); the
     // current month apart, as it changes with every batch.
-    for (const months of [splitAtMonths(p).filter((m) => m.to <= current), splitAtMonths(p).filter((m) => m.to > current)]) {
+    const split = splitAtMonths(p);
+    for (const months of [split.filter((m) => m.to <= current), split.filter((m) => m.to > current)]) {
       if (months.length === 0) continue;
       const each = () => months.map((m) => kept(sqlite, keyOf(m), m.from, m.to, () => sum([m])));
       const run = { ...p, from: months[0]!.from, to: months.at(-1)!.to };
@@ -275,7 +276,7 @@ function splitAtMonths(p: Piece): Piece[] {
  * forgotten person, another process's commit) changes the count.
  */
 const keptSums = new WeakMap<Database, { entries: Map<string, { version: number; value: unknown[] }>; rows: number }>();
-/** Rows kept per connection at most (~60 MB on the national bench): the warm-up alone keeps ~250,000 (13 months and five windows' first days in each grouping); a dashboard's windows move every 10 s, so old ones go first. */
+/** Rows kept per connection at most (~60 MB on the national bench): the warm-up alone keeps ~250,000 (13 months and five windows' first days in each grouping); a dashboard's windows move every 10 s, so the least recently used go first. */
 const MAX_KEPT_ROWS = 600_000;
 
 function kept<T extends unknown[]>(sqlite: Database, key: string, fromTs: number, toTs: number, compute: () => T): T {
@@ -283,7 +284,13 @@ function kept<T extends unknown[]>(sqlite: Database, key: string, fromTs: number
   if (!all) keptSums.set(sqlite, (all = { entries: new Map(), rows: 0 }));
   const version = stampOf(sqlite, 'usage', monthOf(fromTs), toTs);
   const hit = all.entries.get(key);
-  if (hit && hit.version === version) return hit.value as T;
+  if (hit && hit.version === version) {
+    // Used again: it goes last, so that the limit drops what is not asked any more (a moving
+    // window's edges), not the month sums every window shares.
+    all.entries.delete(key);
+    all.entries.set(key, hit);
+    return hit.value as T;
+  }
   const value = compute();
   if (hit) all.rows -= hit.value.length;
   all.entries.delete(key);
@@ -372,7 +379,7 @@ function dayProfile(sqlite: Database, q: Query, day: number, energy: boolean): D
       .all(p) as Array<{ k: string; s: number; e: number; g: number }>
   ).map((r) => ({ kind: 'job', ...r }));
   if (!energy) return out;
-  const perJob = q.fewJobs && 50 * q.jobCount! < (sqlite.prepare('SELECT COUNT(*) AS n FROM job_hour WHERE hour_ts >= @a AND hour_ts < @b').get(p) as { n: number }).n;
+  const perJob = readsPerJob(sqlite, q, day, day + DAY_MS);
   const hours = sqlite
     .prepare(
       `SELECT h.hour_ts AS h, ${key} AS k, SUM(h.energy_wh) AS wh, SUM(h.gpu_s) AS gs, SUM(h.idle_gpu_s) AS "is"
@@ -426,21 +433,27 @@ function edgeUsage(sqlite: Database, q: Query, a: number, b: number, first: bool
   } else hourEnergy(sqlite, q, a, b, 1);
 }
 
+/**
+ * Whether the job-hours of [a, b) are read through the projects' own jobs (a search of
+ * job_hour_job per job of theirs, each on pages of its own): only when there are far fewer
+ * of those jobs than job-hours in [a, b); otherwise the job-hours of [a, b) (consecutive
+ * pages) are read and joined to their records. For a project of 990 jobs and four hours of
+ * the national bench (4,300 job-hours), on a page cache not yet filled: 57 ms by its jobs,
+ * 11 ms by the hours.
+ */
+function readsPerJob(sqlite: Database, q: Query, a: number, b: number): boolean {
+  return q.fewJobs && 50 * q.jobCount! < (sqlite.prepare('SELECT COUNT(*) AS n FROM job_hour WHERE hour_ts >= ? AND hour_ts < ?').get(a, b) as { n: number }).n;
+}
+
 /** Measured energy, GPU-seconds and idle GPU-seconds of the job-hours that start in [a, b), added with `sign`. */
 function hourEnergy(sqlite: Database, q: Query, a: number, b: number, sign: 1 | -1): void {
   if (b <= a) return;
   const byDay = q.f.groupBy === 'day';
-  // For a few projects from their jobs' own job-hours (a search of job_hour_job per job of
-  // theirs, each on pages of its own), when there are far fewer of those jobs than
-  // job-hours in [a, b); otherwise the job-hours of [a, b) (consecutive pages) summed per
-  // job first (a fifth of the lookups of joining every row), then their records. For a
-  // project of 990 jobs and four hours of the national bench (4,300 job-hours), on a page
-  // cache not yet filled: 57 ms by its jobs, 11 ms by the hours.
   // Summed per project, user and partition once, and kept (until a month of [a, b) changes):
   // a page that asks two groupings of one window (the review pack: by day and by user)
   // reads the job-hours once.
   const groups = kept(sqlite, `hours|${a}|${b}|${q.fewJobs}|${String(q.params.accounts)}|${String(q.params.users)}`, a, b, () => {
-    const perJob = q.fewJobs && 50 * q.jobCount! < (sqlite.prepare('SELECT COUNT(*) AS n FROM job_hour WHERE hour_ts >= ? AND hour_ts < ?').get(a, b) as { n: number }).n;
+    const perJob = readsPerJob(sqlite, q, a, b);
     const keys = `j.account AS project, j.user AS user, ${jobKeys.partition} AS partition`;
     return sqlite
       .prepare(
