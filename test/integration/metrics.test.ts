@@ -143,6 +143,13 @@ describe('GET /metrics', () => {
     const { t } = await setUp();
     expect((await t.app.request('/metrics')).status).toBe(401);
     expect((await t.app.request('/metrics', t.auth(t.tokens.ingest))).status).toBe(403);
+    // A researcher signed in to the dashboard gets no figures (the projects' totals are not theirs to see).
+    t.addPerson('rita', 'researcher', ['proj-a']);
+    const login = await t.app.request('http://heatledger.example/api/v1/auth/login', { method: 'POST', body: JSON.stringify({ username: 'rita', password: 'correct horse' }), headers: { 'content-type': 'application/json' } });
+    expect(login.status).toBe(200);
+    const asRita = await t.app.request('/metrics', { headers: { cookie: login.headers.get('set-cookie')!.split(';')[0]! } });
+    expect(asRita.status).toBe(403);
+    expect(await asRita.text()).not.toContain('heatledger_project_gpu_seconds_total');
     expect(allowed(['10.0.0.0/8', '192.168.1.5'], '10.20.30.40')).toBe(true);
     expect(allowed(['10.0.0.0/8', '192.168.1.5'], '::ffff:192.168.1.5')).toBe(true);
     expect(allowed(['10.0.0.0/8', '192.168.1.5'], '192.168.1.6')).toBe(false);
