@@ -108,7 +108,8 @@ export function createSender(options: SenderOptions): Sender {
     return run;
   }
 
-  async function post(kind: IngestKind, body: string, key: string): Promise<IngestResult> {
+  /** `waiting`: the batches in the spool, this one included (a replay knows it without reading the folder again). */
+  async function post(kind: IngestKind, body: string, key: string, waiting: number): Promise<IngestResult> {
     let response: Response;
     try {
       response = await doFetch(new URL(ingestPaths[kind], options.server), {
@@ -118,7 +119,7 @@ export function createSender(options: SenderOptions): Sender {
           'content-type': 'application/json',
           'idempotency-key': key,
           // How many batches wait in this collector's spool (the server exports it in /metrics).
-          ...(options.spoolDir ? { 'x-heatledger-spool-batches': String(spoolFiles().length) } : {}),
+          ...(options.spoolDir ? { 'x-heatledger-spool-batches': String(waiting) } : {}),
         },
         body,
         signal: AbortSignal.timeout(timeoutMs),
@@ -148,11 +149,11 @@ export function createSender(options: SenderOptions): Sender {
   }
 
   /** `post`, tried again after transient failures as `options.retry` says. */
-  async function postRetrying(kind: IngestKind, body: string, key: string): Promise<IngestResult> {
+  async function postRetrying(kind: IngestKind, body: string, key: string, waiting: number): Promise<IngestResult> {
     const retry = options.retry;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await post(kind, body, key);
+        return await post(kind, body, key, waiting);
       } catch (error) {
         if (!(error instanceof TransientError) || !retry || attempt >= retry.attempts || retry.signal?.aborted) throw error;
         const delayMs = retryDelayMs(attempt, retry.firstDelayMs ?? 500, retry.maxDelayMs ?? 10_000, error.retryAfterMs);
@@ -201,7 +202,8 @@ export function createSender(options: SenderOptions): Sender {
     const dir = options.spoolDir;
     if (!dir) return { replayed: 0, remaining: 0 };
     let replayed = 0;
-    for (const file of spoolFiles()) {
+    const files = spoolFiles();
+    for (const [i, file] of files.entries()) {
       const kind = file.split('-')[2] as IngestKind;
       const path = join(dir, file);
       let body: string;
@@ -211,7 +213,7 @@ export function createSender(options: SenderOptions): Sender {
         continue; // dropped by the size bound meanwhile
       }
       try {
-        await postRetrying(kind, body, keyOf(kind, body));
+        await postRetrying(kind, body, keyOf(kind, body), files.length - i);
       } catch (error) {
         if (error instanceof BatchRefusedError) {
           // Keep the evidence next to the spool rather than retrying forever.
@@ -238,7 +240,8 @@ export function createSender(options: SenderOptions): Sender {
       }
     }
     try {
-      return { status: 'sent', result: await postRetrying(kind, body, key) };
+      // The spool is empty here (it was, or the replay above emptied it).
+      return { status: 'sent', result: await postRetrying(kind, body, key, 0) };
     } catch (error) {
       if (error instanceof BatchRefusedError) {
         return { status: 'refused', httpStatus: error.httpStatus, message: error.message };
