@@ -66,6 +66,10 @@ export const users = sqliteTable('users', {
   /** scrypt$N$r$p$salt$hash (base64); null for scheduler users who never log in. */
   passwordHash: text('password_hash'),
   createdTs: integer('created_ts').notNull(),
+  /** Where notices go: the OIDC `email` claim or `user add --email`; null: none sent. */
+  email: text('email'),
+  /** The language notices are written in; null: English. */
+  lang: text('lang', { enum: ['en', 'da'] }),
 });
 
 export const projectMembers = sqliteTable(
@@ -94,8 +98,38 @@ export const allocations = sqliteTable(
     periodStartTs: integer('period_start_ts').notNull(),
     periodEndTs: integer('period_end_ts').notNull(),
     createdTs: integer('created_ts').notNull(),
+    /** Who keeps the grant: an administrator (`admin`) or a Slurm account limit (`slurm`, GrpTRESMins gres/gpu). */
+    source: text('source', { enum: ['admin', 'slurm'] }).notNull().default('admin'),
   },
   (t) => [index('allocations_project').on(t.projectId)],
+);
+
+/**
+ * Slurm's associations as the last associations batch of each cluster gave them (a batch
+ * replaces its cluster's rows). `user` is '' on an account's own association, which carries
+ * its parent and its GrpTRESMins gres/gpu limit in GPU-minutes.
+ */
+export const slurmAssociations = sqliteTable(
+  'slurm_associations',
+  {
+    cluster: text('cluster').notNull(),
+    account: text('account').notNull(),
+    user: text('user').notNull(),
+    parent: text('parent'),
+    gpuMinutes: real('gpu_minutes'),
+  },
+  (t) => [primaryKey({ columns: [t.cluster, t.account, t.user] })],
+);
+
+/** Each account's coordinators (its PIs), per cluster, from the same batch. */
+export const slurmCoordinators = sqliteTable(
+  'slurm_coordinators',
+  {
+    cluster: text('cluster').notNull(),
+    account: text('account').notNull(),
+    user: text('user').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.cluster, t.account, t.user] })],
 );
 
 export const apiTokens = sqliteTable('api_tokens', {
@@ -166,6 +200,16 @@ export const jobs = sqliteTable(
  * and makes a re-sent sample a no-op under INSERT OR IGNORE. test/integration/schema.test.ts
  * checks that the migration still says so.
  */
+/** What a sample may carry beyond nvidia-smi's figures (a DCGM source): its energy counter and profiling activities. */
+const gpuSampleExtras = () => ({
+  /** The GPU's energy counter in J (DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION); differences of it are the segment's energy. */
+  energyJ: real('energy_j'),
+  smActive: real('sm_active'),
+  tensorActive: real('tensor_active'),
+  grActive: real('gr_active'),
+  dramActive: real('dram_active'),
+});
+
 export const gpuSamples = sqliteTable(
   'gpu_samples',
   {
@@ -177,6 +221,7 @@ export const gpuSamples = sqliteTable(
     tempC: real('temp_c'),
     /** JSON array of job ids, null when no job runs on the GPU. */
     jobIds: text('job_ids'),
+    ...gpuSampleExtras(),
   },
   (t) => [primaryKey({ columns: [t.ts, t.gpuId] })],
 );
@@ -188,6 +233,7 @@ export const gpuCursor = sqliteTable('gpu_cursor', {
   utilPct: real('util_pct'),
   powerW: real('power_w'),
   jobIds: text('job_ids'),
+  ...gpuSampleExtras(),
 });
 
 /** Energy and utilisation per GPU and hour (machine-wide GPU energy, busy and idle). */
@@ -207,6 +253,8 @@ export const gpuHour = sqliteTable(
      * sign of processes hidden from the collector, which gates energy inference.
      */
     noJobBusyS: real('no_job_busy_s').notNull().default(0),
+    /** Of energyWh, what the GPU's energy counter measured (the rest is integrated power): the energy's provenance. */
+    counterWh: real('counter_wh').notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.hourTs, t.gpuId] }), index('gpu_hour_busy_unnamed').on(t.hourTs).where(sql`${t.noJobBusyS} > 0`)],
 );
@@ -225,8 +273,28 @@ export const jobHour = sqliteTable(
     gpuS: real('gpu_s').notNull().default(0),
     utilPctS: real('util_pct_s').notNull().default(0),
     idleGpuS: real('idle_gpu_s').notNull().default(0),
+    /** Of energyWh, what GPU energy counters measured (the rest is integrated power). */
+    counterWh: real('counter_wh').notNull().default(0),
+    /**
+     * DCGM profiling activity: `*ActiveS` = ∫ activity dt over the job's GPU share (ratio·s),
+     * `*S` = the GPU-seconds it was known; their ratio is the mean activity.
+     */
+    smActiveS: real('sm_active_s').notNull().default(0),
+    smS: real('sm_s').notNull().default(0),
+    tensorActiveS: real('tensor_active_s').notNull().default(0),
+    tensorS: real('tensor_s').notNull().default(0),
+    grActiveS: real('gr_active_s').notNull().default(0),
+    grS: real('gr_s').notNull().default(0),
+    dramActiveS: real('dram_active_s').notNull().default(0),
+    dramS: real('dram_s').notNull().default(0),
   },
-  (t) => [primaryKey({ columns: [t.hourTs, t.cluster, t.jobId] }), index('job_hour_job').on(t.cluster, t.jobId)],
+  (t) => [
+    primaryKey({ columns: [t.hourTs, t.cluster, t.jobId] }),
+    index('job_hour_job').on(t.cluster, t.jobId),
+    // Only the hours a DCGM source covered (an energy counter or activities): empty, and free, at a site without one.
+    index('job_hour_dcgm_job').on(t.cluster, t.jobId, t.hourTs).where(sql`${t.counterWh} + ${t.smS} + ${t.tensorS} + ${t.grS} + ${t.dramS} > 0`),
+    index('job_hour_dcgm_hour').on(t.hourTs).where(sql`${t.counterWh} + ${t.smS} + ${t.tensorS} + ${t.grS} + ${t.dramS} > 0`),
+  ],
 );
 
 /** The figures every usage rollup keeps (see usage_day for their meaning). */
@@ -407,6 +475,20 @@ export const alerts = sqliteTable(
     lastError: text('last_error'),
   },
   (t) => [uniqueIndex('alerts_allocation_threshold').on(t.allocationId, t.thresholdPct)],
+);
+
+/** One email per alert and recipient (the project's PIs, the committee), sent once, retried until the mail server accepts it. */
+export const alertMails = sqliteTable(
+  'alert_mails',
+  {
+    alertId: integer('alert_id').notNull().references(() => alerts.id),
+    userId: integer('user_id').notNull(),
+    address: text('address').notNull(),
+    sentTs: integer('sent_ts'),
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+  },
+  (t) => [primaryKey({ columns: [t.alertId, t.userId] })],
 );
 
 /** Server settings kept in the database (e.g. the pseudonymisation key). */

@@ -27,6 +27,11 @@ describe('checkGpuBatch (the GPU ingest fast path)', () => {
       processes: [{ pid: 7, usedMemMiB: null, jobId: '42' }, { pid: 8, usedMemMiB: 5 }],
       jobIds: ['42'],
       migDevices: [{ gpuInstanceId: 1, computeInstanceId: null, memUsedMiB: 1, memTotalMiB: 2 }],
+      energyJ: 15152422.938,
+      smActive: 0.4,
+      tensorActive: null,
+      grEngineActive: 0,
+      dramActive: 1,
     };
     const parsed = checkGpuBatch({ schema: 1, cluster: 'c', node: 'n1', samples: [full] });
     expect(parsed?.samples[0]).toEqual({ ...full, migDevices: [{ gpuInstanceId: 1, computeInstanceId: null, memUsedMiB: 1, memTotalMiB: 2, processes: [] }] });
@@ -55,6 +60,11 @@ describe('checkGpuBatch (the GPU ingest fast path)', () => {
       { processes: [{ pid: -1, usedMemMiB: null }] },
       { processes: [{ pid: 1 }] },
       { migDevices: [{ gpuInstanceId: 0, computeInstanceId: 0, memUsedMiB: null }] },
+      { energyJ: -1 },
+      { energyJ: '5' },
+      { smActive: 1.01 },
+      { tensorActive: -0.1 },
+      { dramActive: Number.NaN },
     ];
     for (const change of bad) {
       const batch = { schema: 1, cluster: 'c', node: 'n', samples: [{ ...sample, ...change }] };

@@ -6,7 +6,7 @@
  * `validateFast`). It must never accept what the schema refuses: every test here is the
  * schema's own or stricter (integers must be safe integers, keys must be present).
  */
-import { ISO_UTC, isCalendarTime } from '../collectors/shared/wire.ts';
+import { ISO_UTC, activityFields, isCalendarTime } from '../collectors/shared/wire.ts';
 import type { GpuBatchParsed } from './services/ingest-types.ts';
 
 type Sample = GpuBatchParsed['samples'][number];
@@ -88,6 +88,15 @@ function sample(s: unknown): Sample | undefined {
     const mig = migDevices(s.migDevices);
     if (!mig) return undefined;
     out.migDevices = mig;
+  }
+  if (s.energyJ !== undefined) {
+    if (!numOrNull(s.energyJ, 0)) return undefined;
+    out.energyJ = s.energyJ as number | null;
+  }
+  for (const f of activityFields) {
+    if (s[f] === undefined) continue;
+    if (!numOrNull(s[f], 0, 1)) return undefined;
+    out[f] = s[f] as number | null;
   }
   return out;
 }

@@ -113,6 +113,44 @@ describe.skipIf(missing('../shared/fixtures/dcgm-exporter', existsSync(dir)))('G
     expect(vgpu.model).toBe('GRID A100-10C');
   });
 
+  it('sends the energy counter in J and the profiling activities of a whole GPU (T4 under load, L4 idle)', () => {
+    const t4 = read('cncf-k8s-ai-conformance_ericsson-ccd_tesla-t4_590.48.01_no-help-type.prom');
+    const s = dcgmNodes(parseExposition(t4), TS)[0]!.samples[0]!;
+    // Stated in SOURCES.md: TOTAL_ENERGY 15152422938 mJ, GR_ENGINE 0.156205, PIPE_TENSOR 0.005822.
+    expect(s.energyJ).toBe(15152422938 / 1000);
+    expect(s.grEngineActive).toBe(0.156205);
+    expect(s.tensorActive).toBe(0.005822);
+    expect(s.dramActive).toBe(valueOf(t4, 'DCGM_FI_PROF_DRAM_ACTIVE', []));
+    // The T4 scrape has no SM_ACTIVE: absent, not zero.
+    expect(valueOf(t4, 'DCGM_FI_PROF_SM_ACTIVE', [], true)).toBeNull();
+    expect(s.smActive).toBeUndefined();
+    const l4 = read('cncf-k8s-ai-conformance_kops_l4_580.105.08.prom');
+    const idle = dcgmNodes(parseExposition(l4), TS)[0]!.samples[0]!;
+    expect(idle.energyJ).toBe(valueOf(l4, 'DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION', [])! / 1000);
+    expect(idle.grEngineActive).toBe(0);
+  });
+
+  it('takes a MIG GPU’s activity from its whole-GPU series, else the mean of its instances, and its energy once (A100 docs, A30, A800)', () => {
+    const a100 = read('nvidia-cloud-native-docs_a100_mig-1g.5gb_dcp_docs-sample.prom');
+    const s = dcgmNodes(parseExposition(a100), TS)[0]!.samples[0]!;
+    // SOURCES.md: whole-GPU GR_ENGINE 0.995630 (the GPU-instance series says 0.995687), TOTAL_ENERGY 319159391 mJ.
+    expect(s.grEngineActive).toBe(0.99563);
+    expect(s.energyJ).toBe(319159.391);
+    // PIPE_TENSOR is given for the whole GPU (0.92926) and for its instance (0.930433): the whole GPU's.
+    expect(s.tensorActive).toBe(valueOf(a100, 'DCGM_FI_PROF_PIPE_TENSOR_ACTIVE', []));
+    expect(s.tensorActive).not.toBe(valueOf(a100, 'DCGM_FI_PROF_PIPE_TENSOR_ACTIVE', ['GPU_I_ID="13"'], true));
+    const a30 = read('dcgm-exporter-issue317_a30_mig-1g.6gb_3.3.5-3.4.1_power-per-gi_EXCERPT.prom');
+    for (const g of dcgmNodes(parseExposition(a30), TS).flatMap((n) => n.samples)) {
+      const lines = a30.split('\n').filter((l) => l.startsWith('DCGM_FI_PROF_SM_ACTIVE{') && l.includes(`UUID="${g.gpuUuid}"`));
+      expect(lines.length).toBeGreaterThan(0);
+      expect(g.smActive).toBe(lines.reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0) / lines.length);
+    }
+    const a800 = read('johns-blog_a800-sxm4-80gb_x8_mig-2g.20gb_power-energy_EXCERPT.prom');
+    const gpu0 = dcgmNodes(parseExposition(a800), TS).flatMap((n) => n.samples).find((x) => x.gpuIndex === 0)!;
+    // SOURCES.md: 257858316 mJ repeated on three GPU instances; one GPU's counter, not three.
+    expect(gpu0.energyJ).toBe(257858.316);
+  });
+
   it('refuses what is not a dcgm-exporter scrape, naming why', () => {
     expect(() => dcgmNodes(parseExposition(read('jobstats-issue32_nvidia-gpu-prometheus-exporter_a100-80gb-pcie_duty-cycle_EXCERPT.prom')), TS)).toThrow(/not a dcgm-exporter scrape/);
   });

@@ -8,6 +8,12 @@
  *   taken (the series without GPU_I_ID, else the first), never their sum;
  * - utilisation from DCGM_FI_DEV_GPU_UTIL (%), memory from DCGM_FI_DEV_FB_USED/FB_FREE
  *   (+FB_RESERVED) (MiB), temperature from DCGM_FI_DEV_GPU_TEMP, the model from `modelName`;
+ * - its energy counter from DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION (mJ since the driver
+ *   loaded, sent in J): the server takes a segment's energy from the counter's difference
+ *   and records that it did (its provenance), integrating power only where there is none;
+ * - the profiling activities DCGM_FI_PROF_SM_ACTIVE, _PIPE_TENSOR_ACTIVE, _GR_ENGINE_ACTIVE
+ *   and _DRAM_ACTIVE (ratios 0–1): the whole GPU's series, or on a MIG GPU that has only
+ *   per-instance series their mean (each instance counted alike, whatever its size);
  * - the jobs on it from the `hpc_job` label (dcgm-exporter's HPC job mapping; a job may own
  *   several MIG slices of one GPU), or with `jobLabel: 'pod'` from `namespace/pod`.
  * A metric a GPU does not report (a vGPU guest has no power) is null, never zero.
@@ -129,6 +135,14 @@ export function dcgmNodes(series: Series[], ts: string, options: DcgmOptions = {
     const used = whole('DCGM_FI_DEV_FB_USED');
     const free = whole('DCGM_FI_DEV_FB_FREE');
     const reserved = whole('DCGM_FI_DEV_FB_RESERVED');
+    // An activity: the whole GPU's series, else the mean of its GPU instances'.
+    const activity = (metric: string): number | null => {
+      const all = list.filter((s) => s.name === metric);
+      const wholeGpu = all.find((s) => s.labels.GPU_I_ID === undefined);
+      if (wholeGpu) return clampRatio(wholeGpu.value);
+      return all.length === 0 ? null : clampRatio(all.reduce((a, s) => a + s.value, 0) / all.length);
+    };
+    const energyMj = whole('DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION');
     const jobs = new Set<string>();
     for (const s of list) {
       if ((options.jobLabel ?? 'hpc_job') === 'hpc_job') {
@@ -150,6 +164,11 @@ export function dcgmNodes(series: Series[], ts: string, options: DcgmOptions = {
       processes: [],
       jobIds: [...jobs].slice(0, 256),
     };
+    if (energyMj !== null && energyMj >= 0) sample.energyJ = energyMj / 1000;
+    for (const [field, metric] of ACTIVITY_METRICS) {
+      const v = activity(metric);
+      if (v !== null) sample[field] = v;
+    }
     const node = list.find((s) => s.labels.Hostname)?.labels.Hostname ?? null;
     let samples = nodes.get(node);
     if (!samples) nodes.set(node, (samples = []));
@@ -159,6 +178,15 @@ export function dcgmNodes(series: Series[], ts: string, options: DcgmOptions = {
 }
 
 const clampPct = (v: number | null) => (v === null ? null : Math.min(100, Math.max(0, v)));
+const clampRatio = (v: number) => Math.min(1, Math.max(0, v));
+
+/** The sample's activity fields and the DCGM profiling metric each is read from. */
+const ACTIVITY_METRICS = [
+  ['smActive', 'DCGM_FI_PROF_SM_ACTIVE'],
+  ['tensorActive', 'DCGM_FI_PROF_PIPE_TENSOR_ACTIVE'],
+  ['grEngineActive', 'DCGM_FI_PROF_GR_ENGINE_ACTIVE'],
+  ['dramActive', 'DCGM_FI_PROF_DRAM_ACTIVE'],
+] as const;
 
 /** Scrapes one exporter: its text, or an error naming it (timeout, HTTP status, not the format). */
 export async function scrapeExporter(url: string, timeoutMs: number): Promise<Series[]> {
@@ -214,7 +242,9 @@ export const DCGM_SAMPLE_METRICS = [
   'DCGM_FI_DEV_GPU_TEMP',
   'DCGM_FI_DEV_POWER_MGMT_LIMIT',
   'DCGM_FI_DEV_ENFORCED_POWER_LIMIT',
-] as const;
+  'DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION',
+  ...ACTIVITY_METRICS.map(([, metric]) => metric),
+];
 
 /** Points per series Prometheus answers in one query_range at most (its limit is 11,000). */
 const MAX_POINTS = 10_000;

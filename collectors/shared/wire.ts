@@ -37,6 +37,7 @@ const isoUtc = z
 const name = z.string().min(1).max(200);
 const nonNegative = z.number().finite().nonnegative();
 const nullableNumber = z.number().finite().nullable();
+const ratio = z.number().finite().min(0).max(1);
 
 export const gpuProcessSchema = z.object({
   pid: z.number().int().nonnegative(),
@@ -67,7 +68,17 @@ export const gpuSampleSchema = z.object({
   processes: z.array(gpuProcessSchema).max(4096).default([]),
   jobIds: z.array(z.string().min(1).max(64)).max(256).default([]),
   migDevices: z.array(migDeviceSchema).max(64).optional(),
+  /** The GPU's energy counter, J since its driver loaded (DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION ÷ 1000). */
+  energyJ: nonNegative.nullable().optional(),
+  /** DCGM profiling activities, ratios 0–1 (DCGM_FI_PROF_SM_ACTIVE, _PIPE_TENSOR_ACTIVE, _GR_ENGINE_ACTIVE, _DRAM_ACTIVE). */
+  smActive: ratio.nullable().optional(),
+  tensorActive: ratio.nullable().optional(),
+  grEngineActive: ratio.nullable().optional(),
+  dramActive: ratio.nullable().optional(),
 });
+
+/** The optional activity fields of a GPU sample, in the integrator's order (db/rules/integrate.ts Activity). */
+export const activityFields = ['smActive', 'tensorActive', 'grEngineActive', 'dramActive'] as const;
 
 export const gpuBatchSchema = z.object({
   schema: z.literal(1),
@@ -135,6 +146,28 @@ export const facilityBatchSchema = z.object({
   readings: z.array(facilityReadingSchema).max(100_000),
 });
 
+/**
+ * Slurm associations of one cluster (issue 16): who may charge which account (`user` null:
+ * the account's own association, with its parent and its GrpTRESMins `gres/gpu` grant in
+ * GPU-minutes), and each account's coordinators. A batch replaces everything stored for its
+ * cluster: a user left out has lost the association.
+ */
+export const associationsBatchSchema = z.object({
+  schema: z.literal(1),
+  cluster: name,
+  associations: z
+    .array(
+      z.object({
+        account: name,
+        user: name.nullable(),
+        parent: name.nullable().default(null),
+        gpuMinutes: z.number().int().nonnegative().max(1e12).nullable().default(null),
+      }),
+    )
+    .max(500_000),
+  coordinators: z.array(z.object({ account: name, user: name })).max(100_000).default([]),
+});
+
 export type GpuProcess = z.infer<typeof gpuProcessSchema>;
 export type MigDevice = z.infer<typeof migDeviceSchema>;
 export type GpuSample = z.input<typeof gpuSampleSchema>;
@@ -145,12 +178,14 @@ export type JobsBatch = z.input<typeof jobsBatchSchema>;
 export type FacilityQuantity = z.infer<typeof facilityQuantitySchema>;
 export type FacilityReading = z.infer<typeof facilityReadingSchema>;
 export type FacilityBatch = z.input<typeof facilityBatchSchema>;
+export type AssociationsBatch = z.input<typeof associationsBatchSchema>;
 
 /** Ingest endpoints by batch kind, relative to the server URL. */
 export const ingestPaths = {
   gpu: '/api/v1/ingest/gpu',
   jobs: '/api/v1/ingest/jobs',
   facility: '/api/v1/ingest/facility',
+  associations: '/api/v1/ingest/associations',
 } as const;
 export type IngestKind = keyof typeof ingestPaths;
 

@@ -97,3 +97,48 @@ describe('integrateGpuSegmentEach', () => {
     expect(collect({ ts: 0, powerW: 1, utilPct: 1, jobIds: [] }, { ts: 300_001, powerW: 1, utilPct: 1, jobIds: [] })).toEqual([]);
   });
 });
+
+describe('a segment with an energy counter or activities', () => {
+  const base = { utilPct: 50, jobIds: ['1'] };
+
+  it('spreads the counter’s energy over the hours as the power ran, and marks it as the counter’s', () => {
+    // 100 W at 00:59 rising to 300 W at 01:01 (200 W at the boundary): power says 150 W × 60 s
+    // before and 250 W × 60 s after, so 3/8 and 5/8 of the energy.
+    // The counter says 36 kJ = 10 Wh for the two minutes.
+    const p = { ...base, ts: HOUR_MS - 60_000, powerW: 100, energyJ: 5000 };
+    const n = { ...base, ts: HOUR_MS + 60_000, powerW: 300, energyJ: 41_000 };
+    const pieces = integrateGpuSegment(p, n, 300_000, 5);
+    const byHour = (h: number) => pieces.filter((x) => x.hourTs === h).reduce((s, x) => s + x.energyWh!, 0);
+    expect(byHour(0)).toBeCloseTo(3.75, 9);
+    expect(byHour(HOUR_MS)).toBeCloseTo(6.25, 9);
+    expect(pieces.reduce((s, x) => s + x.counterWh, 0)).toBeCloseTo(10, 9);
+    // The one-hour fast path hands the same pieces to a sink.
+    const sunk: number[] = [];
+    integrateGpuSegmentEach(p, n, 300_000, 5, (_h, _j, _s, e, _u, _i, c) => sunk.push(e!, c));
+    expect(sunk).toEqual(pieces.flatMap((x) => [x.energyWh, x.counterWh]));
+  });
+
+  it('uses power where the counter went back or implies more than 100 kW, and time where there is no power', () => {
+    const reset = integrateGpuSegment({ ...base, ts: 0, powerW: 360, energyJ: 9e9 }, { ...base, ts: 10_000, powerW: 360, energyJ: 3 }, 300_000, 5);
+    expect(reset.reduce((s, x) => s + x.energyWh!, 0)).toBeCloseTo(1, 9);
+    expect(reset.every((x) => x.counterWh === 0)).toBe(true);
+    const absurd = integrateGpuSegment({ ...base, ts: 0, powerW: 360, energyJ: 0 }, { ...base, ts: 10_000, powerW: 360, energyJ: 1_000_001 }, 300_000, 5);
+    expect(absurd.every((x) => x.counterWh === 0)).toBe(true);
+    // No power at all (a vGPU): the counter's 7.2 kJ = 2 Wh, half to each owner by time.
+    const noPower = integrateGpuSegment({ ...base, ts: 0, powerW: null, energyJ: 0 }, { ...base, ts: 10_000, powerW: null, energyJ: 7200 }, 300_000, 5);
+    expect(noPower.map((x) => x.energyWh)).toEqual([1, 1]);
+  });
+
+  it('integrates each activity known at both ends, and leaves the others unknown', () => {
+    const p = { ...base, ts: 0, powerW: 100, activity: [0.2, null, 1, 0.5] as [number, null, number, number] };
+    const n = { ...base, ts: 20_000, powerW: 100, activity: [0.6, 0.9, null, 0.5] as [number, number, null, number] };
+    const pieces = integrateGpuSegment(p, n, 300_000, 5);
+    const sum = (k: number) => pieces.reduce((s, x) => s + x.activity![k]!, 0);
+    // SM: mean 0.4 over 20 s; tensor and graphics known at one end only; DRAM 0.5.
+    expect(sum(0)).toBeCloseTo(8, 9);
+    expect(sum(1)).toBeCloseTo(20, 9);
+    expect(sum(2) + sum(3) + sum(4) + sum(5)).toBe(0);
+    expect(sum(6)).toBeCloseTo(10, 9);
+    expect(sum(7)).toBeCloseTo(20, 9);
+  });
+});

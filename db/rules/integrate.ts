@@ -51,12 +51,36 @@ export function splitLinear(t0: number, v0: number, t1: number, v1: number, buck
   return pieces;
 }
 
+/**
+ * DCGM's profiling activities of a GPU (ratios 0–1), in this order: SM active, tensor pipe
+ * active, graphics engine active, DRAM active; null where the source does not give one.
+ */
+export type Activity = [number | null, number | null, number | null, number | null];
+export const ACTIVITY_METRICS = 4;
+
 /** A GPU sample as the integrator needs it. */
 export interface GpuPoint {
   ts: number;
   powerW: number | null;
   utilPct: number | null;
   jobIds: string[];
+  /** The GPU's energy counter (J since the driver loaded; DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION), when the source gives it. */
+  energyJ?: number | null;
+  activity?: Activity | null;
+}
+
+/**
+ * Power the counter may imply at most (the wire's bound on powerW): a larger difference
+ * means the counter was reset or replaced, and the segment falls back to its power.
+ */
+const MAX_COUNTER_W = 100_000;
+
+/** The energy (J) between two samples by the GPU's own counter, or null when it does not give one. */
+export function counterJoules(p: GpuPoint, n: GpuPoint): number | null {
+  if (p.energyJ == null || n.energyJ == null) return null;
+  const joules = n.energyJ - p.energyJ;
+  // A counter that went back was reset (driver reload): that segment's energy is its power's.
+  return joules >= 0 && joules <= (MAX_COUNTER_W * (n.ts - p.ts)) / 1000 ? joules : null;
 }
 
 /** What one piece of a GPU segment adds to the rollups of its hour. */
@@ -71,6 +95,13 @@ export interface GpuPiece {
   utilPctS: number | null;
   /** Whether the owning sample was below the idle threshold. */
   idle: boolean;
+  /** Of energyWh, what the GPU's energy counter measured (the rest is integrated power). */
+  counterWh: number;
+  /**
+   * Per activity metric k (ACTIVITY_METRICS): [2k] = ∫ activity dt (ratio·s) and [2k+1] the
+   * seconds it was known at both ends; null when the samples give no activity.
+   */
+  activity: Float64Array | null;
 }
 
 /**
@@ -86,26 +117,67 @@ export function integrateGpuSegment(p: GpuPoint, n: GpuPoint, maxGapMs: number, 
   const power = p.powerW !== null && n.powerW !== null ? splitLinear(p.ts, p.powerW, n.ts, n.powerW, HOUR_MS, [mid]) : null;
   const util = p.utilPct !== null && n.utilPct !== null ? splitLinear(p.ts, p.utilPct, n.ts, n.utilPct, HOUR_MS, [mid]) : null;
   const shape = power ?? util ?? splitLinear(p.ts, 0, n.ts, 0, HOUR_MS, [mid]);
+  const energy = shape.map((_, i) => (power ? power[i]!.integral / HOUR_MS : null));
+  const joules = counterJoules(p, n);
+  if (joules !== null) {
+    // The counter's energy, spread over the pieces as the power ran (by time without power).
+    const total = power ? energy.reduce<number>((a, e) => a + e!, 0) : 0;
+    for (let i = 0; i < shape.length; i++) {
+      const part = total > 0 ? energy[i]! / total : (shape[i]!.endMs - shape[i]!.startMs) / dt;
+      energy[i] = (joules / 3600) * part;
+    }
+  }
+  const activity = activityPieces(p, n, mid, shape.length);
   return shape.map((piece, i) => {
     const owner = piece.startMs < mid ? p : n;
     return {
       hourTs: piece.bucketTs,
       jobIds: owner.jobIds,
       seconds: (piece.endMs - piece.startMs) / 1000,
-      energyWh: power ? power[i]!.integral / HOUR_MS : null,
+      energyWh: energy[i]!,
       utilPctS: util ? util[i]!.integral / 1000 : null,
       idle: owner.utilPct !== null && owner.utilPct < idleUtilPct,
+      counterWh: joules !== null ? energy[i]! : 0,
+      activity: activity?.[i] ?? null,
     };
   });
 }
 
+/** Each piece's activity integrals (see GpuPiece.activity), cut as splitLinear cuts the segment; null when none is known at both ends. */
+function activityPieces(p: GpuPoint, n: GpuPoint, mid: number, pieces: number): Float64Array[] | null {
+  if (!p.activity || !n.activity) return null;
+  let out: Float64Array[] | null = null;
+  for (let k = 0; k < ACTIVITY_METRICS; k++) {
+    const a = p.activity[k];
+    const b = n.activity[k];
+    if (a == null || b == null) continue;
+    out ??= Array.from({ length: pieces }, () => new Float64Array(2 * ACTIVITY_METRICS));
+    const split = splitLinear(p.ts, a, n.ts, b, HOUR_MS, [mid]);
+    for (let i = 0; i < pieces; i++) {
+      out[i]![2 * k] = split[i]!.integral / 1000;
+      out[i]![2 * k + 1] = (split[i]!.endMs - split[i]!.startMs) / 1000;
+    }
+  }
+  return out;
+}
+
 /** Receives the pieces of a GPU segment one by one (see `integrateGpuSegmentEach`). */
-export type GpuPieceSink = (hourTs: number, jobIds: string[], seconds: number, energyWh: number | null, utilPctS: number | null, idle: boolean) => void;
+export type GpuPieceSink = (
+  hourTs: number,
+  jobIds: string[],
+  seconds: number,
+  energyWh: number | null,
+  utilPctS: number | null,
+  idle: boolean,
+  counterWh: number,
+  activity: Float64Array | null,
+) => void;
 
 /**
  * `integrateGpuSegment` without allocating: hands each piece to `sink`. The common case, a
  * segment inside one hour, is computed inline with the same arithmetic as `splitLinear`
- * (so the figures are bit-identical); anything else goes through `integrateGpuSegment`.
+ * (so the figures are bit-identical); anything else (a segment across an hour, samples
+ * with an energy counter or activities) goes through `integrateGpuSegment`.
  */
 export function integrateGpuSegmentEach(p: GpuPoint, n: GpuPoint, maxGapMs: number, idleUtilPct: number, sink: GpuPieceSink): void {
   const t0 = p.ts;
@@ -113,8 +185,8 @@ export function integrateGpuSegmentEach(p: GpuPoint, n: GpuPoint, maxGapMs: numb
   const dt = t1 - t0;
   if (dt <= 0 || dt > maxGapMs) return;
   const hourTs = bucketOf(t0, HOUR_MS);
-  if (hourTs + HOUR_MS < t1) {
-    for (const x of integrateGpuSegment(p, n, maxGapMs, idleUtilPct)) sink(x.hourTs, x.jobIds, x.seconds, x.energyWh, x.utilPctS, x.idle);
+  if (hourTs + HOUR_MS < t1 || p.energyJ != null || p.activity || n.energyJ != null || n.activity) {
+    for (const x of integrateGpuSegment(p, n, maxGapMs, idleUtilPct)) sink(x.hourTs, x.jobIds, x.seconds, x.energyWh, x.utilPctS, x.idle, x.counterWh, x.activity);
     return;
   }
   const mid = t0 + dt / 2;
@@ -141,6 +213,6 @@ export function integrateGpuSegmentEach(p: GpuPoint, n: GpuPoint, maxGapMs: numb
     u2 = (((vm + vb) / 2) * (t1 - mid)) / 1000;
   }
   // The midpoint may fall in the next hour only when t1 is exactly on the boundary; bucketOf(mid) is then still hourTs.
-  sink(hourTs, p.jobIds, (mid - t0) / 1000, e1, u1, p.utilPct !== null && p.utilPct < idleUtilPct);
-  sink(hourTs, n.jobIds, (t1 - mid) / 1000, e2, u2, n.utilPct !== null && n.utilPct < idleUtilPct);
+  sink(hourTs, p.jobIds, (mid - t0) / 1000, e1, u1, p.utilPct !== null && p.utilPct < idleUtilPct, 0, null);
+  sink(hourTs, n.jobIds, (t1 - mid) / 1000, e2, u2, n.utilPct !== null && n.utilPct < idleUtilPct, 0, null);
 }

@@ -11,7 +11,7 @@
  */
 import type { Database, Statement } from 'better-sqlite3';
 import type { GpuBatchIn } from './records.ts';
-import { HOUR_MS, integrateGpuSegmentEach, type GpuPieceSink, type GpuPoint } from '../rules/integrate.ts';
+import { ACTIVITY_METRICS, HOUR_MS, integrateGpuSegmentEach, type Activity, type GpuPieceSink, type GpuPoint } from '../rules/integrate.ts';
 import type { IngestContext } from './context.ts';
 import type { UsageRollup } from '../rollups/usage.ts';
 
@@ -22,7 +22,13 @@ interface RollupDelta {
   other: number;
   noJobWh: number;
   noJobBusyS: number;
+  counterWh: number;
+  /** Activity integrals and seconds (GpuPiece.activity), null until a piece brings some. */
+  activity: Float64Array | null;
 }
+
+/** The sample columns beyond nvidia-smi's, as a point's fields (energy counter, activities). */
+const EXTRA_COLUMNS = 'energy_j AS energyJ, sm_active AS smActive, tensor_active AS tensorActive, gr_active AS grActive, dram_active AS dramActive';
 
 /** Prepared statements and caches for GPU ingest, built once per database. */
 export class GpuIngestor {
@@ -47,29 +53,40 @@ export class GpuIngestor {
       sampleIns: db.prepare(
         'INSERT OR IGNORE INTO gpu_samples (ts, gpu_id, util_pct, mem_used_mib, power_w, temp_c, job_ids) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
-      cursorGet: db.prepare('SELECT ts, power_w AS powerW, util_pct AS utilPct, job_ids AS jobIds FROM gpu_cursor WHERE gpu_id = ?'),
+      // A sample with an energy counter or activities (a DCGM source); the plain insert stays the hot path.
+      sampleInsExtra: db.prepare(
+        `INSERT OR IGNORE INTO gpu_samples (ts, gpu_id, util_pct, mem_used_mib, power_w, temp_c, job_ids, energy_j, sm_active, tensor_active, gr_active, dram_active)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      cursorGet: db.prepare(`SELECT ts, power_w AS powerW, util_pct AS utilPct, job_ids AS jobIds, ${EXTRA_COLUMNS} FROM gpu_cursor WHERE gpu_id = ?`),
       cursorPut: db.prepare(
-        `INSERT INTO gpu_cursor (gpu_id, ts, util_pct, power_w, job_ids) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (gpu_id) DO UPDATE SET ts = excluded.ts, util_pct = excluded.util_pct, power_w = excluded.power_w, job_ids = excluded.job_ids`,
+        `INSERT INTO gpu_cursor (gpu_id, ts, util_pct, power_w, job_ids, energy_j, sm_active, tensor_active, gr_active, dram_active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (gpu_id) DO UPDATE SET ts = excluded.ts, util_pct = excluded.util_pct, power_w = excluded.power_w, job_ids = excluded.job_ids,
+           energy_j = excluded.energy_j, sm_active = excluded.sm_active, tensor_active = excluded.tensor_active, gr_active = excluded.gr_active, dram_active = excluded.dram_active`,
       ),
       prev: db.prepare(
-        `SELECT ts, power_w AS powerW, util_pct AS utilPct, job_ids AS jobIds FROM gpu_samples
+        `SELECT ts, power_w AS powerW, util_pct AS utilPct, job_ids AS jobIds, ${EXTRA_COLUMNS} FROM gpu_samples
          WHERE ts >= ? AND ts < ? AND gpu_id = ? ORDER BY ts DESC LIMIT 1`,
       ),
       next: db.prepare(
-        `SELECT ts, power_w AS powerW, util_pct AS utilPct, job_ids AS jobIds FROM gpu_samples
+        `SELECT ts, power_w AS powerW, util_pct AS utilPct, job_ids AS jobIds, ${EXTRA_COLUMNS} FROM gpu_samples
          WHERE ts > ? AND ts <= ? AND gpu_id = ? ORDER BY ts ASC LIMIT 1`,
       ),
       gpuHourAdd: db.prepare(
-        `INSERT INTO gpu_hour (hour_ts, gpu_id, energy_wh, covered_s, util_pct_s, job_s, no_job_wh, no_job_busy_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO gpu_hour (hour_ts, gpu_id, energy_wh, covered_s, util_pct_s, job_s, no_job_wh, no_job_busy_s, counter_wh) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (hour_ts, gpu_id) DO UPDATE SET energy_wh = energy_wh + excluded.energy_wh,
            covered_s = covered_s + excluded.covered_s, util_pct_s = util_pct_s + excluded.util_pct_s, job_s = job_s + excluded.job_s,
-           no_job_wh = no_job_wh + excluded.no_job_wh, no_job_busy_s = no_job_busy_s + excluded.no_job_busy_s`,
+           no_job_wh = no_job_wh + excluded.no_job_wh, no_job_busy_s = no_job_busy_s + excluded.no_job_busy_s, counter_wh = counter_wh + excluded.counter_wh`,
       ),
       jobHourAdd: db.prepare(
         `INSERT INTO job_hour (hour_ts, cluster, job_id, energy_wh, gpu_s, util_pct_s, idle_gpu_s) VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (hour_ts, cluster, job_id) DO UPDATE SET energy_wh = energy_wh + excluded.energy_wh,
            gpu_s = gpu_s + excluded.gpu_s, util_pct_s = util_pct_s + excluded.util_pct_s, idle_gpu_s = idle_gpu_s + excluded.idle_gpu_s`,
+      ),
+      jobHourExtra: db.prepare(
+        `UPDATE job_hour SET counter_wh = counter_wh + ?, sm_active_s = sm_active_s + ?, sm_s = sm_s + ?, tensor_active_s = tensor_active_s + ?,
+           tensor_s = tensor_s + ?, gr_active_s = gr_active_s + ?, gr_s = gr_s + ?, dram_active_s = dram_active_s + ?, dram_s = dram_s + ?
+         WHERE hour_ts = ? AND cluster = ? AND job_id = ?`,
       ),
     };
   }
@@ -89,12 +106,12 @@ export class GpuIngestor {
 
     let gpuId = 0;
     let sign = 1;
-    const sink: GpuPieceSink = (hourTs, jobIds, seconds, energy, utilS, isIdle) => {
+    const sink: GpuPieceSink = (hourTs, jobIds, seconds, energy, utilS, isIdle, counter, activity) => {
       const energyWh = energy === null ? 0 : sign * energy;
       const signedS = sign * seconds;
       const utilPctS = utilS === null ? 0 : sign * utilS;
       const share = jobIds.length;
-      accumulate(
+      const gpu = accumulate(
         gpuHour,
         (hourTs / HOUR_MS) * GPU_KEY_SPAN + gpuId,
         energyWh,
@@ -104,11 +121,17 @@ export class GpuIngestor {
         share === 0 ? energyWh : 0,
         share === 0 && !isIdle ? signedS : 0,
       );
+      if (counter !== 0) gpu.counterWh += sign * counter;
       for (let k = 0; k < share; k++) {
         const jobId = jobIds[k]!;
         let hours = jobHour.get(jobId);
         if (!hours) jobHour.set(jobId, (hours = new Map()));
-        accumulate(hours, hourTs, energyWh / share, signedS / share, utilPctS / share, isIdle ? signedS / share : 0);
+        const d = accumulate(hours, hourTs, energyWh / share, signedS / share, utilPctS / share, isIdle ? signedS / share : 0);
+        if (counter !== 0) d.counterWh += (sign * counter) / share;
+        if (activity) {
+          d.activity ??= new Float64Array(2 * ACTIVITY_METRICS);
+          for (let m = 0; m < activity.length; m++) d.activity[m]! += (sign * activity[m]!) / share;
+        }
       }
     };
     const addSegment = (id: number, p: GpuPoint, n: GpuPoint, s: 1 | -1) => {
@@ -132,13 +155,19 @@ export class GpuIngestor {
         lastJson = lastJobIds.length > 0 ? JSON.stringify(lastJobIds) : null;
       }
       const jobIds = lastJobIds;
-      const inserted = this.st.sampleIns.run(ts, id, s.utilPct, s.memUsedMiB, s.powerW, s.tempC, lastJson).changes > 0;
+      const activity = activityOf(s.smActive, s.tensorActive, s.grEngineActive, s.dramActive);
+      const energyJ = s.energyJ ?? null;
+      const inserted =
+        (energyJ === null && activity === null
+          ? this.st.sampleIns.run(ts, id, s.utilPct, s.memUsedMiB, s.powerW, s.tempC, lastJson)
+          : this.st.sampleInsExtra.run(ts, id, s.utilPct, s.memUsedMiB, s.powerW, s.tempC, lastJson, energyJ, ...(activity ?? NO_ACTIVITY))
+        ).changes > 0;
       if (!inserted) {
         duplicates++;
         continue;
       }
       accepted++;
-      const point: GpuPoint = { ts, powerW: s.powerW, utilPct: s.utilPct, jobIds };
+      const point: GpuPoint = energyJ === null && activity === null ? { ts, powerW: s.powerW, utilPct: s.utilPct, jobIds } : { ts, powerW: s.powerW, utilPct: s.utilPct, jobIds, energyJ, activity };
       const cursor = this.cursor(id);
       if (!cursor || ts > cursor.ts) {
         if (cursor) addSegment(id, cursor, point, 1);
@@ -156,17 +185,18 @@ export class GpuIngestor {
 
     for (const [key, d] of gpuHour) {
       const gpu = key % GPU_KEY_SPAN;
-      this.st.gpuHourAdd.run(((key - gpu) / GPU_KEY_SPAN) * HOUR_MS, gpu, d.energyWh, d.seconds, d.utilPctS, d.other, d.noJobWh, d.noJobBusyS);
+      this.st.gpuHourAdd.run(((key - gpu) / GPU_KEY_SPAN) * HOUR_MS, gpu, d.energyWh, d.seconds, d.utilPctS, d.other, d.noJobWh, d.noJobBusyS, d.counterWh);
     }
     for (const [jobId, hours] of jobHour) {
       for (const [hourTs, d] of hours) {
         this.st.jobHourAdd.run(hourTs, batch.cluster, jobId, d.energyWh, d.seconds, d.utilPctS, d.other);
+        if (d.counterWh !== 0 || d.activity) this.st.jobHourExtra.run(d.counterWh, ...(d.activity ?? NO_ACTIVITY_SUMS), hourTs, batch.cluster, jobId);
         this.usage.addEnergy(batch.cluster, jobId, hourTs, d.energyWh, d.seconds, d.other);
       }
     }
     for (const id of touchedCursors) {
       const c = this.cursors.get(id)!;
-      this.st.cursorPut.run(id, c.ts, c.utilPct, c.powerW, c.jobIds.length ? JSON.stringify(c.jobIds) : null);
+      this.st.cursorPut.run(id, c.ts, c.utilPct, c.powerW, c.jobIds.length ? JSON.stringify(c.jobIds) : null, c.energyJ ?? null, ...(c.activity ?? NO_ACTIVITY));
     }
     return { accepted, duplicates };
   }
@@ -229,13 +259,24 @@ function sameList(a: string[], b: string[]): boolean {
   return true;
 }
 
-function toPoint(row: unknown): GpuPoint | null {
-  if (!row) return null;
-  const r = row as { ts: number; powerW: number | null; utilPct: number | null; jobIds: string | null };
-  return { ts: r.ts, powerW: r.powerW, utilPct: r.utilPct, jobIds: r.jobIds ? (JSON.parse(r.jobIds) as string[]) : [] };
+const NO_ACTIVITY: Activity = [null, null, null, null];
+const NO_ACTIVITY_SUMS = new Float64Array(2 * ACTIVITY_METRICS);
+
+/** A sample's activities in the integrator's order, or null when it has none. */
+function activityOf(sm: number | null | undefined, tensor: number | null | undefined, gr: number | null | undefined, dram: number | null | undefined): Activity | null {
+  return sm == null && tensor == null && gr == null && dram == null ? null : [sm ?? null, tensor ?? null, gr ?? null, dram ?? null];
 }
 
-function accumulate<K>(map: Map<K, RollupDelta>, key: K, energyWh: number, seconds: number, utilPctS: number, other: number, noJobWh = 0, noJobBusyS = 0) {
+function toPoint(row: unknown): GpuPoint | null {
+  if (!row) return null;
+  const r = row as { ts: number; powerW: number | null; utilPct: number | null; jobIds: string | null; energyJ: number | null; smActive: number | null; tensorActive: number | null; grActive: number | null; dramActive: number | null };
+  const point: GpuPoint = { ts: r.ts, powerW: r.powerW, utilPct: r.utilPct, jobIds: r.jobIds ? (JSON.parse(r.jobIds) as string[]) : [] };
+  const activity = activityOf(r.smActive, r.tensorActive, r.grActive, r.dramActive);
+  if (r.energyJ !== null || activity !== null) Object.assign(point, { energyJ: r.energyJ, activity });
+  return point;
+}
+
+function accumulate<K>(map: Map<K, RollupDelta>, key: K, energyWh: number, seconds: number, utilPctS: number, other: number, noJobWh = 0, noJobBusyS = 0): RollupDelta {
   const d = map.get(key);
   if (d) {
     d.energyWh += energyWh;
@@ -244,8 +285,10 @@ function accumulate<K>(map: Map<K, RollupDelta>, key: K, energyWh: number, secon
     d.other += other;
     d.noJobWh += noJobWh;
     d.noJobBusyS += noJobBusyS;
-  } else {
-    map.set(key, { energyWh, seconds, utilPctS, other, noJobWh, noJobBusyS });
+    return d;
   }
+  const fresh = { energyWh, seconds, utilPctS, other, noJobWh, noJobBusyS, counterWh: 0, activity: null };
+  map.set(key, fresh);
+  return fresh;
 }
 

@@ -25,6 +25,13 @@ export interface GpuSampleIn {
   processes: GpuProcessIn[];
   jobIds: string[];
   migDevices?: Array<{ gpuInstanceId: number; computeInstanceId: number | null; memUsedMiB: number | null; memTotalMiB: number | null; processes: GpuProcessIn[] }> | undefined;
+  /** The GPU's energy counter (J); its differences replace integrated power where both ends have it. */
+  energyJ?: number | null | undefined;
+  /** DCGM profiling activities (ratios 0–1). */
+  smActive?: number | null | undefined;
+  tensorActive?: number | null | undefined;
+  grEngineActive?: number | null | undefined;
+  dramActive?: number | null | undefined;
 }
 
 export interface GpuBatchIn {

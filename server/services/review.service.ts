@@ -5,6 +5,7 @@
  * own rows only, their colleagues' figures summed.
  */
 import type { Database } from 'better-sqlite3';
+import { jobsDcgm, projectDcgm, type DcgmFigures } from '../../db/queries/dcgm-activity.ts';
 import { jobListPage, type ListedJob } from '../../db/queries/job-list.ts';
 import { usageByKey, type UsageRow } from '../../db/queries/usage.ts';
 import type { Visibility } from '../auth/middleware.ts';
@@ -60,12 +61,14 @@ export interface JobRow {
   energyInferredKWh: number;
   idleGpuHours: number;
   meanUtilPct: number | null;
+  /** Where a DCGM source gave them: the job's GPU activity beside utilisation, and its energy's provenance. */
+  dcgm: DcgmFigures | null;
   /** The job's share of the facility's CO2 and reused heat in its hours (null: no energy in the window). */
   co2Kg: number | null;
   reusedHeatKWh: number | null;
 }
 
-const listedRow = (j: ListedJob, figures: ReturnType<ReturnType<typeof jobFigures>>[number], w: { fromTs: number; toTs: number; nowTs: number }): JobRow => ({
+const listedRow = (j: ListedJob, figures: ReturnType<ReturnType<typeof jobFigures>>[number], dcgm: DcgmFigures | null, w: { fromTs: number; toTs: number; nowTs: number }): JobRow => ({
   jobId: j.jobId,
   project: j.project,
   user: j.user,
@@ -81,6 +84,7 @@ const listedRow = (j: ListedJob, figures: ReturnType<ReturnType<typeof jobFigure
   energyInferredKWh: figures?.inferredKWh ?? 0,
   idleGpuHours: (figures?.idleGpuS ?? 0) / 3600,
   meanUtilPct: figures && figures.gpuS > 0 ? figures.utilPctS / figures.gpuS : null,
+  dcgm,
   co2Kg: figures ? figures.shares.co2Kg : null,
   reusedHeatKWh: figures ? figures.shares.reusedKWh : null,
 });
@@ -106,9 +110,10 @@ export function listJobs(deps: Deps, window: { fromTs: number; toTs: number }, v
   );
   const page = listed.slice(0, filter.limit);
   const figures = jobFigures(sqlite, w)(page);
+  const dcgm = jobsDcgm(sqlite, page, w);
   const pseudo = vis.perUser ? null : pseudonymiser(sqlite);
   const rows = page.map((j, i) => {
-    const row = listedRow(j, figures[i]!, w);
+    const row = listedRow(j, figures[i]!, dcgm[i]!, w);
     return pseudo ? { ...row, user: pseudo(row.user) } : row;
   });
   const last = page.at(-1);
@@ -143,9 +148,10 @@ function mostIdleJobs(deps: Deps, w: WindowAttribution, project: string, vis: Vi
     after = last;
   }
   const figures = jobFigures(sqlite, w)(picked);
+  const dcgm = jobsDcgm(sqlite, picked, w);
   const pseudo = vis.perUser ? null : pseudonymiser(sqlite);
   return picked.map((j, i) => {
-    const row = listedRow(j, figures[i]!, w);
+    const row = listedRow(j, figures[i]!, dcgm[i]!, w);
     return pseudo ? { ...row, user: pseudo(row.user) } : row;
   });
 }
@@ -215,6 +221,7 @@ export function getReview(deps: Deps, project: string, window: { fromTs: number;
       energyKWh: totals.energyKWh,
       energyPerGpuHourKWh: totals.measuredGpuHours > 0 ? totals.energyKWh / totals.measuredGpuHours : null,
       jobs: totals.jobs,
+      dcgm: projectDcgm(sqlite, project, w),
     },
     burnDown,
     waits,
@@ -239,6 +246,7 @@ export function reviewCsv(review: ReturnType<typeof getReview>): string {
   put('project', review.project, { from: review.from, to: review.to });
   put('allocation', review.project, review.allocation as unknown as Record<string, unknown>);
   put('usage', review.project, review.usage);
+  put('dcgm', review.project, review.usage.dcgm as unknown as Record<string, unknown>);
   put('waits', review.project, review.waits);
   put('energy', review.project, review.energy as unknown as Record<string, unknown>);
   for (const d of review.burnDown) put('burn-down', d.day, d);
