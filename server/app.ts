@@ -21,6 +21,7 @@ import { authRoutes } from './routes/auth.routes.ts';
 import { coolingRoutes } from './routes/cooling.routes.ts';
 import { energyRoutes } from './routes/energy.routes.ts';
 import { ingestRoutes } from './routes/ingest.routes.ts';
+import { applyAssociations } from './services/associations.service.ts';
 import { projectRoutes } from './routes/projects.routes.ts';
 import { reportsRoutes } from './routes/reports.routes.ts';
 import { usageRoutes } from './routes/usage.routes.ts';
@@ -88,7 +89,7 @@ export function createApp({ db, config, now, store = createStore(db.$client, con
     .get('/api/health', (c) => c.json({ status: 'ok' as const, demoHistory: demoProgress() }, 200))
     .get('/api/v1/demo-accounts', (c) => c.json({ accounts: demoAccounts.map(({ username, role, password }) => ({ username, role, password })) }, 200))
     .route('/api/v1/auth', authRoutes({ db, config }))
-    .route('/api/v1/ingest', ingestRoutes(ingest, metrics.backlog))
+    .route('/api/v1/ingest', ingestRoutes(ingest, metrics.backlog, (batch) => applyAssociations(sqlite, batch, { nowTs: clock(), grantPeriod: config.grantPeriod })))
     .route('/api/v1/usage', usageRoutes({ sqlite, now }))
     .route('/api/v1/energy', energyRoutes({ sqlite, config, now }))
     .route('/api/v1/energy/cooling', coolingRoutes({ sqlite }))

@@ -40,6 +40,19 @@ const envSchema = z.object({
   /** Where grant-use alerts are POSTed as JSON (none: alerts are only stored and shown). */
   HEATLEDGER_ALERT_WEBHOOK: z.url().optional(),
   HEATLEDGER_ALERT_CHECK_S: z.coerce.number().positive().default(60),
+  /** The period of grants made from Slurm's GrpTRESMins limits: `YYYY-MM-DD/YYYY-MM-DD` (start inclusive, end exclusive). */
+  HEATLEDGER_GRANT_PERIOD: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}\/\d{4}-\d{2}-\d{2}$/, 'must be START/END as YYYY-MM-DD/YYYY-MM-DD')
+    .refine((v) => v.split('/').every((d) => new Date(Date.parse(`${d}T00:00:00Z`) || 0).toISOString().startsWith(d)), 'is not two dates on the calendar')
+    .refine((v) => {
+      const [a, b] = v.split('/');
+      return a! < b!;
+    }, 'START must be before END')
+    .optional(),
+  /** Where notices are sent from: smtp://user:password@host:port (STARTTLS when offered) or smtps:// (TLS). */
+  HEATLEDGER_SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
+  HEATLEDGER_MAIL_FROM: z.email().optional(),
   /** Whether the heat pump that lifts reused heat to district-heating temperature is inside the site boundary (its electricity is then in E_DC). */
   HEATLEDGER_HEAT_PUMP_ON_SITE: flag.default(true),
   /** Set point of the coolant supplied to the IT equipment (°C), for the EED report. */
@@ -80,6 +93,10 @@ export interface Config {
   renewableShare: number | null;
   alertWebhook: string | null;
   alertCheckS: number;
+  /** HEATLEDGER_GRANT_PERIOD as ISO times, null when unset. */
+  grantPeriod: { start: string; end: string } | null;
+  smtpUrl: string | null;
+  mailFrom: string | null;
   heatPumpOnSite: boolean;
   supplySetpointC: number | null;
   inletAirSetpointC: number | null;
@@ -89,6 +106,11 @@ export interface Config {
   /** HEATLEDGER_METRICS_ALLOW: addresses that may scrape /metrics without a token. */
   metricsAllow: string[];
 }
+
+const grantPeriodOf = (v: string) => {
+  const [start, end] = v.split('/').map((d) => new Date(`${d}T00:00:00Z`).toISOString());
+  return { start: start!, end: end! };
+};
 
 /** Thrown when configuration is invalid; its message names the variable. */
 export class ConfigError extends Error {}
@@ -101,6 +123,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration: ${issue.path.join('.')}: ${issue.message}`);
   }
   const e = parsed.data;
+  if (e.HEATLEDGER_SMTP_URL && !e.HEATLEDGER_MAIL_FROM) throw new ConfigError('invalid configuration: HEATLEDGER_MAIL_FROM: required when HEATLEDGER_SMTP_URL is set');
   return {
     port: e.HEATLEDGER_PORT,
     host: e.HEATLEDGER_HOST,
@@ -120,6 +143,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     renewableShare: e.HEATLEDGER_RENEWABLE_SHARE ?? null,
     alertWebhook: e.HEATLEDGER_ALERT_WEBHOOK ?? null,
     alertCheckS: e.HEATLEDGER_ALERT_CHECK_S,
+    grantPeriod: e.HEATLEDGER_GRANT_PERIOD ? grantPeriodOf(e.HEATLEDGER_GRANT_PERIOD) : null,
+    smtpUrl: e.HEATLEDGER_SMTP_URL ?? null,
+    mailFrom: e.HEATLEDGER_MAIL_FROM ?? null,
     heatPumpOnSite: e.HEATLEDGER_HEAT_PUMP_ON_SITE,
     supplySetpointC: e.HEATLEDGER_SUPPLY_SETPOINT_C ?? null,
     inletAirSetpointC: e.HEATLEDGER_INLET_AIR_SETPOINT_C ?? null,

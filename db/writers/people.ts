@@ -31,9 +31,13 @@ export function pseudonymisePerson(sqlite: Database, username: string, pseudonym
   let memberships = 0;
   if (user) {
     sessions = sqlite.prepare('DELETE FROM sessions WHERE user_id = ?').run(user.id).changes;
+    // Their address in the alert mails kept for retries.
+    sqlite.prepare('DELETE FROM alert_mails WHERE user_id = ?').run(user.id);
     memberships = sqlite.prepare('DELETE FROM project_members WHERE user_id = ?').run(user.id).changes;
     sqlite.prepare('DELETE FROM users WHERE id = ?').run(user.id);
   }
+  // Slurm's associations name them too; the next associations batch leaves them out (associations.service.ts).
+  for (const table of ['slurm_associations', 'slurm_coordinators']) sqlite.prepare(`DELETE FROM ${table} WHERE user = ?`).run(username);
   if (user || jobs > 0) {
     sqlite.prepare('INSERT OR REPLACE INTO forgotten_users (name_hash, pseudonym, forgotten_ts) VALUES (?, ?, ?)').run(keyedHash(sqlite)(username), pseudonym, nowMs);
     sqlite.prepare('UPDATE audit_log SET actor = ? WHERE actor = ?').run(pseudonym, username);

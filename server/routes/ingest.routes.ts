@@ -4,8 +4,10 @@
  */
 import { createHash } from 'node:crypto';
 import { Hono, type Context } from 'hono';
-import { facilityBatchSchema, gpuBatchSchema, jobsBatchSchema } from '../../collectors/shared/wire.ts';
+import { associationsBatchSchema, facilityBatchSchema, gpuBatchSchema, jobsBatchSchema } from '../../collectors/shared/wire.ts';
 import { requireIngest, type AppEnv } from '../auth/middleware.ts';
+import type { AssociationsResult } from '../services/associations.service.ts';
+import type { AssociationsBatchParsed } from '../services/ingest-types.ts';
 import type { IngestService } from '../services/ingest.service.ts';
 import { checkGpuBatch } from '../gpu-batch.validation.ts';
 import { validate, validateFast } from '../validation.ts';
@@ -32,8 +34,8 @@ function backlog(c: Context<AppEnv>, report: BacklogReport | undefined, kind: 'g
   if (report && header !== undefined && /^\d{1,9}$/.test(header)) report(kind, source, Number(header));
 }
 
-/** Routes under /api/v1/ingest. */
-export function ingestRoutes(ingest: IngestService, onBacklog?: BacklogReport) {
+/** Routes under /api/v1/ingest; `associations` stores a cluster's Slurm associations (server/services/associations.service.ts). */
+export function ingestRoutes(ingest: IngestService, onBacklog?: BacklogReport, associations?: (batch: AssociationsBatchParsed) => AssociationsResult) {
   return new Hono<AppEnv>()
     .use(requireIngest)
     // GPU batches are the hot path: a hand-written check first, zod for anything it declines.
@@ -54,5 +56,10 @@ export function ingestRoutes(ingest: IngestService, onBacklog?: BacklogReport) {
       const res = await ingest.submit({ kind: 'facility', batch }, ...(await idempotency(c)));
       backlog(c, onBacklog, 'facility', batch.site);
       return c.json(res, 202);
+    })
+    .post('/associations', validate('json', associationsBatchSchema), (c) => {
+      if (!associations) return c.json({ error: { code: 'NOT_FOUND', message: 'associations are not taken here' } }, 404);
+      // A whole cluster's state, replaced in one transaction: sending it again changes nothing.
+      return c.json(associations(c.req.valid('json')), 202);
     });
 }

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { requireReader, visibility, type AppEnv } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
 import { csvDownloadHeaders } from '../csv.ts';
-import { getReview, listJobs, reviewCsv } from '../services/review.service.ts';
+import { getReview, listJobs, projectMembers, reviewCsv } from '../services/review.service.ts';
 import { validate } from '../validation.ts';
 import { pageShape } from './page.schemas.ts';
 import { toWindow, windowShape } from './read.schemas.ts';
@@ -29,6 +29,8 @@ export function projectRoutes({ sqlite, config, now = Date.now }: { sqlite: Data
       }
       return c.json(review, 200);
     })
+    // Who belongs to the project and where that comes from: Slurm's associations or an administrator.
+    .get('/projects/:project/members', requireReader, (c) => c.json(projectMembers(sqlite, c.req.param('project'), visibility(c)), 200))
     .get('/jobs', requireReader, validate('query', jobsQuery), (c) => {
       const { fromTs, toTs, project, limit, cursor } = c.req.valid('query');
       return c.json(listJobs(deps, { fromTs, toTs }, visibility(c), { project, limit, cursor }), 200);

@@ -185,14 +185,19 @@ export function addUser(db: Db, input: { username: string; role: Role; password:
 function userPrincipal(db: Db, userId: number): Principal | null {
   const user = db.select().from(users).where(eq(users.id, userId)).get();
   if (!user) return null;
-  const memberOf = db
-    .select({ name: projects.name })
+  const memberships = db
+    .select({ name: projects.name, isPi: projectMembers.isPi })
     .from(projectMembers)
     .innerJoin(projects, eq(projects.id, projectMembers.projectId))
     .where(eq(projectMembers.userId, userId))
-    .all()
-    .map((r) => r.name);
-  return { kind: 'user', userId, username: user.username, role: user.role, projects: memberOf };
+    .all();
+  // A researcher whom Slurm names coordinator of accounts is their PI: a PI's view (every
+  // member's figures) of those accounts only. Their own jobs in accounts they merely belong
+  // to are not in it: a PI's view of those would show colleagues' figures.
+  if (user.role === 'researcher' && memberships.some((m) => m.isPi)) {
+    return { kind: 'user', userId, username: user.username, role: 'pi', projects: memberships.filter((m) => m.isPi).map((m) => m.name) };
+  }
+  return { kind: 'user', userId, username: user.username, role: user.role, projects: memberships.map((m) => m.name) };
 }
 
 /** A hash of no one's password, made once per process (see login). */

@@ -231,6 +231,24 @@ export function getReview(deps: Deps, project: string, window: { fromTs: number;
   };
 }
 
+/**
+ * A project's members, from Slurm's associations (`source: 'slurm'`, coordinators as PIs)
+ * or typed in by an administrator (`'admin'`), each list apart. Names are personal data:
+ * admins, tokens and the project's PIs see them; anyone else gets FORBIDDEN.
+ */
+export function projectMembers(sqlite: Database, project: string, vis: Visibility) {
+  assertProject(sqlite, project, vis);
+  if (!vis.perUser || vis.users !== null) throw new DomainError('FORBIDDEN', `only the PIs of ${project} and administrators see its members`);
+  const rows = sqlite
+    .prepare(
+      `SELECT u.username AS user, m.is_pi AS pi, m.source FROM project_members m JOIN projects p ON p.id = m.project_id JOIN users u ON u.id = m.user_id
+       WHERE p.name = ? ORDER BY m.source, m.is_pi DESC, u.username`,
+    )
+    .all(project) as Array<{ user: string; pi: number; source: 'slurm' | 'admin' }>;
+  const of = (source: 'slurm' | 'admin') => rows.filter((r) => r.source === source).map((r) => ({ user: r.user, pi: r.pi === 1 }));
+  return { project, fromSlurm: of('slurm'), fromAdministrators: of('admin') };
+}
+
 /** The review pack's JSON shape. */
 export type Review = ReturnType<typeof getReview>;
 
