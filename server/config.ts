@@ -53,6 +53,8 @@ const envSchema = z.object({
   /** Where notices are sent from: smtp://user:password@host:port (STARTTLS when offered) or smtps:// (TLS). */
   HEATLEDGER_SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
   HEATLEDGER_MAIL_FROM: z.email().optional(),
+  /** A PEM file of the CA that signed the SMTP server's certificate, when it is not a public one. */
+  HEATLEDGER_SMTP_CA_FILE: z.string().min(1).optional(),
   /** Whether the heat pump that lifts reused heat to district-heating temperature is inside the site boundary (its electricity is then in E_DC). */
   HEATLEDGER_HEAT_PUMP_ON_SITE: flag.default(true),
   /** Set point of the coolant supplied to the IT equipment (°C), for the EED report. */
@@ -97,6 +99,7 @@ export interface Config {
   grantPeriod: { start: string; end: string } | null;
   smtpUrl: string | null;
   mailFrom: string | null;
+  smtpCaFile: string | null;
   heatPumpOnSite: boolean;
   supplySetpointC: number | null;
   inletAirSetpointC: number | null;
@@ -146,6 +149,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     grantPeriod: e.HEATLEDGER_GRANT_PERIOD ? grantPeriodOf(e.HEATLEDGER_GRANT_PERIOD) : null,
     smtpUrl: e.HEATLEDGER_SMTP_URL ?? null,
     mailFrom: e.HEATLEDGER_MAIL_FROM ?? null,
+    smtpCaFile: e.HEATLEDGER_SMTP_CA_FILE ?? null,
     heatPumpOnSite: e.HEATLEDGER_HEAT_PUMP_ON_SITE,
     supplySetpointC: e.HEATLEDGER_SUPPLY_SETPOINT_C ?? null,
     inletAirSetpointC: e.HEATLEDGER_INLET_AIR_SETPOINT_C ?? null,

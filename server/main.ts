@@ -14,6 +14,7 @@ import { warmUp } from './warm-up.ts';
 import type { Config } from './config.ts';
 import { demoAccounts, setUpDemo } from './demo-setup.ts';
 import { checkAlerts } from './services/alert.service.ts';
+import { createSendMail } from './services/mail.service.ts';
 import { createToken, revokeTokensNamed } from './services/auth.service.ts';
 import { purgeRawSamples } from './services/retention.service.ts';
 
@@ -72,13 +73,14 @@ export async function startServer(config: Config, log: (line: string) => void = 
     log('demo: simulated facility started (32 nodes x 4 H200); sign in at the dashboard as demo-admin / heatledger-demo');
   }
 
-  // Grant-use alerts: raised once per threshold, delivered (and retried) to the webhook.
+  // Grant-use alerts: raised once per threshold, delivered (and retried) to the webhook and by email.
+  const sendMail = createSendMail(config);
   let checking = false;
   const alertTimer = setInterval(() => {
     if (checking) return;
     checking = true;
-    checkAlerts({ sqlite: db.$client, webhookUrl: config.alertWebhook })
-      .then((r) => r.raised > 0 && log(`alerts: ${r.raised} raised, ${r.delivered} delivered, ${r.failed} failed`))
+    checkAlerts({ sqlite: db.$client, webhookUrl: config.alertWebhook, sendMail, publicUrl: config.publicUrl })
+      .then((r) => (r.raised > 0 || r.mailFailed > 0) && log(`alerts: ${r.raised} raised, ${r.delivered} delivered, ${r.failed} failed; ${r.mailed} emailed, ${r.mailFailed} emails not accepted (retried)`))
       .catch((error: Error) => log(`alerts: check failed: ${error.message}`))
       .finally(() => (checking = false));
   }, config.alertCheckS * 1000);

@@ -141,6 +141,43 @@ describe('polling', () => {
     expect(logs.some((l) => /pending jobs not read: 'squeue' was not found/.test(l))).toBe(true);
   });
 
+  it('sends the cluster’s associations each round, and still the jobs when sacctmgr cannot be asked', async () => {
+    const recorded = (f: string) => readFileSync(join(import.meta.dirname, '../../test/fixtures/slurm-assoc', f), 'utf8');
+    const calls: string[][] = [];
+    let sacctmgrDenied = false;
+    const run: RunCommand = async (cmd, args) => {
+      calls.push([cmd, ...args]);
+      if (cmd === 'sacctmgr') {
+        if (sacctmgrDenied) throw new SlurmCommandError("'sacctmgr show associations' failed (exit 1): Access/permission denied");
+        return args.includes('withcoord') ? recorded('sacctmgr-22.05.8_show-account-withcoord-P.txt') : recorded('sacctmgr-22.05.8_show-associations-P_format.txt');
+      }
+      return cmd === 'sacct' ? sacctJson([dbJob(7, 'COMPLETED', 1_800_000_100, 1_800_003_700)]) : sacctJson([]);
+    };
+    const sent: Array<[string, unknown]> = [];
+    const sender: BatchSender = { send: async (kind, batch) => (sent.push([kind, batch]), { status: 'sent', result: { accepted: 1, duplicates: 0 } }) };
+    const logs: string[] = [];
+    const poller = createPoller({
+      sender, stateFile: join(dir, 'poll-assoc', 'state'), overlapMs: 0, initialSince: new Date('2026-03-01T00:00:00Z'),
+      cluster: 'ci', accountMap: {}, timeoutMs: 1000, run, now: () => new Date('2026-03-01T12:00:00Z'), log: (m) => logs.push(m),
+    });
+    await poller.pollOnce();
+    expect(calls.filter((c) => c[0] === 'sacctmgr')).toEqual([
+      ['sacctmgr', 'show', 'associations', '-P', 'cluster=ci', 'format=Cluster,Account,User,Partition,ParentName,GrpTRESMins'],
+      ['sacctmgr', 'show', 'account', 'withcoord', '-P'],
+    ]);
+    const assoc = sent.find(([kind]) => kind === 'associations')![1] as { cluster: string; associations: Array<{ account: string; user: string | null; gpuMinutes: number | null }>; coordinators: unknown[] };
+    expect(assoc.cluster).toBe('ci');
+    expect(assoc.associations.filter((a) => a.account === 'proj-a').map((a) => a.user)).toEqual([null, 'alice', 'carol', 'root']);
+    expect(assoc.associations.find((a) => a.account === 'proj-a' && a.user === null)!.gpuMinutes).toBe(6000);
+    expect(assoc.coordinators).toEqual([{ account: 'proj-a', user: 'alice' }, { account: 'proj-a', user: 'carol' }]);
+    sacctmgrDenied = true;
+    sent.length = 0;
+    const d = await poller.pollOnce();
+    expect(sent.map(([kind]) => kind)).toEqual(['jobs']);
+    expect(d.failed).toBe(0);
+    expect(logs.some((l) => /associations not read: .*permission denied/.test(l))).toBe(true);
+  });
+
   it('backs off by doubling up to 15 minutes', () => {
     expect([0, 1, 2, 3, 10].map((f) => backoffS(60, f))).toEqual([60, 120, 240, 480, 900]);
   });

@@ -10,14 +10,18 @@ import { createSender, sendOnceRetry, type Sender } from '../shared/sender.ts';
 import type { JobsBatch } from '../shared/wire.ts';
 import type { FinishedJob } from './job-draft.ts';
 import { parseSlurmOutput } from './parse-input.ts';
+import { readLocalAssociations } from './associations.ts';
 import { readLocalSlurm, type RunCommand } from './slurm-source.ts';
 
 const help = `usage: heatledger collect slurm
   --once --stdout [--since ISO]            read the local sacct/squeue once and print the jobs batch
+  --once --stdout --associations           read sacctmgr's associations and coordinators once and print that batch
   --from-file PATH --stdout                 the same from saved sacct/squeue/slurmrestd JSON or sacct -P text
   --server URL --token T [--interval 60]    poll and send (--spool-dir DIR, --state-file PATH, --overlap-min 10)
   --once --server URL --token T             one poll, then exit: 0 delivered, 75 spooled (not delivered), 1 failed
                                             (from cron or a Slurm epilog; --from-file PATH --server sends a file once)
+each polling round also sends the cluster's associations (sacctmgr show associations / show account withcoord;
+        --no-associations to leave memberships and grants to an administrator)
 common: --cluster NAME (when the data names none), --account-map FILE (JSON {"slurm-account": "project"}),
         --tz ZONE (zone of sacct -P times without offset, default UTC), --sacct-timeout S (default 120)`;
 
@@ -47,6 +51,8 @@ export async function slurmCli(argv: string[]): Promise<number> {
         'account-map': { type: 'string' },
         tz: { type: 'string' },
         'sacct-timeout': { type: 'string' },
+        associations: { type: 'boolean' },
+        'no-associations': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -99,6 +105,7 @@ export async function slurmCli(argv: string[]): Promise<number> {
       cluster: fallbackCluster,
       accountMap,
       timeoutMs,
+      associations: !o['no-associations'],
     });
 
   if (o.once && o.server) {
@@ -120,6 +127,15 @@ export async function slurmCli(argv: string[]): Promise<number> {
 
   if (o.once) {
     if (!o.stdout) throw new UsageError('collect slurm: --once needs --stdout or --server URL');
+    if (o.associations) {
+      try {
+        process.stdout.write(`${JSON.stringify(await readLocalAssociations(fallbackCluster, { timeoutMs, accountMap }))}\n`);
+        return 0;
+      } catch (error) {
+        process.stderr.write(`collect slurm: ${(error as Error).message}\n`);
+        return 1;
+      }
+    }
     try {
       const result = await readLocalSlurm({ since: since ?? new Date(Date.now() - 24 * 3600_000), timeoutMs });
       warnAll(result.warnings, 'slurm');
@@ -264,6 +280,8 @@ export interface PollerOptions {
   cluster: string;
   accountMap: Record<string, string>;
   timeoutMs: number;
+  /** Also send the cluster's associations each round (default on). */
+  associations?: boolean;
   run?: RunCommand;
   now?: () => Date;
   log?: (message: string) => void;
@@ -292,6 +310,7 @@ export function createPoller(options: PollerOptions): Poller {
       const result = await readLocalSlurm({ since, run: options.run, timeoutMs: options.timeoutMs });
       for (const w of result.warnings) log(w);
       const delivery = await sendBatches(options.sender, toBatches(result.jobs, options.cluster, options.accountMap), log);
+      if (options.associations !== false) await sendAssociations(options, delivery, log);
       // Sent or spooled batches are safe on disk; a refused one would be refused again. One
       // neither sent nor spooled is read again next time: the watermark stays.
       if (delivery.failed === 0) {
@@ -301,6 +320,39 @@ export function createPoller(options: PollerOptions): Poller {
       return delivery;
     },
   };
+}
+
+/**
+ * Sends the cluster's associations (memberships, coordinators, limits). Slurm that cannot be
+ * asked (sacctmgr missing, no permission) is logged and the jobs still count as delivered:
+ * memberships then stay as the last batch left them.
+ */
+async function sendAssociations(options: PollerOptions, d: Delivery, log: (m: string) => void): Promise<void> {
+  let batch;
+  try {
+    batch = await readLocalAssociations(options.cluster, { run: options.run, timeoutMs: options.timeoutMs, accountMap: options.accountMap });
+  } catch (error) {
+    log(`associations not read: ${(error as Error).message}`);
+    return;
+  }
+  try {
+    const outcome = await options.sender.send('associations', batch);
+    if (outcome.status === 'sent') {
+      d.sent++;
+      const r = outcome.result as typeof outcome.result & { memberships?: { added: number; removed: number }; warnings?: string[] };
+      log(`sent ${batch.associations.length} associations of ${batch.cluster} (${r.memberships?.added ?? 0} memberships added, ${r.memberships?.removed ?? 0} removed)`);
+      for (const w of r.warnings ?? []) log(`associations: ${w}`);
+    } else if (outcome.status === 'spooled') {
+      d.spooled++;
+      log(`spooled the associations of ${batch.cluster}: ${outcome.reason}`);
+    } else {
+      d.refused++;
+      log(`server refused the associations of ${batch.cluster} (HTTP ${outcome.httpStatus}): ${outcome.message}`);
+    }
+  } catch (error) {
+    d.failed++;
+    log(`could not send the associations of ${batch.cluster}: ${(error as Error).message}`);
+  }
 }
 
 function loadWatermark(path: string): Date | null {

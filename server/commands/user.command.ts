@@ -1,5 +1,5 @@
 /**
- * `heatledger user add --name NAME --role ROLE [--project P]… [--db PATH]`; the password is one line on stdin.
+ * `heatledger user add --name NAME --role ROLE [--project P]… [--email ADDRESS] [--lang en|da] [--db PATH]`; the password is one line on stdin.
  * `heatledger user export USER` prints everything stored about the person as JSON;
  * `heatledger user forget USER` deletes the account and pseudonymises their job records.
  */
@@ -27,18 +27,22 @@ export async function userCommand(argv: string[]): Promise<number> {
     name: { type: 'string' },
     role: { type: 'string' },
     project: { type: 'string', multiple: true },
+    email: { type: 'string' },
+    lang: { type: 'string' },
     db: { type: 'string' },
   });
   if (positionals[0] === 'export' || positionals[0] === 'forget') return personRequest(positionals[0], positionals.slice(1), values.db);
-  if (positionals[0] !== 'add') throw new UsageError('usage: heatledger user add --name NAME --role ROLE [--project P]... [--db PATH] | user export USER | user forget USER');
+  if (positionals[0] !== 'add') throw new UsageError('usage: heatledger user add --name NAME --role ROLE [--project P]... [--email ADDRESS] [--lang en|da] [--db PATH] | user export USER | user forget USER');
   if (!values.name) throw new UsageError('user add: --name is required');
   if (!roles.includes(values.role as Role)) throw new UsageError(`user add: --role must be one of ${roles.join(', ')}`);
+  if (values.email !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(values.email)) throw new UsageError(`user add: --email '${values.email}' is not an email address`);
+  if (values.lang !== undefined && values.lang !== 'en' && values.lang !== 'da') throw new UsageError('user add: --lang must be en or da');
   const password = await readLine();
   const config = loadConfig(process.env, values.db ? { dbPath: values.db } : {});
   const db = openDatabase(config.dbPath, { refreshRollups: false });
   try {
     db.$client.transaction(() => {
-      addUser(db, { username: values.name!, role: values.role as Role, password, projects: values.project ?? [] });
+      addUser(db, { username: values.name!, role: values.role as Role, password, projects: values.project ?? [], email: values.email ?? null, lang: (values.lang as 'en' | 'da' | undefined) ?? null });
       recordAudit(db.$client, { ts: Date.now(), actor: cliActor(), action: 'user.add', target: `user:${values.name}`, details: { role: values.role, projects: values.project ?? [] } });
     }).immediate();
   } finally {

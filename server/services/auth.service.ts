@@ -159,7 +159,7 @@ function tokenLookup(db: Db) {
 }
 
 /** Creates a person who can log in, optionally a member of projects (created if new). */
-export function addUser(db: Db, input: { username: string; role: Role; password: string; projects?: string[] }, nowMs = Date.now()): number {
+export function addUser(db: Db, input: { username: string; role: Role; password: string; projects?: string[]; email?: string | null; lang?: 'en' | 'da' | null }, nowMs = Date.now()): number {
   if (input.password.length < 8) throw new DomainError('VALIDATION', 'password: must be at least 8 characters');
   return db.transaction((tx) => {
     const existing = tx.select({ id: users.id, hash: users.passwordHash }).from(users).where(eq(users.username, input.username)).get();
@@ -168,10 +168,14 @@ export function addUser(db: Db, input: { username: string; role: Role; password:
     let userId: number;
     if (existing) {
       // A scheduler user seen in job records becomes a person who can log in.
-      tx.update(users).set({ role: input.role, passwordHash }).where(eq(users.id, existing.id)).run();
+      tx.update(users).set({ role: input.role, passwordHash, email: input.email ?? null, lang: input.lang ?? null }).where(eq(users.id, existing.id)).run();
       userId = existing.id;
     } else {
-      userId = tx.insert(users).values({ username: input.username, role: input.role, passwordHash, createdTs: nowMs }).returning({ id: users.id }).get().id;
+      userId = tx
+        .insert(users)
+        .values({ username: input.username, role: input.role, passwordHash, createdTs: nowMs, email: input.email ?? null, lang: input.lang ?? null })
+        .returning({ id: users.id })
+        .get().id;
     }
     for (const name of input.projects ?? []) {
       tx.insert(projects).values({ name, createdTs: nowMs }).onConflictDoNothing().run();

@@ -133,15 +133,15 @@ describe('alerts', () => {
         t.client.api.v1.ingest.jobs.$post({ json: { schema: 1, cluster: 'c', jobs: [job({ jobId: id, account: 'p', gpus: 1, submitTime: iso(NOV1), startTime: iso(NOV1 + startDay * DAY), endTime: iso(NOV1 + startDay * DAY + hours * H) })] } }, t.auth(t.tokens.ingest));
       await send('1', 60, 1);
       const check = () => checkAlerts({ sqlite: t.db.$client, webhookUrl, now: () => now });
-      expect(await check()).toEqual({ raised: 1, delivered: 1, failed: 0 });
-      expect(await check()).toEqual({ raised: 0, delivered: 0, failed: 0 });
+      expect(await check()).toEqual({ raised: 1, delivered: 1, failed: 0, mailed: 0, mailFailed: 0 });
+      expect(await check()).toEqual({ raised: 0, delivered: 0, failed: 0, mailed: 0, mailFailed: 0 });
       await send('2', 35, 2);
       now += DAY;
       t.setNow(now);
       failNext = 1;
       // 95 % used: 75 and 90 are crossed; the first delivery fails and is retried next time.
-      expect(await check()).toEqual({ raised: 2, delivered: 1, failed: 1 });
-      expect(await check()).toEqual({ raised: 0, delivered: 1, failed: 0 });
+      expect(await check()).toEqual({ raised: 2, delivered: 1, failed: 1, mailed: 0, mailFailed: 0 });
+      expect(await check()).toEqual({ raised: 0, delivered: 1, failed: 0, mailed: 0, mailFailed: 0 });
       expect(received.map((r) => (r as { thresholdPct: number }).thresholdPct).sort()).toEqual([50, 75, 90]);
       expect(received[0]).toMatchObject({ type: 'allocation.threshold', project: 'p', thresholdPct: 50, usedPct: 60, grantedGpuHours: 100 });
       const shown = (await (await t.client.api.v1.allocations.$get({ query: {} }, t.auth(t.tokens.read))).json()).rows[0]!.alerts;

@@ -204,7 +204,7 @@ describe('data-protection requests', () => {
 
     const exported = exportPerson(t.db.$client, 'alice', T0 + 2 * DAY);
     expect(exported.account).toMatchObject({ username: 'alice', role: 'researcher', canLogIn: true });
-    expect(exported.memberships).toEqual([{ project: 'proj-a', isPi: false }, { project: 'proj-b', isPi: false }]);
+    expect(exported.memberships).toEqual([{ project: 'proj-a', isPi: false, source: 'admin' }, { project: 'proj-b', isPi: false, source: 'admin' }]);
     expect(exported.sessions).toHaveLength(1);
     expect(exported.jobs.map((j) => j.jobId)).toEqual(['1', '2']);
     expect(exported.jobs[0]).toMatchObject({ user: 'alice', account: 'proj-a', gpus: 2, startTime: iso(T0), endTime: iso(T0 + 2 * H), nodes: ['gpu-n01'] });
@@ -239,13 +239,13 @@ describe('data-protection requests', () => {
     const token = await cli(['token', 'create', '--name', 'node-collectors', '--scope', 'ingest', '--db', dbPath]);
     expect(token.code).toBe(0);
     expect(token.stdout).toMatch(/^hl_ingest_\S+\n$/);
-    const add = await cli(['user', 'add', '--name', 'carol', '--role', 'pi', '--project', 'proj-c', '--db', dbPath], 'a long password\n');
+    const add = await cli(['user', 'add', '--name', 'carol', '--role', 'pi', '--project', 'proj-c', '--email', 'carol@sdu.example', '--lang', 'da', '--db', dbPath], 'a long password\n');
     expect(add.code).toBe(0);
     const exported = await cli(['user', 'export', 'carol', '--db', dbPath]);
     expect(exported.code).toBe(0);
     const person = JSON.parse(exported.stdout) as { account: { username: string; role: string }; memberships: unknown[]; auditEntries: Array<{ action: string }> };
-    expect(person.account).toMatchObject({ username: 'carol', role: 'pi' });
-    expect(person.memberships).toEqual([{ project: 'proj-c', isPi: true }]);
+    expect(person.account).toMatchObject({ username: 'carol', role: 'pi', email: 'carol@sdu.example', lang: 'da' });
+    expect(person.memberships).toEqual([{ project: 'proj-c', isPi: true, source: 'admin' }]);
     expect(person.auditEntries.map((a) => a.action)).toEqual(['user.add']);
     const forget = await cli(['user', 'forget', 'carol', '--db', dbPath]);
     expect(forget.code).toBe(0);
