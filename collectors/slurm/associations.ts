@@ -128,8 +128,20 @@ export const ASSOCIATION_COMMANDS = {
   coordinators: ['show', 'account', 'withcoord', '-P'],
 };
 
-/** Reads the local Slurm's associations and coordinators of `cluster` as one batch. */
-export async function readLocalAssociations(cluster: string, { run = runCommand, timeoutMs = 120_000, accountMap = {} }: { run?: RunCommand; timeoutMs?: number; accountMap?: Record<string, string> } = {}): Promise<AssociationsBatch> {
+/** The local cluster's name (`scontrol show config`'s ClusterName). */
+export async function localClusterName(run: RunCommand, timeoutMs: number): Promise<string> {
+  const out = await run('scontrol', ['show', 'config'], timeoutMs);
+  const m = /^ClusterName\s*=\s*(\S+)/m.exec(out);
+  if (!m) throw new AssociationsError('scontrol show config names no ClusterName: give --cluster');
+  return m[1]!;
+}
+
+/**
+ * Reads the local Slurm's associations and coordinators of `cluster` (null: the local
+ * cluster, as scontrol names it) as one batch.
+ */
+export async function readLocalAssociations(clusterOrLocal: string | null, { run = runCommand, timeoutMs = 120_000, accountMap = {} }: { run?: RunCommand; timeoutMs?: number; accountMap?: Record<string, string> } = {}): Promise<AssociationsBatch> {
+  const cluster = clusterOrLocal ?? (await localClusterName(run, timeoutMs));
   const [assoc, coord] = await Promise.all([run('sacctmgr', ASSOCIATION_COMMANDS.associations(cluster), timeoutMs), run('sacctmgr', ASSOCIATION_COMMANDS.coordinators, timeoutMs)]);
   return associationsBatch(cluster, parseAssociations(assoc), parseCoordinators(coord), accountMap);
 }

@@ -106,6 +106,7 @@ export async function slurmCli(argv: string[]): Promise<number> {
       accountMap,
       timeoutMs,
       associations: !o['no-associations'],
+      associationsCluster: o.cluster ?? null,
     });
 
   if (o.once && o.server) {
@@ -129,7 +130,7 @@ export async function slurmCli(argv: string[]): Promise<number> {
     if (!o.stdout) throw new UsageError('collect slurm: --once needs --stdout or --server URL');
     if (o.associations) {
       try {
-        process.stdout.write(`${JSON.stringify(await readLocalAssociations(fallbackCluster, { timeoutMs, accountMap }))}\n`);
+        process.stdout.write(`${JSON.stringify(await readLocalAssociations(o.cluster ?? null, { timeoutMs, accountMap }))}\n`);
         return 0;
       } catch (error) {
         process.stderr.write(`collect slurm: ${(error as Error).message}\n`);
@@ -282,6 +283,8 @@ export interface PollerOptions {
   timeoutMs: number;
   /** Also send the cluster's associations each round (default on). */
   associations?: boolean;
+  /** Whose associations: --cluster, else (null or absent) the local cluster as scontrol names it. */
+  associationsCluster?: string | null;
   run?: RunCommand;
   now?: () => Date;
   log?: (message: string) => void;
@@ -330,7 +333,7 @@ export function createPoller(options: PollerOptions): Poller {
 async function sendAssociations(options: PollerOptions, d: Delivery, log: (m: string) => void): Promise<void> {
   let batch;
   try {
-    batch = await readLocalAssociations(options.cluster, { run: options.run, timeoutMs: options.timeoutMs, accountMap: options.accountMap });
+    batch = await readLocalAssociations(options.associationsCluster === undefined ? options.cluster : options.associationsCluster, { run: options.run, timeoutMs: options.timeoutMs, accountMap: options.accountMap });
   } catch (error) {
     log(`associations not read: ${(error as Error).message}`);
     return;
