@@ -220,6 +220,13 @@ describe.skipIf(missing('Chromium at /usr/bin/chromium', hasChromium))('dashboar
 
       await page.getByTestId(`nav-project-${project}`).click();
       await page.locator(populated.project!).waitFor();
+      // Members are the PI's to see, listed by where they come from (the demo's are an administrator's); a researcher sees no list.
+      if (role === 'pi') {
+        await expect.poll(() => page.getByTestId('members-admin').locator('li').allTextContents()).toContain('ahansen (PI)');
+        expect(await page.getByTestId('members-slurm').textContent()).toContain('none');
+      } else {
+        expect(await page.getByTestId('review-members').count()).toBe(0);
+      }
       await switchToDanish(page);
       await page.screenshot({ path: `${artifacts}/dashboard-${role}-project-da.png`, fullPage: true });
       // Views for other roles are not offered, and typing their address lands on the home view.
