@@ -297,6 +297,29 @@ export const jobHour = sqliteTable(
   ],
 );
 
+/**
+ * Per job and GPU, over the whole job: the job's share of the GPU's time, its idle and busy
+ * time and the peaks of its samples. The efficiency report reads it ("3 of 4 GPUs were idle
+ * for 80 % of the job") after the raw samples are purged. Folded on ingest like job_hour;
+ * peaks are maxima over the samples that named the job.
+ */
+export const jobGpu = sqliteTable(
+  'job_gpu',
+  {
+    cluster: text('cluster').notNull(),
+    jobId: text('job_id').notNull(),
+    gpuId: integer('gpu_id').notNull(),
+    gpuS: real('gpu_s').notNull().default(0),
+    idleS: real('idle_s').notNull().default(0),
+    utilPctS: real('util_pct_s').notNull().default(0),
+    /** Seconds with utilisation known (util_pct_s / util_s is the mean). */
+    utilS: real('util_s').notNull().default(0),
+    utilPeakPct: real('util_peak_pct'),
+    memPeakMiB: real('mem_peak_mib'),
+  },
+  (t) => [primaryKey({ columns: [t.cluster, t.jobId, t.gpuId] })],
+);
+
 /** The figures every usage rollup keeps (see usage_day for their meaning). */
 const usageFigures = () => ({
   allocGpuS: real('alloc_gpu_s').notNull().default(0),

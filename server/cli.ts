@@ -13,10 +13,11 @@ const usage = `usage: heatledger <command>
   token create --name NAME --scope ingest|read|admin [--expires ISO|90d|12h] [--db PATH]
   token list [--json] [--db PATH]   (prefix, name, scope, state, dates; never the token)
   token revoke NAME|PREFIX [--db PATH]   (refused at once; a name or prefix that fits several revokes none)
-  user add --name NAME --role researcher|pi|committee|facility|admin [--project P]... [--db PATH]
+  user add --name NAME --role researcher|pi|committee|facility|admin [--project P]... [--email ADDRESS] [--lang en|da] [--db PATH]
   user export USER [--db PATH]      (JSON of everything stored about the person)
   user forget USER [--db PATH]      (delete the account; pseudonymise their job records)
   backup PATH [--db PATH]           (online, consistent copy of the database)
+  job report JOBID [--cluster NAME] [--json] [--db PATH]   (one job's efficiency report and flags)
   allocation import FILE.csv [--db PATH]   (header: project,parent,grantedGpuHours,periodStart,periodEnd)
   collect gpu|slurm|facility ...   (heatledger collect <kind> --help)`;
 
@@ -28,6 +29,7 @@ const commands: Record<string, () => Promise<Command>> = {
   user: async () => (await import('./commands/user.command.ts')).userCommand,
   allocation: async () => (await import('./commands/allocation.command.ts')).allocationCommand,
   backup: async () => (await import('./commands/backup.command.ts')).backupCommand,
+  job: async () => (await import('./commands/job.command.ts')).jobCommand,
   collect: async () => async (argv) => {
     const kind = argv[0];
     if (kind === 'gpu') return (await import('../collectors/gpu/gpu.cli.ts')).gpuCli(argv.slice(1));

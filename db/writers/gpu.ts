@@ -83,6 +83,13 @@ export class GpuIngestor {
          ON CONFLICT (hour_ts, cluster, job_id) DO UPDATE SET energy_wh = energy_wh + excluded.energy_wh,
            gpu_s = gpu_s + excluded.gpu_s, util_pct_s = util_pct_s + excluded.util_pct_s, idle_gpu_s = idle_gpu_s + excluded.idle_gpu_s`,
       ),
+      jobGpuAdd: db.prepare(
+        `INSERT INTO job_gpu (cluster, job_id, gpu_id, gpu_s, idle_s, util_pct_s, util_s, util_peak_pct, mem_peak_mib) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (cluster, job_id, gpu_id) DO UPDATE SET gpu_s = gpu_s + excluded.gpu_s, idle_s = idle_s + excluded.idle_s,
+           util_pct_s = util_pct_s + excluded.util_pct_s, util_s = util_s + excluded.util_s,
+           util_peak_pct = CASE WHEN excluded.util_peak_pct IS NULL THEN util_peak_pct WHEN util_peak_pct IS NULL THEN excluded.util_peak_pct ELSE MAX(util_peak_pct, excluded.util_peak_pct) END,
+           mem_peak_mib = CASE WHEN excluded.mem_peak_mib IS NULL THEN mem_peak_mib WHEN mem_peak_mib IS NULL THEN excluded.mem_peak_mib ELSE MAX(mem_peak_mib, excluded.mem_peak_mib) END`,
+      ),
       jobHourExtra: db.prepare(
         `UPDATE job_hour SET counter_wh = counter_wh + ?, sm_active_s = sm_active_s + ?, sm_s = sm_s + ?, tensor_active_s = tensor_active_s + ?,
            tensor_s = tensor_s + ?, gr_active_s = gr_active_s + ?, gr_s = gr_s + ?, dram_active_s = dram_active_s + ?, dram_s = dram_s + ?
@@ -98,6 +105,8 @@ export class GpuIngestor {
     // Hot path (every sample): rollup deltas keyed by numbers, pieces handed over without arrays.
     const gpuHour = new Map<number, RollupDelta>();
     const jobHour = new Map<string, Map<number, RollupDelta>>();
+    // Per job and GPU: time, idle time, utilisation and the peaks of the samples naming the job.
+    const jobGpu = new Map<string, Map<number, JobGpuDelta>>();
     const touchedCursors = new Set<number>();
     const maxGapMs = this.ctx.config.maxGapS * 1000;
     const idle = this.ctx.config.idleUtilPct;
@@ -127,6 +136,13 @@ export class GpuIngestor {
         let hours = jobHour.get(jobId);
         if (!hours) jobHour.set(jobId, (hours = new Map()));
         const d = accumulate(hours, hourTs, energyWh / share, signedS / share, utilPctS / share, isIdle ? signedS / share : 0);
+        const g = jobGpuDelta(jobGpu, jobId, gpuId);
+        g.gpuS += signedS / share;
+        if (isIdle) g.idleS += signedS / share;
+        if (utilS !== null) {
+          g.utilPctS += utilPctS / share;
+          g.utilS += signedS / share;
+        }
         if (counter !== 0) d.counterWh += (sign * counter) / share;
         if (activity) {
           d.activity ??= new Float64Array(2 * ACTIVITY_METRICS);
@@ -167,6 +183,11 @@ export class GpuIngestor {
         continue;
       }
       accepted++;
+      for (let k = 0; k < jobIds.length; k++) {
+        const g = jobGpuDelta(jobGpu, jobIds[k]!, id);
+        if (s.utilPct !== null && (g.utilPeak === null || s.utilPct > g.utilPeak)) g.utilPeak = s.utilPct;
+        if (s.memUsedMiB !== null && (g.memPeak === null || s.memUsedMiB > g.memPeak)) g.memPeak = s.memUsedMiB;
+      }
       const point: GpuPoint = energyJ === null && activity === null ? { ts, powerW: s.powerW, utilPct: s.utilPct, jobIds } : { ts, powerW: s.powerW, utilPct: s.utilPct, jobIds, energyJ, activity };
       const cursor = this.cursor(id);
       if (!cursor || ts > cursor.ts) {
@@ -193,6 +214,9 @@ export class GpuIngestor {
         if (d.counterWh !== 0 || d.activity) this.st.jobHourExtra.run(d.counterWh, ...(d.activity ?? NO_ACTIVITY_SUMS), hourTs, batch.cluster, jobId);
         this.usage.addEnergy(batch.cluster, jobId, hourTs, d.energyWh, d.seconds, d.other);
       }
+    }
+    for (const [jobId, gpus] of jobGpu) {
+      for (const [gpu, g] of gpus) this.st.jobGpuAdd.run(batch.cluster, jobId, gpu, g.gpuS, g.idleS, g.utilPctS, g.utilS, g.utilPeak, g.memPeak);
     }
     for (const id of touchedCursors) {
       const c = this.cursors.get(id)!;
@@ -257,6 +281,23 @@ function sameList(a: string[], b: string[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+interface JobGpuDelta {
+  gpuS: number;
+  idleS: number;
+  utilPctS: number;
+  utilS: number;
+  utilPeak: number | null;
+  memPeak: number | null;
+}
+
+function jobGpuDelta(map: Map<string, Map<number, JobGpuDelta>>, jobId: string, gpuId: number): JobGpuDelta {
+  let gpus = map.get(jobId);
+  if (!gpus) map.set(jobId, (gpus = new Map()));
+  let d = gpus.get(gpuId);
+  if (!d) gpus.set(gpuId, (d = { gpuS: 0, idleS: 0, utilPctS: 0, utilS: 0, utilPeak: null, memPeak: null }));
+  return d;
 }
 
 const NO_ACTIVITY: Activity = [null, null, null, null];

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { requireReader, visibility, type AppEnv } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
 import { csvDownloadHeaders } from '../csv.ts';
+import { jobReport } from '../services/job-report.service.ts';
 import { getReview, listJobs, projectMembers, reviewCsv } from '../services/review.service.ts';
 import { validate } from '../validation.ts';
 import { pageShape } from './page.schemas.ts';
@@ -31,6 +32,8 @@ export function projectRoutes({ sqlite, config, now = Date.now }: { sqlite: Data
     })
     // Who belongs to the project and where that comes from: Slurm's associations or an administrator.
     .get('/projects/:project/members', requireReader, (c) => c.json(projectMembers(sqlite, c.req.param('project'), visibility(c)), 200))
+    // One job's efficiency report: per-GPU use, cost and plain-language flags.
+    .get('/jobs/:cluster/:jobId/report', requireReader, (c) => c.json(jobReport(deps, c.req.param('cluster'), c.req.param('jobId'), visibility(c)), 200))
     .get('/jobs', requireReader, validate('query', jobsQuery), (c) => {
       const { fromTs, toTs, project, limit, cursor } = c.req.valid('query');
       return c.json(listJobs(deps, { fromTs, toTs }, visibility(c), { project, limit, cursor }), 200);

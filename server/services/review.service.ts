@@ -68,7 +68,7 @@ export interface JobRow {
   reusedHeatKWh: number | null;
 }
 
-const listedRow = (j: ListedJob, figures: ReturnType<ReturnType<typeof jobFigures>>[number], dcgm: DcgmFigures | null, w: { fromTs: number; toTs: number; nowTs: number }): JobRow => ({
+export const listedRow = (j: ListedJob, figures: ReturnType<ReturnType<typeof jobFigures>>[number], dcgm: DcgmFigures | null, w: { fromTs: number; toTs: number; nowTs: number }): JobRow => ({
   jobId: j.jobId,
   project: j.project,
   user: j.user,

@@ -25,6 +25,7 @@ const knownCodes = ['VALIDATION', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'CON
 const writeTables = [
   'gpu_samples', 'gpu_cursor', 'gpu_hour', 'job_hour', 'jobs', 'usage_day', 'usage_month', 'facility_readings', 'facility_cursor',
   'facility_interval', 'nodes', 'gpus', 'projects', 'users', 'project_members', 'ingest_batches', 'allocations', 'audit_log', 'sessions',
+  'job_gpu', 'slurm_associations', 'slurm_coordinators', 'alert_mails',
 ];
 
 type App = ReturnType<typeof makeApp>;
