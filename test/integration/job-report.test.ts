@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { GpuSample } from '../../collectors/shared/wire.ts';
-import { H, T0, iso, job, makeApp, sample } from '../support/factories.ts';
+import { T0, iso, job, makeApp, sample } from '../support/factories.ts';
 
 type App = ReturnType<typeof makeApp>;
 const repoRoot = resolve(import.meta.dirname, '../..');
