@@ -27,6 +27,7 @@ import { reportsRoutes } from './routes/reports.routes.ts';
 import { usageRoutes } from './routes/usage.routes.ts';
 import { waitsRoutes } from './routes/waits.routes.ts';
 import { createIngestService, type IngestService } from './services/ingest.service.ts';
+import { createOidcService } from './services/oidc.service.ts';
 
 export interface AppDeps {
   db: Db;
@@ -54,6 +55,7 @@ export function createApp({ db, config, now, store = createStore(db.$client, con
   const sqlite = db.$client;
   const clock = now ?? Date.now;
   const ingest: IngestService = createIngestService({ sqlite, config, now, store, onCommit: onIngestCommit });
+  const oidc = config.oidc ? createOidcService(config.oidc, { now: clock }) : null;
 
   const api = new Hono<AppEnv>()
     .use('*', securityHeaders())
@@ -88,7 +90,7 @@ export function createApp({ db, config, now, store = createStore(db.$client, con
     })
     .get('/api/health', (c) => c.json({ status: 'ok' as const, demoHistory: demoProgress() }, 200))
     .get('/api/v1/demo-accounts', (c) => c.json({ accounts: demoAccounts.map(({ username, role, password }) => ({ username, role, password })) }, 200))
-    .route('/api/v1/auth', authRoutes({ db, config }))
+    .route('/api/v1/auth', authRoutes({ db, config, oidc }))
     .route('/api/v1/ingest', ingestRoutes(ingest, metrics.backlog, (batch) => applyAssociations(sqlite, batch, { nowTs: clock(), grantPeriod: config.grantPeriod })))
     .route('/api/v1/usage', usageRoutes({ sqlite, now }))
     .route('/api/v1/energy', energyRoutes({ sqlite, config, now }))

@@ -5,6 +5,7 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { roles, type Role } from './services/auth.service.ts';
 
 const flag = z.enum(['0', '1', 'true', 'false', '']).transform((v) => v === '1' || v === 'true');
 
@@ -67,6 +68,40 @@ const envSchema = z.object({
   HEATLEDGER_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   /** A reverse proxy in front sets X-Forwarded-For/-Proto; without it those headers are the client's word and ignored. */
   HEATLEDGER_TRUST_PROXY: flag.default(false),
+  /** Single sign-on by OpenID Connect: on when the issuer and the client id are both set. */
+  HEATLEDGER_OIDC_ISSUER: z.url({ protocol: /^https?$/ }).optional(),
+  HEATLEDGER_OIDC_CLIENT_ID: z.string().min(1).optional(),
+  /** Unset: a public client (PKCE alone); set: a confidential one, authenticated as the provider's discovery offers. */
+  HEATLEDGER_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  /** The provider's name on the sign-in button (default: the issuer's host). */
+  HEATLEDGER_OIDC_NAME: z.string().trim().min(1).max(80).optional(),
+  HEATLEDGER_OIDC_SCOPES: z
+    .string()
+    .default('openid profile email')
+    .transform((v) => v.split(/\s+/).filter((s) => s !== ''))
+    .refine((list) => list.includes('openid'), 'must include openid'),
+  /** The claim that holds the person's Slurm user name. */
+  HEATLEDGER_OIDC_USERNAME_CLAIM: z.string().min(1).default('preferred_username'),
+  /** The claim whose values (groups) HEATLEDGER_OIDC_ROLE_MAP turns into roles. */
+  HEATLEDGER_OIDC_ROLE_CLAIM: z.string().min(1).default('groups'),
+  /** `group=role,…`: a person in none of these groups is a researcher. */
+  HEATLEDGER_OIDC_ROLE_MAP: z
+    .string()
+    .default('')
+    .transform((v, ctx) => {
+      const map: Record<string, Role> = {};
+      for (const entry of v.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+        const at = entry.lastIndexOf('=');
+        const group = entry.slice(0, at).trim();
+        const role = entry.slice(at + 1).trim();
+        if (at <= 0 || group === '' || !roles.includes(role as Role)) {
+          ctx.addIssue({ code: 'custom', message: `'${entry}' is not GROUP=ROLE with ROLE one of ${roles.join(', ')}` });
+          return z.NEVER;
+        }
+        map[group] = role as Role;
+      }
+      return map;
+    }),
   // Addresses that may scrape /metrics without a token (comma-separated IPs; IPv4 CIDRs too).
   HEATLEDGER_METRICS_ALLOW: z
     .string()
@@ -108,6 +143,26 @@ export interface Config {
   trustProxy: boolean;
   /** HEATLEDGER_METRICS_ALLOW: addresses that may scrape /metrics without a token. */
   metricsAllow: string[];
+  /** Single sign-on by OpenID Connect; null when it is not configured. */
+  oidc: OidcConfig | null;
+}
+
+/** The OpenID Connect client: HEATLEDGER_OIDC_* and the redirect URIs under HEATLEDGER_PUBLIC_URL. */
+export interface OidcConfig {
+  issuer: string;
+  clientId: string;
+  clientSecret: string | null;
+  /** The provider's display name. */
+  name: string;
+  scopes: string[];
+  /** `$HEATLEDGER_PUBLIC_URL/api/v1/auth/oidc/callback`, as registered at the provider. */
+  redirectUri: string;
+  /** Where the provider sends the browser after its logout: `$HEATLEDGER_PUBLIC_URL/`. */
+  postLogoutRedirectUri: string;
+  usernameClaim: string;
+  roleClaim: string;
+  /** Group name to role. */
+  roleMap: Record<string, Role>;
 }
 
 const grantPeriodOf = (v: string) => {
@@ -118,6 +173,32 @@ const grantPeriodOf = (v: string) => {
 /** Thrown when configuration is invalid; its message names the variable. */
 export class ConfigError extends Error {}
 
+/** The OpenID Connect client, null unless both the issuer and the client id are set. */
+function oidcConfigOf(e: z.infer<typeof envSchema>): OidcConfig | null {
+  const { HEATLEDGER_OIDC_ISSUER: issuer, HEATLEDGER_OIDC_CLIENT_ID: clientId } = e;
+  if (!issuer && !clientId) return null;
+  if (!clientId) throw new ConfigError('invalid configuration: HEATLEDGER_OIDC_CLIENT_ID: required when HEATLEDGER_OIDC_ISSUER is set');
+  if (!issuer) throw new ConfigError('invalid configuration: HEATLEDGER_OIDC_ISSUER: required when HEATLEDGER_OIDC_CLIENT_ID is set');
+  if (!e.HEATLEDGER_PUBLIC_URL) throw new ConfigError('invalid configuration: HEATLEDGER_PUBLIC_URL: required when HEATLEDGER_OIDC_ISSUER is set (the redirect URI is built from it)');
+  const { protocol, hostname } = new URL(issuer);
+  if (protocol === 'http:' && !['localhost', '127.0.0.1', '[::1]'].includes(hostname)) {
+    throw new ConfigError('invalid configuration: HEATLEDGER_OIDC_ISSUER: must be https (plain http only on localhost)');
+  }
+  const base = e.HEATLEDGER_PUBLIC_URL.replace(/\/+$/, '');
+  return {
+    issuer,
+    clientId,
+    clientSecret: e.HEATLEDGER_OIDC_CLIENT_SECRET ?? null,
+    name: e.HEATLEDGER_OIDC_NAME ?? new URL(issuer).host,
+    scopes: e.HEATLEDGER_OIDC_SCOPES,
+    redirectUri: `${base}/api/v1/auth/oidc/callback`,
+    postLogoutRedirectUri: `${base}/`,
+    usernameClaim: e.HEATLEDGER_OIDC_USERNAME_CLAIM,
+    roleClaim: e.HEATLEDGER_OIDC_ROLE_CLAIM,
+    roleMap: e.HEATLEDGER_OIDC_ROLE_MAP,
+  };
+}
+
 /** Parses the configuration from `env` (process.env by default), applying `overrides` last. */
 export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Config {
   const parsed = envSchema.safeParse(env);
@@ -127,6 +208,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const e = parsed.data;
   if (e.HEATLEDGER_SMTP_URL && !e.HEATLEDGER_MAIL_FROM) throw new ConfigError('invalid configuration: HEATLEDGER_MAIL_FROM: required when HEATLEDGER_SMTP_URL is set');
+  const oidc = oidcConfigOf(e);
   return {
     port: e.HEATLEDGER_PORT,
     host: e.HEATLEDGER_HOST,
@@ -157,6 +239,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     publicUrl: e.HEATLEDGER_PUBLIC_URL ?? null,
     trustProxy: e.HEATLEDGER_TRUST_PROXY,
     metricsAllow: e.HEATLEDGER_METRICS_ALLOW,
+    oidc,
     ...overrides,
   };
 }

@@ -221,6 +221,40 @@ export function login(db: Db, username: string, password: string, sessionHours: 
   return { sessionId, principal: userPrincipal(db, user.id)! };
 }
 
+/**
+ * Opens a session for a person whom the OpenID Connect provider vouched for: creates them on
+ * their first sign-in (without a password), and otherwise sets their role (and email, when
+ * the provider sent one) to what the provider says now, so a group taken away at the
+ * provider is taken away here at the next sign-in. A local administrator with a password
+ * (the break-glass account) is left exactly as it is: the provider cannot demote or alter it.
+ */
+export function loginFromOidc(
+  db: Db,
+  identity: { username: string; role: Role; email: string | null },
+  sessionHours: number,
+  nowMs = Date.now(),
+): { sessionId: string; principal: Principal } {
+  const sessionId = randomBytes(32).toString('base64url');
+  const userId = db.transaction(
+    (tx) => {
+      const existing = tx.select({ id: users.id, role: users.role, hash: users.passwordHash }).from(users).where(eq(users.username, identity.username)).get();
+      const email = identity.email === null ? {} : { email: identity.email };
+      let id: number;
+      if (!existing) {
+        id = tx.insert(users).values({ username: identity.username, role: identity.role, passwordHash: null, createdTs: nowMs, ...email }).returning({ id: users.id }).get().id;
+      } else {
+        id = existing.id;
+        const breakGlass = existing.hash !== null && existing.role === 'admin';
+        if (!breakGlass) tx.update(users).set({ role: identity.role, ...email }).where(eq(users.id, id)).run();
+      }
+      tx.insert(sessions).values({ idHash: sha256(sessionId), userId: id, createdTs: nowMs, expiresTs: nowMs + sessionHours * HOUR_MS }).run();
+      return id;
+    },
+    { behavior: 'immediate' },
+  );
+  return { sessionId, principal: userPrincipal(db, userId)! };
+}
+
 /** The principal of a live session cookie, or null. */
 export function principalForSession(db: Db, sessionId: string, nowMs = Date.now()): Principal | null {
   const row = db
@@ -231,7 +265,13 @@ export function principalForSession(db: Db, sessionId: string, nowMs = Date.now(
   return row ? userPrincipal(db, row.userId) : null;
 }
 
-/** Ends a session. */
-export function logout(db: Db, sessionId: string): void {
-  db.delete(sessions).where(eq(sessions.idHash, sha256(sessionId))).run();
+/**
+ * Ends a session. Returns whether it was a session of a person without a password, who can
+ * only have signed in through the OpenID Connect provider (null: no such session).
+ */
+export function logout(db: Db, sessionId: string): { passwordless: boolean } | null {
+  const ended = db.delete(sessions).where(eq(sessions.idHash, sha256(sessionId))).returning({ userId: sessions.userId }).get();
+  if (!ended) return null;
+  const user = db.select({ hash: users.passwordHash }).from(users).where(eq(users.id, ended.userId)).get();
+  return { passwordless: !user?.hash };
 }

@@ -8,6 +8,12 @@ export interface Me {
   projects: string[];
 }
 
+/** The single sign-on provider the server offers, if any. */
+export interface SingleSignOn {
+  name: string;
+  loginUrl: string;
+}
+
 export interface DemoAccount {
   username: string;
   role: string;
@@ -19,11 +25,14 @@ export class Session {
   checked = $state(false);
   error = $state<string | null>(null);
   demoAccounts = $state<DemoAccount[]>([]);
+  sso = $state<SingleSignOn | null>(null);
 
   /** Asks the server who we are (a session cookie may already exist). */
   async load(): Promise<void> {
     try {
-      this.me = (await unwrap(api.api.v1.auth.me.$get())).me;
+      const answer = await unwrap(api.api.v1.auth.me.$get());
+      this.me = answer.me;
+      this.sso = answer.oidc;
       if (!this.me) this.demoAccounts = (await unwrap(api.api.v1['demo-accounts'].$get())).accounts;
     } catch (error) {
       this.error = (error as Error).message;
@@ -48,9 +57,15 @@ export class Session {
     return me.role === 'committee' || me.role === 'admin' || me.role === 'read' || me.projects.includes(project);
   }
 
+  /** Signs out here, then at the single sign-on provider when the server names its logout address. */
   async logout(): Promise<void> {
-    await api.api.v1.auth.logout.$post();
+    const res = await api.api.v1.auth.logout.$post();
+    const redirect = res.ok ? (await res.json()).redirect : undefined;
     this.me = null;
+    if (redirect) {
+      location.assign(redirect);
+      return;
+    }
     await this.load();
   }
 }
