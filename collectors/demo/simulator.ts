@@ -156,7 +156,8 @@ export class Simulator {
       for (let gpu = 0; gpu < this.gpusPerNode; gpu++) {
         const job = this.owner[node]![gpu]!;
         const noise = hashUnit(this.now, node, gpu);
-        const utilPct = job ? utilisation(job, this.now, noise) : 0;
+        const rank = job ? job.alloc.findIndex((a) => a.node === node && a.gpu === gpu) : 0;
+        const utilPct = job ? utilisation(job, this.now, noise, rank) : 0;
         const powerW = Math.min(H200.limitW, H200.idleW + (H200.fullW - H200.idleW) * (utilPct / 100) ** 1.2 + (noise - 0.5) * (job ? 24 : 4));
         samples.push({
           ts,
@@ -164,7 +165,7 @@ export class Simulator {
           gpuIndex: gpu,
           model: H200.model,
           utilPct,
-          memUsedMiB: job ? Math.round(H200.memTotalMiB * (job.type === 'idle' ? 0.05 : 0.4 + 0.5 * hashUnit(job.seq, 7))) : 1,
+          memUsedMiB: job ? Math.round(H200.memTotalMiB * memoryShare(job, rank)) : 1,
           memTotalMiB: H200.memTotalMiB,
           powerW: Math.round(powerW * 100) / 100,
           powerLimitW: H200.limitW,
@@ -335,10 +336,24 @@ function expectedGpus(p: ProjectProfile): number {
   return p.sizes.reduce((s, [g, w]) => s + g * w, 0) / total;
 }
 
-function utilisation(job: SimJob, ts: number, noise: number): number {
+/**
+ * A few wasteful jobs for the efficiency report to flag: multi-GPU training whose code uses
+ * only its first GPU (1 in 10), and inference that needs a small part of an H200's memory (1 in 4).
+ */
+const usesOneGpu = (job: SimJob) => job.type === 'training' && job.gpus > 1 && hashUnit(job.seq, 11) < 0.1;
+const smallMemory = (job: SimJob) => job.type === 'inference' && hashUnit(job.seq, 13) < 0.25;
+
+function memoryShare(job: SimJob, rank: number): number {
+  if (job.type === 'idle' || (usesOneGpu(job) && rank > 0)) return 0.05;
+  if (smallMemory(job)) return 0.06 + 0.04 * hashUnit(job.seq, 7);
+  return 0.4 + 0.5 * hashUnit(job.seq, 7);
+}
+
+function utilisation(job: SimJob, ts: number, noise: number, rank: number): number {
   const base = hashUnit(job.seq, 3);
   let u: number;
-  if (job.type === 'training') u = 90 + base * 8 + (noise - 0.5) * 4;
+  if (usesOneGpu(job) && rank > 0) u = noise * 2;
+  else if (job.type === 'training') u = 90 + base * 8 + (noise - 0.5) * 4;
   else if (job.type === 'inference') u = 35 + base * 30 + 15 * Math.sin(ts / 900_000 + job.seq) + (noise - 0.5) * 10;
   else if (job.type === 'interactive') u = noise < 0.7 ? noise * 8 : 40 + noise * 50;
   else u = noise * 3;

@@ -45,6 +45,7 @@ function assertProject(sqlite: Database, project: string, vis: Visibility): void
 export const OTHER_MEMBERS = '(other members)';
 
 export interface JobRow {
+  cluster: string;
   jobId: string;
   project: string;
   user: string;
@@ -69,6 +70,7 @@ export interface JobRow {
 }
 
 export const listedRow = (j: ListedJob, figures: ReturnType<ReturnType<typeof jobFigures>>[number], dcgm: DcgmFigures | null, w: { fromTs: number; toTs: number; nowTs: number }): JobRow => ({
+  cluster: j.cluster,
   jobId: j.jobId,
   project: j.project,
   user: j.user,

@@ -203,6 +203,16 @@ describe.skipIf(missing('Chromium at /usr/bin/chromium', hasChromium))('dashboar
       expect(new Set(jobProjects)).toEqual(new Set([project]));
       expect(await page.getByTestId('jobs-totals').textContent()).toMatch(englishNumber);
       await page.screenshot({ path: `${artifacts}/dashboard-${role}-jobs.png`, fullPage: true });
+      // A job's efficiency report, opened from the list.
+      const firstJob = page.getByTestId('jobs-table').locator('tbody tr', { hasText: 'COMPLETED' }).getByTestId('job-link').first();
+      const jobId = (await firstJob.textContent())!;
+      await firstJob.click();
+      await page.getByTestId('job-cards').waitFor();
+      expect(await page.getByTestId('job-title').textContent()).toBe(`Job ${jobId} on bitten`);
+      expect(await page.getByTestId('job-summary').textContent()).toContain(project);
+      await page.screenshot({ path: `${artifacts}/dashboard-${role}-job-report.png`, fullPage: true });
+      await page.goBack();
+      await page.getByTestId('jobs-table').waitFor();
       await changeWindow(page, '7d');
       const csv = await downloadCsv(page, 'csv');
       expect(csv.split('\r\n')[0]).toMatch(/^jobId,project,user,/);

@@ -4,4 +4,4 @@
  */
 import type { RouteName } from './router.svelte.ts';
 
-export const availableRoutes: ReadonlySet<RouteName> = new Set<RouteName>(['overview', 'allocations', 'energy', 'usage', 'waits', 'jobs', 'project']);
+export const availableRoutes: ReadonlySet<RouteName> = new Set<RouteName>(['overview', 'allocations', 'energy', 'usage', 'waits', 'jobs', 'project', 'job']);

@@ -217,6 +217,7 @@ export const da: Record<MessageKey, string> = {
   'job.noFlags': 'Ingen bemærkninger: jobbet brugte det, det bad om.',
   'job.flagsAtEnd': 'Bemærkninger kommer, når jobbet er slut.',
   'job.report': 'Rapport',
+  'job.costDetail': '{co2} kg CO₂ · {heat} kWh varme til fjernvarmen',
   'flag.idle-gpus': '{idle} af {of} GPU’er var ledige i {idlePct} % af jobbet: bed om {ask} GPU(er)',
   'flag.all-idle': 'Alle {of} GPU’er var ledige i {idlePct} % af jobbet: tjek at jobbet overhovedet bruger GPU’en',
   'flag.low-memory': 'GPU-hukommelsen toppede ved {peakPct} % af {memTotalGB} GB: en mindre GPU eller en MIG-del er nok',

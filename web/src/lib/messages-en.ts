@@ -215,6 +215,7 @@ export const en = {
   'job.noFlags': 'No flags: the job used what it asked for.',
   'job.flagsAtEnd': 'Flags come when the job has ended.',
   'job.report': 'Report',
+  'job.costDetail': '{co2} kg CO₂ · {heat} kWh heat to district heating',
   'flag.idle-gpus': '{idle} of {of} GPUs were idle for {idlePct} % of the job: ask for {ask} GPU(s)',
   'flag.all-idle': 'All {of} GPU(s) were idle for {idlePct} % of the job: check that the job uses the GPU at all',
   'flag.low-memory': 'GPU memory peaked at {peakPct} % of {memTotalGB} GB: a smaller GPU or a MIG slice fits',

@@ -1,5 +1,5 @@
 /** Hash routes (`#/waits`, `#/project/dtu-llm`) and which of them each role may open. */
-export type RouteName = 'overview' | 'energy' | 'usage' | 'waits' | 'jobs' | 'allocations' | 'project';
+export type RouteName = 'overview' | 'energy' | 'usage' | 'waits' | 'jobs' | 'allocations' | 'project' | 'job';
 export type RoleName = 'researcher' | 'pi' | 'committee' | 'facility' | 'admin' | 'read';
 
 /** The views in navigation order with the roles that see them (DESIGN.md, "Who it is for"). */
@@ -11,6 +11,8 @@ export const routes: Array<{ name: RouteName; roles: RoleName[]; inNav: boolean 
   { name: 'waits', roles: ['researcher', 'pi', 'committee', 'facility', 'admin', 'read'], inNav: true },
   { name: 'jobs', roles: ['researcher', 'pi', 'admin'], inNav: true },
   { name: 'project', roles: ['researcher', 'pi', 'committee', 'admin', 'read'], inNav: false },
+  // One job's efficiency report (`#/job/<cluster>/<job id>`), opened from a job list.
+  { name: 'job', roles: ['researcher', 'pi', 'committee', 'admin', 'read'], inNav: false },
 ];
 
 /** The views a role may open whose endpoints the server has (`available`). */
