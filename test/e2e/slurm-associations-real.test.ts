@@ -1,6 +1,7 @@
 /**
  * Issue 16 end to end against a real Slurm (CI: .ci/slurm/start.sh, HEATLEDGER_SLURM=1), the
- * real `heatledger serve` and a real SMTP server (smtp-server, started here): accounts, a
+ * real `heatledger serve`, a real OpenID provider (oidc-provider) and a real SMTP server
+ * (smtp-server), all started here: people sign in through the provider in Chromium; accounts, a
  * coordinator and a GrpTRESMins=gres/gpu limit made with sacctmgr; one round of the real
  * `heatledger collect slurm --once` makes the memberships and the grant; a change in Slurm
  * (a user removed, the limit raised) changes access and the grant at the next round; use
@@ -12,8 +13,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasChromium, launchBrowser } from '../support/browser.ts';
+import { freePort, startProvider, type TestProvider } from '../support/oidc-provider.ts';
 import { createTokenByCli, exited, startServerProcess, type ServerProcess } from '../support/server-process.ts';
 import { missing } from '../support/requirements.ts';
 
@@ -28,7 +32,7 @@ const sacctmgr = (...args: string[]) => execFileSync('sacctmgr', ['-i', ...args]
 const DAY = 86_400_000;
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
-describe.skipIf(missing('a real Slurm (sacctmgr on PATH and HEATLEDGER_SLURM=1)', enabled))('memberships, grants and grant emails from a real Slurm', () => {
+describe.skipIf(missing('a real Slurm (sacctmgr on PATH and HEATLEDGER_SLURM=1) and Chromium', enabled && hasChromium))('memberships, grants and grant emails from a real Slurm', () => {
   // Fresh accounts each run: the CI cluster's database outlives a run on a developer machine.
   const sfx = Math.random().toString(16).slice(2, 8);
   const parent = `hl${sfx}-parent`;
@@ -37,6 +41,8 @@ describe.skipIf(missing('a real Slurm (sacctmgr on PATH and HEATLEDGER_SLURM=1)'
   const period = { start: day(Date.now() - 30 * DAY), end: day(Date.now() + 150 * DAY) };
   const mails: Array<{ to: string; raw: string }> = [];
   let smtp: SMTPServer;
+  let provider: TestProvider;
+  let browser: Browser;
   let server: ServerProcess;
   let ingest = '';
   let admin = '';
@@ -65,6 +71,21 @@ describe.skipIf(missing('a real Slurm (sacctmgr on PATH and HEATLEDGER_SLURM=1)'
     expect(run.status, run.stderr).toBe(0);
   };
 
+  /** Signs in through the provider's own pages in a fresh Chromium profile; the page is back in the dashboard. */
+  const signIn = async (username: string): Promise<Page> => {
+    const page = await (await browser.newContext({ locale: 'en-GB' })).newPage();
+    await page.goto(server.url);
+    await page.getByTestId('sso-login').click();
+    await page.waitForURL((u) => u.href.startsWith(`${provider.issuer}/interaction/`));
+    await page.locator('input[name=login]').fill(username);
+    await page.locator('input[name=password]').fill('any password');
+    await page.locator('button[type=submit]').click();
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByTestId('who').waitFor({ timeout: 30_000 });
+    return page;
+  };
+  const navProjects = async (page: Page) => (await page.locator('[data-testid^=nav-project-]').allTextContents()).sort();
+
   beforeAll(async () => {
     smtp = new SMTPServer({
       authOptional: true,
@@ -90,7 +111,26 @@ describe.skipIf(missing('a real Slurm (sacctmgr on PATH and HEATLEDGER_SLURM=1)'
     sacctmgr('modify', 'account', account, 'where', 'cluster=ci', 'set', 'GrpTRESMins=gres/gpu=600');
     sacctmgr('modify', 'account', parent, 'where', 'cluster=ci', 'set', 'GrpTRESMins=gres/gpu=6000');
 
-    server = await startServerProcess([], {
+    // The provider knows the people by their Slurm user names; kim is in the committee's group.
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    provider = await startProvider({
+      accounts: {
+        alice: { preferred_username: 'alice', groups: [], email: 'alice@sdu.example' },
+        bob: { preferred_username: 'bob', groups: [], email: 'bob@sdu.example' },
+        kim: { preferred_username: 'kim', groups: ['hpc-committee'], email: 'kim@deic.example' },
+      },
+      clients: [{ client_id: 'heatledger', client_secret: 'e2e-secret', redirect_uris: [`${url}/api/v1/auth/oidc/callback`], post_logout_redirect_uris: [`${url}/`] }],
+    });
+    browser = await launchBrowser();
+    server = await startServerProcess(['--port', String(port)], {
+      HEATLEDGER_PUBLIC_URL: url,
+      HEATLEDGER_OIDC_ISSUER: provider.issuer,
+      HEATLEDGER_OIDC_CLIENT_ID: 'heatledger',
+      HEATLEDGER_OIDC_CLIENT_SECRET: 'e2e-secret',
+      HEATLEDGER_OIDC_NAME: 'DeiC Login',
+      HEATLEDGER_OIDC_SCOPES: 'openid profile email groups',
+      HEATLEDGER_OIDC_ROLE_MAP: 'hpc-committee=committee',
       HEATLEDGER_GRANT_PERIOD: `${period.start}/${period.end}`,
       HEATLEDGER_SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
       HEATLEDGER_MAIL_FROM: 'heatledger@bitten.example',
@@ -99,13 +139,15 @@ describe.skipIf(missing('a real Slurm (sacctmgr on PATH and HEATLEDGER_SLURM=1)'
     ingest = createTokenByCli(server.dbPath, 'e2e-assoc-ingest', 'ingest');
     admin = createTokenByCli(server.dbPath, 'e2e-assoc-admin', 'admin');
     asAdmin.authorization = `Bearer ${admin}`;
+    // alice and bob also get local passwords (the API checks below); alice reads her mail in Danish.
     addPerson(['--name', 'alice', '--role', 'researcher', '--email', 'alice@sdu.example', '--lang', 'da']);
     addPerson(['--name', 'bob', '--role', 'researcher', '--email', 'bob@sdu.example']);
-    addPerson(['--name', 'kim', '--role', 'committee', '--email', 'kim@deic.example']);
   }, 120_000);
 
   afterAll(async () => {
+    await browser?.close();
     await server?.stop();
+    await provider?.stop();
     await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
     for (const a of [account, parent]) spawnSync('sacctmgr', ['-i', 'delete', 'account', a, 'cluster=ci'], { env });
   });
@@ -127,6 +169,23 @@ describe.skipIf(missing('a real Slurm (sacctmgr on PATH and HEATLEDGER_SLURM=1)'
     const bob = await login('bob');
     expect(((await get('/api/v1/auth/me', bob)).body as { me: { projects: string[] } }).me.projects).toContain(account);
     expect((await get(`/api/v1/projects/${account}/review`, bob)).status).toBe(200);
+
+    // In Chromium, through the provider: alice as the account's PI, bob as a member, kim as the committee (made at first sign-in).
+    const pa = await signIn('alice');
+    expect(await pa.getByTestId('who').textContent()).toBe('alice · PI');
+    expect(await navProjects(pa)).toContain(account);
+    await pa.getByTestId(`nav-project-${account}`).click();
+    await expect.poll(() => pa.getByTestId('members-slurm').locator('li').allTextContents()).toEqual(['alice (PI)', 'bob']);
+    const b = await signIn('bob');
+    expect(await b.getByTestId('who').textContent()).toBe('bob · researcher');
+    expect(await navProjects(b)).toContain(account);
+    await b.getByTestId(`nav-project-${account}`).click();
+    await b.locator('[data-testid=review-efficiency]').waitFor();
+    expect(await b.getByTestId('review-members').count()).toBe(0);
+    const k = await signIn('kim');
+    expect(await k.getByTestId('who').textContent()).toBe('kim · committee');
+    await expect.poll(() => k.getByTestId('allocations-table').textContent()).toContain(account);
+    for (const page of [pa, b, k]) await page.context().close();
   });
 
   it('the next round after a change in Slurm: bob removed loses access, the raised limit changes the grant (audited)', async () => {
@@ -138,6 +197,9 @@ describe.skipIf(missing('a real Slurm (sacctmgr on PATH and HEATLEDGER_SLURM=1)'
     const review = await get(`/api/v1/projects/${account}/review`, bob);
     expect(review.status).toBe(403);
     expect(JSON.stringify(review.body)).not.toContain('burnDown');
+    const page = await signIn('bob');
+    expect(await navProjects(page)).not.toContain(account);
+    await page.context().close();
     const grants = (await get('/api/v1/allocations', asAdmin)).body as { rows: Array<{ project: string; grantedGpuHours: number }> };
     expect(grants.rows.find((r) => r.project === account)!.grantedGpuHours).toBe(20);
     const audit = (await get('/api/v1/allocations/audit', asAdmin)).body as { rows: Array<{ actor: string; action: string; details: { before?: { grantedGpuHours: number }; after?: { grantedGpuHours: number } } }> };
