@@ -47,15 +47,16 @@ export function applyAssociations(sqlite: Database, batch: AssociationsBatchPars
     for (const a of rows) insA.run(batch.cluster, a.account, a.user ?? '', a.parent, a.gpuMinutes);
     const insC = sqlite.prepare('INSERT OR IGNORE INTO slurm_coordinators (cluster, account, user) VALUES (?, ?, ?)');
     for (const c of coordinators) insC.run(batch.cluster, c.account, c.user);
-    const memberships = syncMemberships(sqlite, opts.nowTs);
     const warnings: string[] = [];
+    const memberships = syncMemberships(sqlite, opts.nowTs, warnings);
     const grants = syncGrants(sqlite, batch.cluster, opts, warnings);
     const n = rows.length + coordinators.length;
     return { accepted: unchanged ? 0 : n, duplicates: unchanged ? n : 0, memberships, grants, warnings };
   }).immediate();
 }
 
-function forgottenCheck(sqlite: Database): (user: string) => boolean {
+/** Whether a user was forgotten (`user forget`): Slurm still naming them must not bring their name back. */
+export function forgottenCheck(sqlite: Database): (user: string) => boolean {
   const any = sqlite.prepare('SELECT 1 FROM forgotten_users LIMIT 1').get();
   if (!any) return () => false;
   const hash = keyedHash(sqlite);
@@ -74,17 +75,28 @@ function sameAsStored(sqlite: Database, cluster: string, rows: AssociationsBatch
   );
 }
 
-/** Memberships from Slurm = the (account, user) pairs of all clusters' associations and coordinators. */
-function syncMemberships(sqlite: Database, nowTs: number): AssociationsResult['memberships'] {
-  const wanted = sqlite
+/**
+ * Memberships from Slurm = the (account, user) pairs of all clusters' associations and
+ * coordinators, except where another cluster has an account of the same name that does not
+ * associate the user: a project is the account name across clusters, so membership through
+ * one cluster would show the other cluster's jobs of that name (named in `warnings`).
+ */
+function syncMemberships(sqlite: Database, nowTs: number, warnings: string[]): AssociationsResult['memberships'] {
+  const pairs = `SELECT cluster, account, user FROM slurm_associations WHERE user <> '' UNION SELECT cluster, account, user FROM slurm_coordinators`;
+  const candidates = sqlite
     .prepare(
-      `SELECT account, user, MAX(pi) AS pi FROM (
-         SELECT a.account, a.user, EXISTS (SELECT 1 FROM slurm_coordinators c WHERE c.account = a.account AND c.user = a.user) AS pi
-         FROM slurm_associations a WHERE a.user <> ''
-         UNION ALL SELECT account, user, 1 AS pi FROM slurm_coordinators)
-       GROUP BY account, user`,
+      `WITH p AS (${pairs})
+       SELECT p.account, p.user, MAX(EXISTS (SELECT 1 FROM slurm_coordinators c WHERE c.account = p.account AND c.user = p.user)) AS pi,
+         (SELECT group_concat(DISTINCT o.cluster) FROM slurm_associations o WHERE o.account = p.account
+            AND NOT EXISTS (SELECT 1 FROM p q WHERE q.cluster = o.cluster AND q.account = p.account AND q.user = p.user)) AS elsewhere
+       FROM p GROUP BY p.account, p.user ORDER BY p.account, p.user`,
     )
-    .all() as Array<{ account: string; user: string; pi: number }>;
+    .all() as Array<{ account: string; user: string; pi: number; elsewhere: string | null }>;
+  const wanted = candidates.filter((c) => {
+    if (c.elsewhere === null) return true;
+    warnings.push(`${c.account}: ${c.user} is not associated with it on ${c.elsewhere}, which has an account of that name: no access from Slurm (rename one with --account-map)`);
+    return false;
+  });
   const projectIns = sqlite.prepare('INSERT OR IGNORE INTO projects (name, created_ts) VALUES (?, ?)');
   const projectGet = sqlite.prepare('SELECT id FROM projects WHERE name = ?');
   // A Slurm user who never signed in: a researcher without a password (OIDC or an administrator lets them in).

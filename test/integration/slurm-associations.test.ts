@@ -149,6 +149,30 @@ describe('memberships and grants from Slurm associations', () => {
     expect((a as { fromSlurm: unknown[] }).fromSlurm).toHaveLength(2);
   });
 
+  it('never lets an association on one cluster open another cluster’s account of the same name', async () => {
+    const t = makeApp({ config: { grantPeriod: PERIOD } });
+    t.addPerson('alice', 'researcher');
+    await send(t, batch());
+    // lumi also has an account proj-a, of dave only.
+    const r = await send(t, { schema: 1, cluster: 'lumi', associations: [{ account: 'proj-a', user: null }, { account: 'proj-a', user: 'dave' }], coordinators: [] });
+    expect(r.warnings).toEqual([
+      'proj-a: alice is not associated with it on lumi, which has an account of that name: no access from Slurm (rename one with --account-map)',
+      'proj-a: carol is not associated with it on lumi, which has an account of that name: no access from Slurm (rename one with --account-map)',
+      'proj-a: dave is not associated with it on ci, which has an account of that name: no access from Slurm (rename one with --account-map)',
+    ]);
+    expect(r.memberships).toMatchObject({ removed: 2 });
+    // lumi's jobs of proj-a are not alice's to see.
+    const lumiJob = job({ jobId: '9', account: 'proj-a', user: 'dave' });
+    expect((await t.client.api.v1.ingest.jobs.$post({ json: { schema: 1, cluster: 'lumi', jobs: [lumiJob] } }, t.auth(t.tokens.ingest))).status).toBe(202);
+    const alice = await login(t, 'alice');
+    expect(await jobIdsSeen(t, alice)).toEqual([]);
+    expect((await t.app.request('/api/v1/projects/proj-a/review', alice)).status).toBe(403);
+    // Associated on both clusters: a member again.
+    const both = await send(t, { schema: 1, cluster: 'lumi', associations: [{ account: 'proj-a', user: null }, { account: 'proj-a', user: 'dave' }, { account: 'proj-a', user: 'alice' }], coordinators: [] });
+    expect(both.warnings.some((w) => w.includes(' alice '))).toBe(false);
+    expect((await t.app.request('/api/v1/projects/proj-a/review', alice)).status).toBe(200);
+  });
+
   it('keeps grants Slurm does not limit, takes the period of an existing grant, and says when there is none', async () => {
     const t = makeApp();
     const created = await t.client.api.v1.allocations.$post({ json: { project: 'proj-a', parentId: null, grantedGpuHours: 40, periodStart: '2026-10-01T00:00:00Z', periodEnd: '2027-04-01T00:00:00Z' } }, t.auth(t.tokens.admin));
