@@ -18,6 +18,7 @@ const usage = `usage: heatledger <command>
   user forget USER [--db PATH]      (delete the account; pseudonymise their job records)
   backup PATH [--db PATH]           (online, consistent copy of the database)
   job report JOBID [--cluster NAME] [--json] [--db PATH]   (one job's efficiency report and flags)
+  report monthly --month YYYY-MM [--send] [--out DIR] [--db PATH]   (each researcher's and PI's jobs, flags and costs; --send mails them)
   allocation import FILE.csv [--db PATH]   (header: project,parent,grantedGpuHours,periodStart,periodEnd)
   collect gpu|slurm|facility ...   (heatledger collect <kind> --help)`;
 
@@ -30,6 +31,7 @@ const commands: Record<string, () => Promise<Command>> = {
   allocation: async () => (await import('./commands/allocation.command.ts')).allocationCommand,
   backup: async () => (await import('./commands/backup.command.ts')).backupCommand,
   job: async () => (await import('./commands/job.command.ts')).jobCommand,
+  report: async () => (await import('./commands/report.command.ts')).reportCommand,
   collect: async () => async (argv) => {
     const kind = argv[0];
     if (kind === 'gpu') return (await import('../collectors/gpu/gpu.cli.ts')).gpuCli(argv.slice(1));

@@ -42,55 +42,68 @@ export interface JobReport {
 /** The report of `cluster`/`jobId`; NOT_FOUND for a job that does not exist or that the caller may not see. */
 export function jobReport(deps: { sqlite: Database; config: Config; now: () => number }, cluster: string, jobId: string, vis: Visibility): JobReport {
   const { sqlite } = deps;
-  const j = sqlite
-    .prepare(
-      `SELECT cluster, job_id AS jobId, account AS project, user, partition, state, gpus, submit_ts AS submitTs, start_ts AS startTs, end_ts AS endTs, start_ts AS sortTs
-       FROM jobs WHERE cluster = ? AND job_id = ?`,
-    )
-    .get(cluster, jobId) as ListedJob | undefined;
+  const j = sqlite.prepare(`${JOB_RECORD} WHERE cluster = ? AND job_id = ?`).get(cluster, jobId) as ListedJob | undefined;
   const visible = j && (vis.accounts === null || vis.accounts.includes(j.project)) && (vis.users === null || vis.users.includes(j.user));
   if (!j || !visible) throw new DomainError('NOT_FOUND', `no job ${jobId} on ${cluster} that you may see`);
   const nowTs = deps.now();
   const fromTs = j.startTs ?? j.submitTs;
-  const toTs = Math.max(fromTs + 1, j.endTs ?? nowTs);
-  const w = windowAttribution(sqlite, { fromTs, toTs }, nowTs);
-  const [figures] = jobFigures(sqlite, w)([j]);
-  const [dcgm] = jobsDcgm(sqlite, [j], { fromTs, toTs });
-  let row = listedRow(j, figures!, dcgm ?? null, w);
-  if (!vis.perUser) row = { ...row, user: pseudonymiser(sqlite)(row.user) };
-  const gpus = sqlite
+  const [report] = reportsOf(sqlite, [j], { fromTs, toTs: Math.max(fromTs + 1, j.endTs ?? nowTs) }, nowTs);
+  return vis.perUser ? report! : { ...report!, job: { ...report!.job, user: pseudonymiser(sqlite)(report!.job.user) } };
+}
+
+/** The jobs table's record as the job list reads it. */
+export const JOB_RECORD = `SELECT cluster, job_id AS jobId, account AS project, user, partition, state, gpus, submit_ts AS submitTs, start_ts AS startTs, end_ts AS endTs, start_ts AS sortTs FROM jobs`;
+
+/**
+ * The reports of `jobs` over one window (their figures clipped to it; per-GPU figures and
+ * flags over each whole job), with real user names: the caller decides who may see them.
+ */
+export function reportsOf(sqlite: Database, jobs: ListedJob[], window: { fromTs: number; toTs: number }, nowTs: number): JobReport[] {
+  if (jobs.length === 0) return [];
+  const w = windowAttribution(sqlite, window, nowTs);
+  const figures = jobFigures(sqlite, w)(jobs);
+  const dcgm = jobsDcgm(sqlite, jobs, window);
+  const rows = sqlite
     .prepare(
-      `SELECT g.uuid, n.name AS node, g.gpu_index AS idx, g.model, g.mem_total_mib AS memTotalMiB, x.gpu_s AS gpuS, x.idle_s AS idleS, x.util_pct_s AS utilPctS, x.util_s AS utilS,
-         x.util_peak_pct AS peakUtil, x.mem_peak_mib AS peakMem
-       FROM job_gpu x JOIN gpus g ON g.id = x.gpu_id JOIN nodes n ON n.id = g.node_id
-       WHERE x.cluster = ? AND x.job_id = ? ORDER BY n.name, g.gpu_index`,
+      `SELECT p.key AS i, g.uuid, n.name AS node, g.gpu_index AS idx, g.model, g.mem_total_mib AS memTotalMiB, x.gpu_s AS gpuS, x.idle_s AS idleS,
+         x.util_pct_s AS utilPctS, x.util_s AS utilS, x.util_peak_pct AS peakUtil, x.mem_peak_mib AS peakMem
+       FROM json_each(@page) p JOIN job_gpu x ON x.cluster = p.value ->> 0 AND x.job_id = p.value ->> 1
+       JOIN gpus g ON g.id = x.gpu_id JOIN nodes n ON n.id = g.node_id
+       ORDER BY p.key, n.name, g.gpu_index`,
     )
-    .all(cluster, jobId) as Array<{ uuid: string; node: string; idx: number; model: string | null; memTotalMiB: number | null; gpuS: number; idleS: number; utilPctS: number; utilS: number; peakUtil: number | null; peakMem: number | null }>;
-  const perGpu: GpuRow[] = gpus.map((g) => ({
-    uuid: g.uuid,
-    node: g.node,
-    index: g.idx,
-    model: g.model,
-    gpuHours: g.gpuS / 3600,
-    idleShare: g.gpuS > 0 ? g.idleS / g.gpuS : null,
-    meanUtilPct: g.utilS > 0 ? g.utilPctS / g.utilS : null,
-    peakUtilPct: g.peakUtil,
-    peakMemMiB: g.peakMem,
-    memTotalMiB: g.memTotalMiB,
-  }));
-  const peaks = perGpu.filter((g) => g.peakUtilPct !== null).map((g) => g.peakUtilPct!);
-  const memShares = perGpu.filter((g) => g.peakMemMiB !== null && g.memTotalMiB).map((g) => g.peakMemMiB! / g.memTotalMiB!);
-  const flags = j.endTs === null ? [] : efficiencyFlags({ gpus: j.gpus, perGpu, meanUtilPct: row.meanUtilPct, smActivePct: dcgm?.smActivePct ?? null, sampled: perGpu.length > 0 });
-  return {
-    cluster,
-    job: row,
-    gpuModel: perGpu.find((g) => g.model)?.model ?? null,
-    durationS: j.startTs === null ? null : ((j.endTs ?? nowTs) - j.startTs) / 1000,
-    peakUtilPct: peaks.length > 0 ? Math.max(...peaks) : null,
-    peakMemShare: memShares.length > 0 ? Math.max(...memShares) : null,
-    perGpu,
-    flags,
-  };
+    .all({ page: JSON.stringify(jobs.map((j) => [j.cluster, j.jobId])) }) as Array<{ i: number; uuid: string; node: string; idx: number; model: string | null; memTotalMiB: number | null; gpuS: number; idleS: number; utilPctS: number; utilS: number; peakUtil: number | null; peakMem: number | null }>;
+  const perGpuOf = jobs.map((): GpuRow[] => []);
+  for (const g of rows) {
+    perGpuOf[g.i]!.push({
+      uuid: g.uuid,
+      node: g.node,
+      index: g.idx,
+      model: g.model,
+      gpuHours: g.gpuS / 3600,
+      idleShare: g.gpuS > 0 ? g.idleS / g.gpuS : null,
+      meanUtilPct: g.utilS > 0 ? g.utilPctS / g.utilS : null,
+      peakUtilPct: g.peakUtil,
+      peakMemMiB: g.peakMem,
+      memTotalMiB: g.memTotalMiB,
+    });
+  }
+  return jobs.map((j, i) => {
+    const row = listedRow(j, figures[i]!, dcgm[i] ?? null, w);
+    const perGpu = perGpuOf[i]!;
+    const peaks = perGpu.filter((g) => g.peakUtilPct !== null).map((g) => g.peakUtilPct!);
+    const memShares = perGpu.filter((g) => g.peakMemMiB !== null && g.memTotalMiB).map((g) => g.peakMemMiB! / g.memTotalMiB!);
+    const flags = j.endTs === null ? [] : efficiencyFlags({ gpus: j.gpus, perGpu, meanUtilPct: row.meanUtilPct, smActivePct: dcgm[i]?.smActivePct ?? null, sampled: perGpu.length > 0 });
+    return {
+      cluster: j.cluster,
+      job: row,
+      gpuModel: perGpu.find((g) => g.model)?.model ?? null,
+      durationS: j.startTs === null ? null : ((j.endTs ?? nowTs) - j.startTs) / 1000,
+      peakUtilPct: peaks.length > 0 ? Math.max(...peaks) : null,
+      peakMemShare: memShares.length > 0 ? Math.max(...memShares) : null,
+      perGpu,
+      flags,
+    };
+  });
 }
 
 const hm = (s: number) => `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
