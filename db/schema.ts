@@ -743,3 +743,48 @@ export const waitRuns = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.grouping, t.span, t.startTs] })],
 );
+
+/**
+ * Fair share per cluster from `sshare -a -l -P` (server/services/fairshare.service.ts): one
+ * row per account (`user` '') and per user within an account, as Slurm last reported it at
+ * `taken_ts`; each batch replaces its cluster's rows. Shares and usage are fractions of the
+ * row's level in Slurm's tree (its sibling accounts, or the account's users).
+ */
+export const fairshare = sqliteTable(
+  'fairshare',
+  {
+    cluster: text('cluster').notNull(),
+    account: text('account').notNull(),
+    user: text('user').notNull(),
+    /** The account one level up; null for root and on user rows. */
+    parent: text('parent'),
+    rawShares: integer('raw_shares'),
+    /** RawShares `parent`: the association uses its parent account's share. */
+    sharesFromParent: integer('shares_from_parent', { mode: 'boolean' }).notNull().default(false),
+    normShares: real('norm_shares'),
+    rawUsage: real('raw_usage').notNull(),
+    effectvUsage: real('effectv_usage'),
+    fairShare: real('fair_share'),
+    levelFs: real('level_fs'),
+    grpTresMins: text('grp_tres_mins'),
+    grpTresRaw: text('grp_tres_raw'),
+    takenTs: integer('taken_ts').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.cluster, t.account, t.user] })],
+);
+
+/**
+ * The grid's CO2 intensity forecast (Energinet CO2EmisProg) per price area and 5 minutes,
+ * kept apart from the measured intensity (facility readings): start-time advice reads it.
+ * A newer forecast for the same 5 minutes replaces the older one.
+ */
+export const co2Forecast = sqliteTable(
+  'co2_forecast',
+  {
+    priceArea: text('price_area').notNull(),
+    ts: integer('ts').notNull(),
+    gPerKWh: real('g_per_kwh').notNull(),
+    receivedTs: integer('received_ts').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.priceArea, t.ts] })],
+);

@@ -22,6 +22,9 @@ import { coolingRoutes } from './routes/cooling.routes.ts';
 import { energyRoutes } from './routes/energy.routes.ts';
 import { ingestRoutes } from './routes/ingest.routes.ts';
 import { applyAssociations } from './services/associations.service.ts';
+import { adviceRoutes } from './routes/advice.routes.ts';
+import { applyFairshare } from './services/fairshare.service.ts';
+import { fairshareRoutes } from './routes/fairshare.routes.ts';
 import { projectRoutes } from './routes/projects.routes.ts';
 import { reportsRoutes } from './routes/reports.routes.ts';
 import { usageRoutes } from './routes/usage.routes.ts';
@@ -91,12 +94,14 @@ export function createApp({ db, config, now, store = createStore(db.$client, con
     .get('/api/health', (c) => c.json({ status: 'ok' as const, demoHistory: demoProgress() }, 200))
     .get('/api/v1/demo-accounts', (c) => c.json({ accounts: demoAccounts.map(({ username, role, password }) => ({ username, role, password })) }, 200))
     .route('/api/v1/auth', authRoutes({ db, config, oidc }))
-    .route('/api/v1/ingest', ingestRoutes(ingest, metrics.backlog, (batch) => applyAssociations(sqlite, batch, { nowTs: clock(), grantPeriod: config.grantPeriod })))
+    .route('/api/v1/ingest', ingestRoutes(ingest, metrics.backlog, (batch) => applyAssociations(sqlite, batch, { nowTs: clock(), grantPeriod: config.grantPeriod }), (batch) => applyFairshare(sqlite, batch)))
     .route('/api/v1/usage', usageRoutes({ sqlite, now }))
     .route('/api/v1/energy', energyRoutes({ sqlite, config, now }))
     .route('/api/v1/energy/cooling', coolingRoutes({ sqlite }))
     .route('/api/v1/reports', reportsRoutes({ sqlite, config }))
     .route('/api/v1', waitsRoutes({ sqlite, now }))
+    .route('/api/v1', fairshareRoutes({ sqlite }))
+    .route('/api/v1', adviceRoutes({ sqlite, now: clock }))
     .route('/api/v1/allocations', allocationRoutes({ sqlite, now }))
     .route('/api/v1', projectRoutes({ sqlite, config, now }));
 

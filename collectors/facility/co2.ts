@@ -52,11 +52,11 @@ function sorted(readings: FacilityReading[]): FacilityReading[] {
 }
 
 /** Parses a `CO2Emis` export (API JSON `{records: [...]}` or the CSV download) for one price area. */
-export function parseCo2Emis(text: string, name: string, priceArea = 'DK1'): FacilityReading[] {
+export function parseCo2Emis(text: string, name: string, priceArea = 'DK1', dataset: 'CO2Emis' | 'CO2EmisProg' = 'CO2Emis'): FacilityReading[] {
   const raw = jsonIfJson(text, name);
   if (raw !== undefined) {
     const records = Array.isArray(raw) ? raw : (raw as { records?: unknown }).records;
-    if (!Array.isArray(records)) throw new InputError(`${name}: no 'records' array (expected an Energi Data Service CO2Emis answer)`);
+    if (!Array.isArray(records)) throw new InputError(`${name}: no 'records' array (expected an Energi Data Service ${dataset} answer)`);
     const readings: FacilityReading[] = [];
     records.forEach((record: unknown, i) => {
       if (!record || typeof record !== 'object') throw new InputError(`${name}: records[${i}] is not an object`);
@@ -101,9 +101,9 @@ function apiMinute(date: Date): string {
   return date.toISOString().slice(0, 16); // YYYY-MM-DDTHH:MM
 }
 
-/** The request URL for `CO2Emis` over a UTC window for one price area. */
-export function co2ApiUrl(options: Co2ApiOptions): URL {
-  const url = new URL('/dataset/CO2Emis', options.baseUrl ?? ENERGI_DATA_SERVICE_URL);
+/** The request URL for `CO2Emis` (or the forecast `CO2EmisProg`) over a UTC window for one price area. */
+export function co2ApiUrl(options: Co2ApiOptions, dataset: 'CO2Emis' | 'CO2EmisProg' = 'CO2Emis'): URL {
+  const url = new URL(`/dataset/${dataset}`, options.baseUrl ?? ENERGI_DATA_SERVICE_URL);
   url.searchParams.set('start', apiMinute(options.start));
   url.searchParams.set('end', apiMinute(options.end));
   url.searchParams.set('filter', JSON.stringify({ PriceArea: [options.priceArea ?? 'DK1'] }));
@@ -128,4 +128,39 @@ export async function fetchCo2Emis(options: Co2ApiOptions): Promise<FacilityRead
   const text = await response.text().catch(() => '');
   if (!response.ok) throw new InputError(`GET ${url.href}: HTTP ${response.status} ${text.slice(0, 160)}`);
   return parseCo2Emis(text, `GET ${url.href}`, options.priceArea ?? 'DK1');
+}
+
+/** One 5-minute value of a CO2 forecast. */
+export interface ForecastValue {
+  ts: string;
+  gPerKWh: number;
+}
+
+/**
+ * Parses a `CO2EmisProg` (forecast) export, JSON or CSV as `CO2Emis`, for one price area.
+ * A file holding no value of that area is refused, naming the areas it holds: a forecast
+ * for another area would advise wrongly.
+ */
+export function parseCo2EmisProg(text: string, name: string, priceArea = 'DK1'): ForecastValue[] {
+  const values = parseCo2Emis(text, name, priceArea, 'CO2EmisProg').map((r) => ({ ts: r.ts, gPerKWh: r.value }));
+  if (values.length === 0) {
+    const areas = [...new Set([...text.matchAll(/"?PriceArea"?\s*[:;,]\s*"?(DK\d)/g)].map((m) => m[1]))];
+    throw new InputError(`${name}: no CO2EmisProg value for price area ${priceArea}${areas.length > 0 ? ` (it holds ${areas.join(', ')})` : ''}`);
+  }
+  return values;
+}
+
+/** Fetches the `CO2EmisProg` forecast from now on (the API publishes about a day ahead). */
+export async function fetchCo2EmisProg(options: Co2ApiOptions): Promise<ForecastValue[]> {
+  const url = co2ApiUrl(options, 'CO2EmisProg');
+  const doFetch = options.fetchImpl ?? fetch;
+  let response: Response;
+  try {
+    response = await doFetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(options.timeoutMs ?? 30_000) });
+  } catch (error) {
+    throw new InputError(`GET ${url.href}: ${(error as Error).message}`);
+  }
+  const text = await response.text().catch(() => '');
+  if (!response.ok) throw new InputError(`GET ${url.href}: HTTP ${response.status} ${text.slice(0, 160)}`);
+  return parseCo2EmisProg(text, `GET ${url.href}`, options.priceArea ?? 'DK1');
 }

@@ -177,3 +177,31 @@ describe('collect facility --server, polling', () => {
     expect(co2Lines[0]).toContain('HTTP 500 maintenance');
   });
 });
+
+describe('the CO2 forecast (CO2EmisProg)', () => {
+  const prog = JSON.stringify({
+    dataset: 'CO2EmisProg',
+    records: [
+      { Minutes5UTC: '2026-12-04T10:05:00', Minutes5DK: '2026-12-04T11:05:00', PriceArea: 'DK1', CO2Emission: 141.5 },
+      { Minutes5UTC: '2026-12-04T10:00:00', Minutes5DK: '2026-12-04T11:00:00', PriceArea: 'DK1', CO2Emission: 150 },
+      { Minutes5UTC: '2026-12-04T10:00:00', Minutes5DK: '2026-12-04T11:00:00', PriceArea: 'DK2', CO2Emission: 90 },
+    ],
+  });
+
+  it('prints one forecast batch of the price area, oldest first', async () => {
+    const path = join(dir, 'prog.json');
+    writeFileSync(path, prog);
+    const { out } = captureOutput();
+    expect(await facilityCli(['--co2-forecast-file', path, '--stdout'])).toBe(0);
+    expect(JSON.parse(out.join(''))).toEqual({ schema: 1, priceArea: 'DK1', values: [{ ts: '2026-12-04T10:00:00.000Z', gPerKWh: 150 }, { ts: '2026-12-04T10:05:00.000Z', gPerKWh: 141.5 }] });
+  });
+
+  it('names the file and the areas it holds when the price area is missing, and prints nothing', async () => {
+    const path = join(dir, 'prog-dk2.json');
+    writeFileSync(path, prog.replaceAll('"DK1"', '"DK2"'));
+    const { out, err } = captureOutput();
+    expect(await facilityCli(['--co2-forecast-file', path, '--stdout'])).toBe(1);
+    expect(err.join('')).toContain(`${path}: no CO2EmisProg value for price area DK1 (it holds DK2)`);
+    expect(out).toEqual([]);
+  });
+});

@@ -11,8 +11,8 @@ import { parseArgs } from 'node:util';
 import { httpUrlFlag, positiveFlag, tokenFlag } from '../shared/cli-flags.ts';
 import { UsageError } from '../shared/usage-error.ts';
 import { createSender, sendOnceRetry } from '../shared/sender.ts';
-import { facilityBatchSchema, type FacilityBatch, type FacilityReading } from '../shared/wire.ts';
-import { ENERGI_DATA_SERVICE_URL, fetchCo2Emis, parseCo2Emis } from './co2.ts';
+import { facilityBatchSchema, type Co2ForecastBatch, type FacilityBatch, type FacilityReading } from '../shared/wire.ts';
+import { ENERGI_DATA_SERVICE_URL, fetchCo2Emis, fetchCo2EmisProg, parseCo2Emis, parseCo2EmisProg } from './co2.ts';
 import { describeDisagreement, findHeatDisagreements } from './heat-check.ts';
 import { InputError, parseFacilityExport } from './import-file.ts';
 import { runFacilityLoop } from './loop.ts';
@@ -23,6 +23,7 @@ const help = `usage: heatledger collect facility --redfish URL [--user U --passw
                                    [--config FILE] [--site S] [--ca FILE | --insecure] --once --stdout
        heatledger collect facility --from-file PATH [--site S] --stdout
        heatledger collect facility --co2-file PATH | --co2-api [--start ISO --end ISO] [--price-area DK1] --stdout
+       heatledger collect facility --co2-forecast-file PATH | --co2-forecast-api [--price-area DK1] (--stdout | --server URL --token T)
        heatledger collect facility <sources> --server URL (--token T | --token-file F) [--interval 60]
                                    [--spool-dir DIR] [--once]
   --redfish URL         Redfish service of a CDU, PDU, power shelf or DCIM gateway
@@ -40,6 +41,9 @@ const help = `usage: heatledger collect facility --redfish URL [--user U --passw
   --co2-api             fetch CO2Emis from ${ENERGI_DATA_SERVICE_URL} (--start/--end, default the last 24 h;
                         while polling, the last 3 h every 15 min)
   --co2-api-url URL     another address for that API (a mirror or proxy)
+  --co2-forecast-file PATH  Energi Data Service CO2EmisProg export (JSON or CSV): the grid's CO2 forecast,
+                        kept apart from measured intensity, for start-time advice; sent once (run from cron)
+  --co2-forecast-api    fetch CO2EmisProg (from now, the next 48 h) once
   --price-area A        Energinet price area (default: DK1, where Sønderborg is)
   --spool-dir DIR       batches wait here while the server is away
   --max-spool-mb N      oldest spooled batches are dropped beyond N MiB (default: 512)
@@ -60,6 +64,8 @@ const options = {
   'co2-file': { type: 'string' },
   'co2-api': { type: 'boolean' },
   'co2-api-url': { type: 'string' },
+  'co2-forecast-file': { type: 'string' },
+  'co2-forecast-api': { type: 'boolean' },
   'price-area': { type: 'string' },
   start: { type: 'string' },
   end: { type: 'string' },
@@ -233,6 +239,7 @@ export async function facilityCli(argv: string[]): Promise<number> {
     process.stdout.write(help);
     return 0;
   }
+  if (values['co2-forecast-file'] || values['co2-forecast-api']) return forecastOnce(values);
   if (!values.redfish && !values['from-file'] && !values['co2-file'] && !values['co2-api']) {
     throw new UsageError(`collect facility: give --redfish URL, --from-file PATH, --co2-file PATH or --co2-api\n${help}`);
   }
@@ -265,6 +272,42 @@ export async function facilityCli(argv: string[]): Promise<number> {
     const problem = await sources?.redfish?.client.close();
     if (problem) log(`could not end the Redfish session: ${problem}`);
   }
+}
+
+/** The CO2 forecast of one price area, printed or sent once (`--co2-forecast-file`, `--co2-forecast-api`). */
+async function forecastOnce(values: Values): Promise<number> {
+  if (values.stdout === Boolean(values.server)) throw new UsageError('collect facility: a CO2 forecast goes to --stdout or to --server URL, one of them');
+  const priceArea = (values['price-area'] ?? 'DK1').toUpperCase();
+  const log = (line: string) => process.stderr.write(`heatledger collect facility: ${line}\n`);
+  let batch: Co2ForecastBatch;
+  try {
+    const forecast = values['co2-forecast-file']
+      ? parseCo2EmisProg(readSmallFile('co2-forecast-file', values['co2-forecast-file']), values['co2-forecast-file'], priceArea)
+      : await fetchCo2EmisProg({ start: new Date(), end: new Date(Date.now() + 48 * 3600_000), priceArea, baseUrl: values['co2-api-url'] ?? ENERGI_DATA_SERVICE_URL });
+    batch = { schema: 1, priceArea, values: forecast };
+  } catch (error) {
+    if (!isInputError(error)) throw error;
+    log(error.message);
+    return 1;
+  }
+  if (values.stdout) {
+    process.stdout.write(`${JSON.stringify(batch)}\n`);
+    return 0;
+  }
+  const sender = createSender({ server: httpUrlFlag('collect facility', 'server', values.server!).href, token: tokenFlag('collect facility', values), retry: sendOnceRetry });
+  let outcome;
+  try {
+    outcome = await sender.send('co2Forecast', batch);
+  } catch (error) {
+    log(`not delivered: ${(error as Error).message}`);
+    return 75;
+  }
+  if (outcome.status === 'sent') {
+    log(`sent ${batch.values.length} forecast values of ${priceArea} (${batch.values[0]!.ts} to ${batch.values.at(-1)!.ts})`);
+    return 0;
+  }
+  log(outcome.status === 'refused' ? `server refused the forecast (HTTP ${outcome.httpStatus}): ${outcome.message}` : `not delivered: ${outcome.reason}`);
+  return outcome.status === 'refused' ? 1 : 75;
 }
 
 async function sendToServer(

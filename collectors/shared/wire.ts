@@ -168,6 +168,54 @@ export const associationsBatchSchema = z.object({
   coordinators: z.array(z.object({ account: name, user: name })).max(100_000).default([]),
 });
 
+/**
+ * Fair share of one cluster (issue 19, point 3): `sshare -a -l -P` taken at `takenAt`, one
+ * row per account (`user` null) and per user within an account, each (account, user) once.
+ * Shares and usage are fractions of the row's level in Slurm's tree (its siblings). A batch
+ * replaces everything stored for its cluster; one taken before the stored one changes nothing.
+ */
+export const fairshareBatchSchema = z.object({
+  schema: z.literal(1),
+  cluster: name,
+  takenAt: isoUtc,
+  rows: z
+    .array(
+      z.object({
+        account: name,
+        user: name.nullable(),
+        parent: name.nullable().default(null),
+        rawShares: z.number().int().nonnegative().max(4_294_967_295).nullable(),
+        sharesFromParent: z.boolean().default(false),
+        normShares: ratio.nullable(),
+        rawUsage: nonNegative,
+        effectvUsage: nonNegative.nullable(),
+        fairShare: ratio.nullable(),
+        levelFs: nonNegative.nullable().default(null),
+        grpTresMins: z.string().max(2000).nullable().default(null),
+        grpTresRaw: z.string().max(2000).nullable().default(null),
+      }),
+    )
+    .max(500_000)
+    .superRefine((rows, ctx) => {
+      const seen = new Set<string>();
+      rows.forEach((r, i) => {
+        const key = `${r.account}\u0000${r.user ?? ''}`;
+        if (seen.has(key)) ctx.addIssue({ code: 'custom', path: [i, 'user'], message: `account ${r.account}${r.user === null ? '' : ` user ${r.user}`} is listed twice` });
+        seen.add(key);
+      });
+    }),
+});
+
+/**
+ * A grid CO2 forecast (Energinet `CO2EmisProg`) of one price area, kept apart from the
+ * measured intensity: a value sent again for the same 5 minutes replaces the older forecast.
+ */
+export const co2ForecastBatchSchema = z.object({
+  schema: z.literal(1),
+  priceArea: z.string().regex(/^[A-Z]{2}\d?$/, 'must be a price area such as DK1'),
+  values: z.array(z.object({ ts: isoUtc, gPerKWh: z.number().finite().nonnegative().max(5000) })).min(1).max(100_000),
+});
+
 export type GpuProcess = z.infer<typeof gpuProcessSchema>;
 export type MigDevice = z.infer<typeof migDeviceSchema>;
 export type GpuSample = z.input<typeof gpuSampleSchema>;
@@ -179,6 +227,8 @@ export type FacilityQuantity = z.infer<typeof facilityQuantitySchema>;
 export type FacilityReading = z.infer<typeof facilityReadingSchema>;
 export type FacilityBatch = z.input<typeof facilityBatchSchema>;
 export type AssociationsBatch = z.input<typeof associationsBatchSchema>;
+export type Co2ForecastBatch = z.input<typeof co2ForecastBatchSchema>;
+export type FairshareBatch = z.input<typeof fairshareBatchSchema>;
 
 /** Ingest endpoints by batch kind, relative to the server URL. */
 export const ingestPaths = {
@@ -186,6 +236,8 @@ export const ingestPaths = {
   jobs: '/api/v1/ingest/jobs',
   facility: '/api/v1/ingest/facility',
   associations: '/api/v1/ingest/associations',
+  co2Forecast: '/api/v1/ingest/co2-forecast',
+  fairshare: '/api/v1/ingest/fairshare',
 } as const;
 export type IngestKind = keyof typeof ingestPaths;
 

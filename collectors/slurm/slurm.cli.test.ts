@@ -178,6 +178,52 @@ describe('polling', () => {
     expect(logs.some((l) => /associations not read: .*permission denied/.test(l))).toBe(true);
   });
 
+  it('sends the cluster’s fair share each round (sshare -M for --cluster), and still the jobs when sshare fails', async () => {
+    const recorded = readFileSync(join(import.meta.dirname, '../../test/fixtures/slurm-assoc/sshare-22.05.8_a-l-P-M-fs_multifactor.txt'), 'utf8');
+    const calls: string[][] = [];
+    let sshare: () => string = () => recorded;
+    const run: RunCommand = async (cmd, args) => {
+      calls.push([cmd, ...args]);
+      if (cmd === 'sshare') return sshare();
+      return cmd === 'sacct' ? sacctJson([dbJob(8, 'COMPLETED', 1_800_000_100, 1_800_003_700)]) : sacctJson([]);
+    };
+    const sent: Array<[string, unknown]> = [];
+    const sender: BatchSender = { send: async (kind, batch) => (sent.push([kind, batch]), { status: 'sent', result: { accepted: 1, duplicates: 0 } }) };
+    const logs: string[] = [];
+    const options = {
+      sender, stateFile: join(dir, 'poll-fairshare', 'state'), overlapMs: 0, initialSince: new Date('2026-03-01T00:00:00Z'), cluster: 'fs',
+      accountMap: { 'proj-a': 'bitten-a' }, timeoutMs: 1000, run, now: () => new Date('2026-03-01T12:00:00Z'), log: (m: string) => logs.push(m), associations: false,
+    };
+    const poller = createPoller(options);
+    const d = await poller.pollOnce();
+    expect(calls.filter((c) => c[0] === 'sshare')).toEqual([['sshare', '-a', '-l', '-P', '-M', 'fs']]);
+    expect(sent.map(([kind]) => kind)).toEqual(['jobs', 'fairshare']);
+    expect(d).toEqual({ sent: 2, spooled: 0, failed: 0, refused: 0 });
+    const batch = sent[1]![1] as { cluster: string; takenAt: string; rows: Array<{ account: string; user: string | null; parent: string | null; normShares: number | null }> };
+    expect([batch.cluster, batch.takenAt, batch.rows.length]).toEqual(['fs', '2026-03-01T12:00:00.000Z', 10]);
+    // The file's line "  proj-a||3|0.750000|…", renamed by the account map as jobs are.
+    expect(batch.rows.find((r) => r.account === 'bitten-a' && r.user === null)).toMatchObject({ parent: 'proj-parent', normShares: 0.75 });
+    expect(logs).toContain('sent the fair share of fs (10 rows)');
+
+    // sshare of another shape: named in the log, nothing sent for it, the jobs still delivered.
+    sshare = () => 'Account|User|RawShares\nproj-a|alice|1\n';
+    sent.length = 0;
+    const d2 = await poller.pollOnce();
+    expect(sent.map(([kind]) => kind)).toEqual(['jobs']);
+    expect(d2.failed + d2.refused).toBe(0);
+    expect(logs).toContain('fair share not read: sshare -a -l -P -M fs: no NormShares column in the header "Account|User|RawShares" (another Slurm version or -o?): run sshare -a -l -P');
+    sshare = () => {
+      throw new SlurmCommandError("'sshare' was not found on PATH");
+    };
+    await poller.pollOnce();
+    expect(logs.at(-1)).toBe("fair share not read: 'sshare' was not found on PATH");
+
+    // --no-fairshare: sshare is not asked.
+    calls.length = 0;
+    await createPoller({ ...options, fairshare: false }).pollOnce();
+    expect(calls.some((c) => c[0] === 'sshare')).toBe(false);
+  });
+
   it('backs off by doubling up to 15 minutes', () => {
     expect([0, 1, 2, 3, 10].map((f) => backoffS(60, f))).toEqual([60, 120, 240, 480, 900]);
   });

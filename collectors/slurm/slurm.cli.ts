@@ -10,18 +10,21 @@ import { createSender, sendOnceRetry, type Sender } from '../shared/sender.ts';
 import type { JobsBatch } from '../shared/wire.ts';
 import type { FinishedJob } from './job-draft.ts';
 import { parseSlurmOutput } from './parse-input.ts';
-import { readLocalAssociations } from './associations.ts';
-import { readLocalSlurm, type RunCommand } from './slurm-source.ts';
+import { localClusterName, readLocalAssociations } from './associations.ts';
+import { readLocalFairshare } from './sshare.ts';
+import { readLocalSlurm, runCommand, type RunCommand } from './slurm-source.ts';
 
 const help = `usage: heatledger collect slurm
   --once --stdout [--since ISO]            read the local sacct/squeue once and print the jobs batch
   --once --stdout --associations           read sacctmgr's associations and coordinators once and print that batch
+  --once --stdout --fairshare              read sshare -a -l -P once and print the fair-share batch
   --from-file PATH --stdout                 the same from saved sacct/squeue/slurmrestd JSON or sacct -P text
   --server URL --token T [--interval 60]    poll and send (--spool-dir DIR, --state-file PATH, --overlap-min 10)
   --once --server URL --token T             one poll, then exit: 0 delivered, 75 spooled (not delivered), 1 failed
                                             (from cron or a Slurm epilog; --from-file PATH --server sends a file once)
 each polling round also sends the cluster's associations (sacctmgr show associations / show account withcoord;
         --no-associations to leave memberships and grants to an administrator)
+and its fair share (sshare -a -l -P, with -M CLUSTER when --cluster names one; --no-fairshare not to)
 common: --cluster NAME (when the data names none), --account-map FILE (JSON {"slurm-account": "project"}),
         --tz ZONE (zone of sacct -P times without offset, default UTC), --sacct-timeout S (default 120)`;
 
@@ -53,6 +56,8 @@ export async function slurmCli(argv: string[]): Promise<number> {
         'sacct-timeout': { type: 'string' },
         associations: { type: 'boolean' },
         'no-associations': { type: 'boolean' },
+        fairshare: { type: 'boolean' },
+        'no-fairshare': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -107,6 +112,7 @@ export async function slurmCli(argv: string[]): Promise<number> {
       timeoutMs,
       associations: !o['no-associations'],
       associationsCluster: o.cluster ?? null,
+      fairshare: !o['no-fairshare'],
     });
 
   if (o.once && o.server) {
@@ -128,6 +134,16 @@ export async function slurmCli(argv: string[]): Promise<number> {
 
   if (o.once) {
     if (!o.stdout) throw new UsageError('collect slurm: --once needs --stdout or --server URL');
+    if (o.fairshare) {
+      try {
+        const run = runCommand;
+        process.stdout.write(`${JSON.stringify(await readLocalFairshare(o.cluster ?? null, { run, timeoutMs, accountMap, localCluster: () => localClusterName(run, timeoutMs) }))}\n`);
+        return 0;
+      } catch (error) {
+        process.stderr.write(`collect slurm: ${(error as Error).message}\n`);
+        return 1;
+      }
+    }
     if (o.associations) {
       try {
         process.stdout.write(`${JSON.stringify(await readLocalAssociations(o.cluster ?? null, { timeoutMs, accountMap }))}\n`);
@@ -285,6 +301,8 @@ export interface PollerOptions {
   associations?: boolean;
   /** Whose associations: --cluster, else (null or absent) the local cluster as scontrol names it. */
   associationsCluster?: string | null;
+  /** Also send the cluster's fair share (`sshare -a -l -P`) each round (default on). */
+  fairshare?: boolean;
   run?: RunCommand;
   now?: () => Date;
   log?: (message: string) => void;
@@ -314,6 +332,7 @@ export function createPoller(options: PollerOptions): Poller {
       for (const w of result.warnings) log(w);
       const delivery = await sendBatches(options.sender, toBatches(result.jobs, options.cluster, options.accountMap), log);
       if (options.associations !== false) await sendAssociations(options, delivery, log);
+      if (options.fairshare !== false) await sendFairshare(options, delivery, log);
       // Sent or spooled batches are safe on disk; a refused one would be refused again. One
       // neither sent nor spooled is read again next time: the watermark stays.
       if (delivery.failed === 0) {
@@ -355,6 +374,44 @@ async function sendAssociations(options: PollerOptions, d: Delivery, log: (m: st
   } catch (error) {
     d.failed++;
     log(`could not send the associations of ${batch.cluster}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Sends the cluster's fair share. Like the associations, an sshare that cannot be run or
+ * read (missing, no permission, output of another shape) is logged and the jobs still count
+ * as delivered; the server then keeps the last fair share it had.
+ */
+async function sendFairshare(options: PollerOptions, d: Delivery, log: (m: string) => void): Promise<void> {
+  const run = options.run ?? runCommand;
+  let batch;
+  try {
+    batch = await readLocalFairshare(options.associationsCluster === undefined ? options.cluster : options.associationsCluster, {
+      run,
+      timeoutMs: options.timeoutMs,
+      accountMap: options.accountMap,
+      now: options.now,
+      localCluster: () => localClusterName(run, options.timeoutMs),
+    });
+  } catch (error) {
+    log(`fair share not read: ${(error as Error).message}`);
+    return;
+  }
+  try {
+    const outcome = await options.sender.send('fairshare', batch);
+    if (outcome.status === 'sent') {
+      d.sent++;
+      log(`sent the fair share of ${batch.cluster} (${batch.rows.length} rows)`);
+    } else if (outcome.status === 'spooled') {
+      d.spooled++;
+      log(`spooled the fair share of ${batch.cluster}: ${outcome.reason}`);
+    } else {
+      d.refused++;
+      log(`server refused the fair share of ${batch.cluster} (HTTP ${outcome.httpStatus}): ${outcome.message}`);
+    }
+  } catch (error) {
+    d.failed++;
+    log(`could not send the fair share of ${batch.cluster}: ${(error as Error).message}`);
   }
 }
 

@@ -36,8 +36,8 @@ export function pseudonymisePerson(sqlite: Database, username: string, pseudonym
     memberships = sqlite.prepare('DELETE FROM project_members WHERE user_id = ?').run(user.id).changes;
     sqlite.prepare('DELETE FROM users WHERE id = ?').run(user.id);
   }
-  // Slurm's associations name them too; the next associations batch leaves them out (associations.service.ts).
-  for (const table of ['slurm_associations', 'slurm_coordinators']) sqlite.prepare(`DELETE FROM ${table} WHERE user = ?`).run(username);
+  // Slurm's associations and fair share name them too; the next batches leave them out (associations.service.ts, fairshare.service.ts).
+  for (const table of ['slurm_associations', 'slurm_coordinators', 'fairshare']) sqlite.prepare(`DELETE FROM ${table} WHERE user = ?`).run(username);
   if (user || jobs > 0) {
     sqlite.prepare('INSERT OR REPLACE INTO forgotten_users (name_hash, pseudonym, forgotten_ts) VALUES (?, ?, ?)').run(keyedHash(sqlite)(username), pseudonym, nowMs);
     sqlite.prepare('UPDATE audit_log SET actor = ? WHERE actor = ?').run(pseudonym, username);

@@ -4,10 +4,11 @@
  */
 import { createHash } from 'node:crypto';
 import { Hono, type Context } from 'hono';
-import { associationsBatchSchema, facilityBatchSchema, gpuBatchSchema, jobsBatchSchema } from '../../collectors/shared/wire.ts';
+import { associationsBatchSchema, facilityBatchSchema, fairshareBatchSchema, gpuBatchSchema, jobsBatchSchema } from '../../collectors/shared/wire.ts';
 import { requireIngest, type AppEnv } from '../auth/middleware.ts';
 import type { AssociationsResult } from '../services/associations.service.ts';
-import type { AssociationsBatchParsed } from '../services/ingest-types.ts';
+import type { FairshareIngestResult } from '../services/fairshare.service.ts';
+import type { AssociationsBatchParsed, FairshareBatchParsed } from '../services/ingest-types.ts';
 import type { IngestService } from '../services/ingest.service.ts';
 import { checkGpuBatch } from '../gpu-batch.validation.ts';
 import { validate, validateFast } from '../validation.ts';
@@ -34,8 +35,16 @@ function backlog(c: Context<AppEnv>, report: BacklogReport | undefined, kind: 'g
   if (report && header !== undefined && /^\d{1,9}$/.test(header)) report(kind, source, Number(header));
 }
 
-/** Routes under /api/v1/ingest; `associations` stores a cluster's Slurm associations (server/services/associations.service.ts). */
-export function ingestRoutes(ingest: IngestService, onBacklog?: BacklogReport, associations?: (batch: AssociationsBatchParsed) => AssociationsResult) {
+/**
+ * Routes under /api/v1/ingest; `associations` stores a cluster's Slurm associations
+ * (server/services/associations.service.ts), `fairshare` its fair share (fairshare.service.ts).
+ */
+export function ingestRoutes(
+  ingest: IngestService,
+  onBacklog?: BacklogReport,
+  associations?: (batch: AssociationsBatchParsed) => AssociationsResult,
+  fairshare?: (batch: FairshareBatchParsed) => FairshareIngestResult,
+) {
   return new Hono<AppEnv>()
     .use(requireIngest)
     // GPU batches are the hot path: a hand-written check first, zod for anything it declines.
@@ -61,5 +70,10 @@ export function ingestRoutes(ingest: IngestService, onBacklog?: BacklogReport, a
       if (!associations) return c.json({ error: { code: 'NOT_FOUND', message: 'associations are not taken here' } }, 404);
       // A whole cluster's state, replaced in one transaction: sending it again changes nothing.
       return c.json(associations(c.req.valid('json')), 202);
+    })
+    .post('/fairshare', validate('json', fairshareBatchSchema), (c) => {
+      if (!fairshare) return c.json({ error: { code: 'NOT_FOUND', message: 'fair share is not taken here' } }, 404);
+      // A whole cluster's state, replaced in one transaction; an older batch changes nothing.
+      return c.json(fairshare(c.req.valid('json')), 202);
     });
 }

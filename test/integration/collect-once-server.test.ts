@@ -57,6 +57,13 @@ function fakeCommands(name: string, outputs: Record<string, string>): void {
     writeFileSync(join(dir, command), `#!/bin/sh\ncat '${join(dir, `${command}.out`)}'\n`);
     chmodSync(join(dir, command), 0o755);
   }
+  // No accounting database here: the associations and fair-share reads fail as they would
+  // without permission, whether or not a real Slurm is installed (CI has one).
+  for (const command of ['sacctmgr', 'sshare', 'scontrol']) {
+    if (command in outputs) continue;
+    writeFileSync(join(dir, command), `#!/bin/sh\necho '${command}: no accounting database here' >&2\nexit 1\n`);
+    chmodSync(join(dir, command), 0o755);
+  }
   process.env.PATH = `${dir}:${originalPath}`;
 }
 

@@ -28,6 +28,8 @@ const matrix: Array<[string, Partial<Record<Who, number>>]> = [
   [`/api/v1/projects/proj-a/review?${w}`, {}],
   [`/api/v1/projects/proj-b/review?${w}`, { researcher: 403, pi: 403 }],
   [`/api/v1/jobs?${w}`, {}],
+  ['/api/v1/fairshare', {}],
+  ['/api/v1/fairshare?project=proj-b', { researcher: 403, pi: 403 }],
 ];
 
 describe('who may read what', () => {
@@ -92,6 +94,20 @@ describe('who may read what', () => {
     expect(committeeJobs.every((r) => /^user-[0-9a-f]{8}$/.test(r.user!))).toBe(true);
     expect(new Set(committeeJobs.map((r) => r.user)).size).toBe(3);
     expect((await keys(`/api/v1/energy/projects?${w}`, 'researcher')).map((r) => r.key)).toEqual(['proj-a', '(unattributed)']);
+  });
+
+  it('narrows fair share to the caller’s projects, and user rows to what each role may see', async () => {
+    const row = (account: string, user: string | null) => ({ account, user, parent: user === null ? 'root' : null, rawShares: 1, normShares: 0.5, rawUsage: 10, effectvUsage: 0.5, fairShare: user === null ? null : 0.5 });
+    const batch = { schema: 1, cluster: 'c', takenAt: iso(T0), rows: [row('proj-a', null), row('proj-a', 'rita'), row('proj-a', 'paul'), row('proj-b', null), row('proj-b', 'bob')] };
+    const res = await t.app.request('/api/v1/ingest/fairshare', { method: 'POST', headers: { ...headers.ingestToken, 'content-type': 'application/json' }, body: JSON.stringify(batch) });
+    expect(res.status).toBe(202);
+    const seen = async (who: Who) => ((await (await get('/api/v1/fairshare', who)).json()) as { projects: Array<{ project: string; users: Array<{ user: string }> }> }).projects.map((p) => [p.project, p.users.map((u) => u.user)]);
+    expect(await seen('researcher')).toEqual([['proj-a', ['rita']]]);
+    expect(await seen('pi')).toEqual([['proj-a', ['paul', 'rita']]]);
+    expect(await seen('committee')).toEqual([['proj-a', []], ['proj-b', []]]);
+    expect(await seen('facility')).toEqual([['proj-a', []], ['proj-b', []]]);
+    expect(await seen('admin')).toEqual([['proj-a', ['paul', 'rita']], ['proj-b', ['bob']]]);
+    expect(await seen('readToken')).toEqual([['proj-a', ['paul', 'rita']], ['proj-b', ['bob']]]);
   });
 
   it('does not let a person ingest', async () => {
