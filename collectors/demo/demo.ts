@@ -143,9 +143,15 @@ export function startDemo(options: DemoOptions): DemoHandle {
     return { ...stats };
   }
 
+  // The grid's CO2 forecast for the next day, sent at the first live tick and hourly after it.
+  let forecastSentTs = 0;
   async function live(): Promise<void> {
     if (stopped) return;
     const ts = now();
+    if (ts - forecastSentTs >= HOUR_MS) {
+      await deliver(sender, 'co2Forecast', { schema: 1, priceArea: 'DK1', values: facility.co2Forecast(ts, 24) });
+      forecastSentTs = ts;
+    }
     if (ts > state.sentUntilTs) {
       const gpu = new Map<number, GpuBatch>();
       const readings: ReturnType<FacilityModel['readings']>[] = [];
@@ -202,7 +208,7 @@ export function startDemo(options: DemoOptions): DemoHandle {
   };
 }
 
-async function deliver(sender: Sender, kind: 'gpu' | 'jobs' | 'facility', batch: unknown): Promise<void> {
+async function deliver(sender: Sender, kind: 'gpu' | 'jobs' | 'facility' | 'co2Forecast', batch: unknown): Promise<void> {
   const outcome = await sender.send(kind, batch);
   if (outcome.status === 'refused') throw new Error(`the server refused a demo ${kind} batch: ${outcome.message}`);
 }

@@ -27,6 +27,13 @@ export class FacilityModel {
   readonly supplyTempC = 32;
   readonly heatPumpCop = 3.8;
 
+  /** The demo grid's CO2 forecast (g/kWh) per 5 minutes over [fromTs, fromTs + hours): what its intensity will be, less the minute-to-minute noise. */
+  co2Forecast(fromTs: number, hours: number): Array<{ ts: string; gPerKWh: number }> {
+    const step = 5 * 60_000;
+    const first = Math.ceil(fromTs / step) * step;
+    return Array.from({ length: (hours * HOUR_MS) / step }, (_, i) => ({ ts: new Date(first + i * step).toISOString(), gPerKWh: Math.round(Math.max(30, co2Expected(first + i * step)) * 100) / 100 }));
+  }
+
   /** Readings for one tick. */
   readings({ ts, gpuPowerW, nodes }: FacilityModelInput): FacilityReading[] {
     const hour = (ts / HOUR_MS + 1) % 24;
@@ -60,7 +67,7 @@ export class FacilityModel {
     const waterL = ((ts - SITE_OPENED_TS) / HOUR_MS) * 4;
 
     // DK1: cleaner on windy days and at night, dirtier at the evening peak.
-    const co2 = 95 + 55 * Math.sin(((hour - 12) / 24) * 2 * Math.PI) + (hashUnit(day, 31) - 0.5) * 120 + (hashUnit(ts, 32) - 0.5) * 10;
+    const co2 = co2Expected(ts) + (hashUnit(ts, 32) - 0.5) * 10;
 
     const iso = new Date(ts).toISOString();
     const r = (meter: string, quantity: FacilityReading['quantity'], value: number): FacilityReading => ({
@@ -82,4 +89,11 @@ export class FacilityModel {
       r('grid-dk1', 'gridCo2GPerKWh', Math.max(30, co2)),
     ];
   }
+}
+
+/** The demo grid's CO2 intensity without its noise: a daily swing and a windy-or-not day. */
+function co2Expected(ts: number): number {
+  const hour = (ts / HOUR_MS + 1) % 24;
+  const day = Math.floor(ts / DAY_MS);
+  return 95 + 55 * Math.sin(((hour - 12) / 24) * 2 * Math.PI) + (hashUnit(day, 31) - 0.5) * 120;
 }

@@ -13,7 +13,7 @@ import type { Co2ForecastBatch } from '../../collectors/shared/wire.ts';
 import { estimateWait } from './waits.service.ts';
 
 const SLOT_MS = 5 * 60_000;
-/** Candidate submission times are this far apart. */
+/** Candidate submission times are the quarters of an hour after now. */
 const STEP_MS = 15 * 60_000;
 /** Recent energy per GPU-hour is read over this many days, from at least MIN_BASIS_GPU_HOURS. */
 const BASIS_DAYS = 30;
@@ -111,7 +111,8 @@ export function startAdvice(sqlite: Database, q: { partition: string; gpus: numb
   const durationMs = q.hours * 3_600_000;
   const kWh = basis.kWhPerGpuHour * q.gpus * q.hours;
   const candidates: Candidate[] = [];
-  for (let submit = nowTs; ; submit += STEP_MS) {
+  // Now, then each quarter of an hour on the clock (10:15, 10:30, …).
+  for (let submit = nowTs; ; submit = Math.floor(submit / STEP_MS) * STEP_MS + STEP_MS) {
     const start = submit + expectedWaitS * 1000;
     const mean = meanIntensity(slots, start, start + durationMs);
     if (mean === null) break;

@@ -222,6 +222,8 @@ describe.skipIf(missing('Chromium at /usr/bin/chromium', hasChromium))('dashboar
       await page.getByTestId('estimate-gpus').fill('2');
       await page.getByTestId('estimate-submit').click();
       await expect.poll(() => page.getByTestId('estimate-answer').textContent()).toMatch(/About .+\d/);
+      // The demo's grid forecast gives CO2 advice for the same job: now against the best start, or now as the best.
+      await expect.poll(() => page.getByTestId('advice').textContent()).toMatch(/Start now: [\d.]+ kg CO₂ · Start after .+: [\d.]+ kg \(−\d+ %\)|Starting now emits least over the CO₂ forecast: [\d.]+ kg CO₂/);
       await page.screenshot({ path: `${artifacts}/dashboard-${role}-waits-estimate.png`, fullPage: true });
 
       await openView(page, 'usage', `dashboard-${role}-usage`);
