@@ -150,6 +150,7 @@ export function startDemo(options: DemoOptions): DemoHandle {
     const ts = now();
     if (ts - forecastSentTs >= HOUR_MS) {
       await deliver(sender, 'co2Forecast', { schema: 1, priceArea: 'DK1', values: facility.co2Forecast(ts, 24) });
+      await deliver(sender, 'fairshare', sim.fairshare(ts, DEMO_CLUSTER));
       forecastSentTs = ts;
     }
     if (ts > state.sentUntilTs) {
@@ -208,7 +209,7 @@ export function startDemo(options: DemoOptions): DemoHandle {
   };
 }
 
-async function deliver(sender: Sender, kind: 'gpu' | 'jobs' | 'facility' | 'co2Forecast', batch: unknown): Promise<void> {
+async function deliver(sender: Sender, kind: 'gpu' | 'jobs' | 'facility' | 'co2Forecast' | 'fairshare', batch: unknown): Promise<void> {
   const outcome = await sender.send(kind, batch);
   if (outcome.status === 'refused') throw new Error(`the server refused a demo ${kind} batch: ${outcome.message}`);
 }

@@ -10,7 +10,7 @@
  * demo can replay its history silently and continue where it left off.
  */
 import { HOUR_MS } from '../../db/rules/time.ts';
-import type { GpuSample, JobRecord, JobState } from '../shared/wire.ts';
+import type { FairshareBatch, GpuSample, JobRecord, JobState } from '../shared/wire.ts';
 import { exponential, hashUnit, normal, seeded, weighted } from './random.ts';
 
 export const H200 = { model: 'NVIDIA H200', memTotalMiB: 143771, idleW: 78, fullW: 630, limitW: 700 };
@@ -44,6 +44,9 @@ export const demoProjects: ProjectProfile[] = [
   { name: 'ruc-nlp', share: 0.06, users: ['isorensen', 'dkrogh'], sizes: [[1, 6], [2, 3]], types: [['interactive', 7], ['training', 3]], medianHours: 1.5, partition: 'interactive' },
   { name: 'au-teaching', share: 0.06, users: ['student01', 'student02', 'student03'], sizes: [[1, 10]], types: [['interactive', 6], ['idle', 4]], medianHours: 1, partition: 'interactive' },
 ];
+
+/** Slurm's default PriorityDecayHalfLife: usage counts half after a week. */
+const HALF_LIFE_MS = 7 * 24 * 3_600_000;
 
 const partitions = {
   gpu: { firstNode: 0, nodes: 24, load: 0.95 },
@@ -89,6 +92,9 @@ export class Simulator {
   private readonly nextArrival = new Map<string, number>();
   private readonly ratePerMs = new Map<string, number>();
   private seq = 0;
+  /** GPU-seconds per project decayed with Slurm's default 7-day half-life, as of `usageTs` (fair share). */
+  private readonly usage = new Map<string, number>();
+  private usageTs: number | null = null;
   now: number;
 
   constructor(readonly seed: number, readonly startTs: number) {
@@ -149,6 +155,7 @@ export class Simulator {
 
   /** One sample per GPU at the current time. */
   samples(): Array<{ node: number; samples: GpuSample[] }> {
+    this.accrueUsage(this.now);
     const ts = new Date(this.now).toISOString();
     const out: Array<{ node: number; samples: GpuSample[] }> = [];
     for (let node = 0; node < this.nodeCount; node++) {
@@ -177,6 +184,45 @@ export class Simulator {
       out.push({ node, samples });
     }
     return out;
+  }
+
+  /** Decays the projects' usage to `ts` and adds what the running jobs used since the last call. */
+  private accrueUsage(ts: number): void {
+    if (this.usageTs !== null && ts > this.usageTs) {
+      const dt = ts - this.usageTs;
+      const decay = 2 ** (-dt / HALF_LIFE_MS);
+      for (const [k, v] of this.usage) this.usage.set(k, v * decay);
+      for (const j of this.running) this.usage.set(j.account, (this.usage.get(j.account) ?? 0) + (j.gpus * dt) / 1000);
+    }
+    this.usageTs = ts;
+  }
+
+  /**
+   * Fair share as Slurm's multifactor plugin would report it at `ts` (`sshare -a -l`, the
+   * projects under root): each project's configured share against its decayed GPU usage,
+   * FairShare = 2^(-usage/share) (the classic formula), LevelFS = share / usage.
+   */
+  fairshare(ts: number, cluster: string): FairshareBatch {
+    this.accrueUsage(ts);
+    const totalShare = demoProjects.reduce((a, p) => a + p.share, 0);
+    const totalUsage = [...this.usage.values()].reduce((a, v) => a + v, 0);
+    const rows = demoProjects.map((p) => {
+      const normShares = p.share / totalShare;
+      const rawUsage = Math.round(this.usage.get(p.name) ?? 0);
+      const effectvUsage = totalUsage > 0 ? (this.usage.get(p.name) ?? 0) / totalUsage : 0;
+      return {
+        account: p.name,
+        user: null,
+        parent: 'root',
+        rawShares: Math.round(p.share * 100),
+        normShares: Math.round(normShares * 1e6) / 1e6,
+        rawUsage,
+        effectvUsage: Math.round(effectvUsage * 1e6) / 1e6,
+        fairShare: Math.round(2 ** (-effectvUsage / normShares) * 1e6) / 1e6,
+        levelFs: effectvUsage > 0 ? Math.round((normShares / effectvUsage) * 1e6) / 1e6 : null,
+      };
+    });
+    return { schema: 1, cluster, takenAt: new Date(ts).toISOString(), rows };
   }
 
   /** Load figures for the facility model. */

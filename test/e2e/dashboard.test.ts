@@ -224,6 +224,10 @@ describe.skipIf(missing('Chromium at /usr/bin/chromium', hasChromium))('dashboar
       await expect.poll(() => page.getByTestId('estimate-answer').textContent()).toMatch(/About .+\d/);
       // The demo's grid forecast gives CO2 advice for the same job: now against the best start, or now as the best.
       await expect.poll(() => page.getByTestId('advice').textContent()).toMatch(/Start now: [\d.]+ kg CO₂ · Start after .+: [\d.]+ kg \(−\d+ %\)|Starting now emits least over the CO₂ forecast: [\d.]+ kg CO₂/);
+      // The demo's fair share: the researcher's own project, with the sentence that explains its priority.
+      const fairRow = page.getByTestId('fairshare-table').locator(`tr[data-project="${project}"]`);
+      await expect.poll(() => fairRow.textContent(), { timeout: 30_000 }).toMatch(new RegExp(`^${project}.*(its share|no usage)`));
+      expect(await page.getByTestId('fairshare-table').locator('tbody tr[data-project]').count()).toBe(1);
       await page.screenshot({ path: `${artifacts}/dashboard-${role}-waits-estimate.png`, fullPage: true });
 
       await openView(page, 'usage', `dashboard-${role}-usage`);
