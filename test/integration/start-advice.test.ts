@@ -110,4 +110,33 @@ describe.skipIf(missing('../shared/fixtures/energinet', existsSync(fixture)))('a
     expect(() => parseCo2EmisProg(text, 'evcc.json', 'DK1')).toThrow('evcc.json: no CO2EmisProg value for price area DK1 (it holds DK2)');
     expect(() => parseCo2EmisProg('{"total": 1}', 'x.json', 'DK1')).toThrow("x.json: no 'records' array (expected an Energi Data Service CO2EmisProg answer)");
   });
+
+  it('advises over the recorded forecast: a 5-minute job fits it, a 15-minute one runs past its end', async () => {
+    // The recorded DK2 forecast covers 21:45–22:00 UTC on 23 August 2025 at 26 g/kWh.
+    const values = parseCo2EmisProg(readFileSync(fixture, 'utf8'), 'evcc.json', 'DK2');
+    const now = Date.parse('2025-08-23T21:45:00Z');
+    const t = makeApp({ now });
+    const jobs = [];
+    const samples: GpuSample[] = [];
+    // Jobs that waited exactly 5 minutes and drew 600 W: 0.6 kWh per GPU-hour.
+    for (let k = 0; k < 4; k++) {
+      const start = now - 12 * H + k * 2 * H;
+      jobs.push(job({ jobId: `r${k}`, gpus: 1, submitTime: iso(start - 5 * 60_000), eligibleTime: iso(start - 5 * 60_000), startTime: iso(start), endTime: iso(start + H) }));
+      for (let m = 0; m <= 60; m++) samples.push(sample({ ts: iso(start + m * 60_000), gpuUuid: 'GPU-a', powerW: 600, jobIds: [`r${k}`] }));
+    }
+    expect((await t.client.api.v1.ingest.jobs.$post({ json: { schema: 1, cluster: 'bitten', jobs } }, t.auth(t.tokens.ingest))).status).toBe(202);
+    expect((await t.client.api.v1.ingest.gpu.$post({ json: { schema: 1, cluster: 'bitten', node: 'gpu-n01', samples } }, t.auth(t.tokens.ingest))).status).toBe(202);
+    const res = await t.app.request('/api/v1/ingest/co2-forecast', { method: 'POST', headers: { ...t.auth(t.tokens.ingest).headers, 'content-type': 'application/json' }, body: JSON.stringify({ schema: 1, priceArea: 'DK2', values }) });
+    expect(await res.json()).toEqual({ accepted: 3, duplicates: 0 });
+    // 2 GPUs for 5 minutes: 0.6 × 2 × 1/12 = 0.1 kWh at 26 g = 2.6 g, starting at 21:50 after the 5-minute wait.
+    const a = await advice(t, 'partition=gpu&gpus=2&hours=0.0833333333333333&project=proj-a&priceArea=DK2');
+    expect(a.expectedWaitS).toBe(300);
+    expect(a.now!.startAt).toBe('2025-08-23T21:50:00.000Z');
+    expect(a.now!.co2Kg).toBeCloseTo(0.0026, 9);
+    expect(a.best!.co2Kg).toBeCloseTo(0.0026, 9);
+    expect(a.savingPct).toBe(0);
+    const long = await advice(t, 'partition=gpu&gpus=2&hours=0.25&project=proj-a&priceArea=DK2');
+    expect(long.unavailable).toBe('the forecast ends at 2025-08-23T22:00:00.000Z, before a job submitted now would end');
+    expect(long.candidates).toEqual([]);
+  });
 });
