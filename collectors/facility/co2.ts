@@ -115,9 +115,9 @@ export function co2ApiUrl(options: Co2ApiOptions, dataset: 'CO2Emis' | 'CO2EmisP
   return url;
 }
 
-/** Fetches `CO2Emis` records from Energi Data Service and returns the readings. */
-export async function fetchCo2Emis(options: Co2ApiOptions): Promise<FacilityReading[]> {
-  const url = co2ApiUrl(options);
+/** The body of a dataset's answer, and the address asked (for errors); an unreachable API or an HTTP error is an InputError. */
+async function fetchDataset(options: Co2ApiOptions, dataset: 'CO2Emis' | 'CO2EmisProg'): Promise<{ text: string; where: string }> {
+  const url = co2ApiUrl(options, dataset);
   const doFetch = options.fetchImpl ?? fetch;
   let response: Response;
   try {
@@ -127,7 +127,13 @@ export async function fetchCo2Emis(options: Co2ApiOptions): Promise<FacilityRead
   }
   const text = await response.text().catch(() => '');
   if (!response.ok) throw new InputError(`GET ${url.href}: HTTP ${response.status} ${text.slice(0, 160)}`);
-  return parseCo2Emis(text, `GET ${url.href}`, options.priceArea ?? 'DK1');
+  return { text, where: `GET ${url.href}` };
+}
+
+/** Fetches `CO2Emis` records from Energi Data Service and returns the readings. */
+export async function fetchCo2Emis(options: Co2ApiOptions): Promise<FacilityReading[]> {
+  const { text, where } = await fetchDataset(options, 'CO2Emis');
+  return parseCo2Emis(text, where, options.priceArea ?? 'DK1');
 }
 
 /** One 5-minute value of a CO2 forecast. */
@@ -152,15 +158,6 @@ export function parseCo2EmisProg(text: string, name: string, priceArea = 'DK1'):
 
 /** Fetches the `CO2EmisProg` forecast from now on (the API publishes about a day ahead). */
 export async function fetchCo2EmisProg(options: Co2ApiOptions): Promise<ForecastValue[]> {
-  const url = co2ApiUrl(options, 'CO2EmisProg');
-  const doFetch = options.fetchImpl ?? fetch;
-  let response: Response;
-  try {
-    response = await doFetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(options.timeoutMs ?? 30_000) });
-  } catch (error) {
-    throw new InputError(`GET ${url.href}: ${(error as Error).message}`);
-  }
-  const text = await response.text().catch(() => '');
-  if (!response.ok) throw new InputError(`GET ${url.href}: HTTP ${response.status} ${text.slice(0, 160)}`);
-  return parseCo2EmisProg(text, `GET ${url.href}`, options.priceArea ?? 'DK1');
+  const { text, where } = await fetchDataset(options, 'CO2EmisProg');
+  return parseCo2EmisProg(text, where, options.priceArea ?? 'DK1');
 }

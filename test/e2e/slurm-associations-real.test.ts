@@ -14,12 +14,12 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasChromium, launchBrowser } from '../support/browser.ts';
 import { freePort, startProvider, type TestProvider } from '../support/oidc-provider.ts';
 import { createTokenByCli, exited, startServerProcess, type ServerProcess } from '../support/server-process.ts';
 import { missing } from '../support/requirements.ts';
+import { startSmtpSink, type SmtpSink } from '../support/smtp.ts';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = join(repoRoot, 'bin', 'heatledger.js');
@@ -39,8 +39,7 @@ describe.skipIf(missing('a real Slurm (sacctmgr on PATH and HEATLEDGER_SLURM=1) 
   const account = `hl${sfx}-a`;
   const work = mkdtempSync(join(tmpdir(), 'hl-assoc-e2e-'));
   const period = { start: day(Date.now() - 30 * DAY), end: day(Date.now() + 150 * DAY) };
-  const mails: Array<{ to: string; raw: string }> = [];
-  let smtp: SMTPServer;
+  let smtp: SmtpSink;
   let provider: TestProvider;
   let browser: Browser;
   let server: ServerProcess;
@@ -87,20 +86,8 @@ describe.skipIf(missing('a real Slurm (sacctmgr on PATH and HEATLEDGER_SLURM=1) 
   const navProjects = async (page: Page) => (await page.locator('[data-testid^=nav-project-]').allTextContents()).sort();
 
   beforeAll(async () => {
-    smtp = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ['STARTTLS'],
-      onData(stream, session, callback) {
-        let raw = '';
-        stream.on('data', (b: Buffer) => (raw += b.toString('utf8')));
-        stream.on('end', () => {
-          for (const r of session.envelope.rcptTo) mails.push({ to: r.address, raw });
-          callback();
-        });
-      },
-    });
-    await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', () => resolve()));
-    const smtpPort = (smtp.server.address() as { port: number }).port;
+    smtp = await startSmtpSink();
+    const smtpPort = smtp.port;
 
     sacctmgr('add', 'account', parent, 'cluster=ci', 'organization=ci');
     sacctmgr('add', 'account', account, `parent=${parent}`, 'cluster=ci', 'organization=ci');
@@ -148,7 +135,7 @@ describe.skipIf(missing('a real Slurm (sacctmgr on PATH and HEATLEDGER_SLURM=1) 
     await browser?.close();
     await server?.stop();
     await provider?.stop();
-    await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
+    await smtp?.close();
     for (const a of [account, parent]) spawnSync('sacctmgr', ['-i', 'delete', 'account', a, 'cluster=ci'], { env });
   });
 
@@ -215,11 +202,11 @@ describe.skipIf(missing('a real Slurm (sacctmgr on PATH and HEATLEDGER_SLURM=1) 
     const res = await fetch(`${server.url}/api/v1/ingest/jobs`, { method: 'POST', headers: { authorization: `Bearer ${ingest}`, 'content-type': 'application/json' }, body: JSON.stringify({ schema: 1, cluster: 'ci', jobs: [job] }) });
     expect(res.status).toBe(202);
     const deadline = Date.now() + 30_000;
-    while (mails.length < 2 && Date.now() < deadline) await sleep(200);
+    while (smtp.mails.length < 2 && Date.now() < deadline) await sleep(200);
     await sleep(1500);
-    expect(mails.map((m) => m.to).sort()).toEqual(['alice@sdu.example', 'kim@deic.example']);
+    expect(smtp.mails.map((m) => m.to).sort()).toEqual(['alice@sdu.example', 'kim@deic.example']);
     const text = (raw: string) => raw.replace(/=\r\n/g, '').replace(/=C3=A6/g, 'æ').replace(/=C3=B8/g, 'ø').replace(/=C3=A5/g, 'å');
-    expect(text(mails.find((m) => m.to === 'alice@sdu.example')!.raw)).toContain(`Projekt ${account} har brugt 60,0 % af sin bevilling: 12,0 af 20,0 GPU-timer (grænse 50 %).`);
-    expect(text(mails.find((m) => m.to === 'kim@deic.example')!.raw)).toContain(`Project ${account} has used 60.0 % of its grant: 12.0 of 20.0 GPU-hours (threshold 50 %).`);
+    expect(text(smtp.mails.find((m) => m.to === 'alice@sdu.example')!.raw)).toContain(`Projekt ${account} har brugt 60,0 % af sin bevilling: 12,0 af 20,0 GPU-timer (grænse 50 %).`);
+    expect(text(smtp.mails.find((m) => m.to === 'kim@deic.example')!.raw)).toContain(`Project ${account} has used 60.0 % of its grant: 12.0 of 20.0 GPU-hours (threshold 50 %).`);
   });
 });

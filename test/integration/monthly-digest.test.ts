@@ -7,12 +7,12 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { SMTPServer } from 'smtp-server';
 import { describe, expect, it } from 'vitest';
 import type { GpuSample } from '../../collectors/shared/wire.ts';
 import { addUser } from '../../server/services/auth.service.ts';
 import { monthlyDigests } from '../../server/services/digest.service.ts';
 import { H, T0, iso, job, makeApp, sample } from '../support/factories.ts';
+import { startSmtpSink } from '../support/smtp.ts';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 
@@ -74,21 +74,8 @@ describe('the monthly digest', () => {
     expect(readdirSync(join(dir, 'files')).sort()).toEqual(['pi-carol.txt', 'researcher-alice.txt', 'researcher-bob.txt']);
     expect(readFileSync(join(dir, 'files', 'researcher-alice.txt'), 'utf8')).toMatch(/^Subject: \[HeatLedger\] Your GPU jobs in November 2026\n\nYour GPU jobs \(1\) used 4\.0 GPU-hours/);
 
-    const mails: Array<{ to: string; raw: string }> = [];
-    const smtp = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ['STARTTLS'],
-      onData(stream, session, callback) {
-        let raw = '';
-        stream.on('data', (b: Buffer) => (raw += b.toString('utf8')));
-        stream.on('end', () => {
-          mails.push({ to: session.envelope.rcptTo[0]!.address, raw });
-          callback();
-        });
-      },
-    });
-    await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', () => r()));
-    const port = (smtp.server.address() as { port: number }).port;
+    const smtp = await startSmtpSink();
+    const { port, mails } = smtp;
     try {
       const sent = await run(['report', 'monthly', '--month', '2026-11', '--send', '--out', join(dir, 'unsent'), '--db', db], { HEATLEDGER_SMTP_URL: `smtp://127.0.0.1:${port}`, HEATLEDGER_MAIL_FROM: 'heatledger@bitten.example' });
       expect(sent.code, sent.stderr).toBe(0);
@@ -96,7 +83,7 @@ describe('the monthly digest', () => {
       expect(mails.map((m) => m.to).sort()).toEqual(['alice@sdu.example', 'carol@sdu.example']);
       expect(readdirSync(join(dir, 'unsent'))).toEqual(['researcher-bob.txt']);
     } finally {
-      await new Promise<void>((r) => smtp.close(() => r()));
+      await smtp.close();
     }
   });
 

@@ -2,17 +2,11 @@
  * A DCGM source's figures for a job or project as text (db/queries/dcgm-activity.ts):
  * the activities it gave, and where its energy came from.
  */
+import type { DcgmFigures } from '../../../db/queries/dcgm-activity.ts';
 import type { I18n } from './i18n.svelte.ts';
 
-export interface Dcgm {
-  smActivePct: number | null;
-  tensorActivePct: number | null;
-  grEngineActivePct: number | null;
-  dramActivePct: number | null;
-  profiledGpuHours: number;
-  counterKWh: number;
-  counterShare: number | null;
-}
+/** A DCGM source's figures, as the server gives them. */
+export type Dcgm = DcgmFigures;
 
 /** "SM 42 % · tensor 12 % · DRAM 30 %" (graphics engine only where SM activity is missing); '–' when none. */
 export function activityText(i18n: I18n, d: Dcgm | null): string {
