@@ -30,7 +30,7 @@ export class FacilityModel {
   /** The demo grid's CO2 forecast (g/kWh) per 5 minutes over [fromTs, fromTs + hours): what its intensity will be, less the minute-to-minute noise. */
   co2Forecast(fromTs: number, hours: number): Array<{ ts: string; gPerKWh: number }> {
     const step = 5 * 60_000;
-    const first = Math.ceil(fromTs / step) * step;
+    const first = Math.floor(fromTs / step) * step;
     return Array.from({ length: (hours * HOUR_MS) / step }, (_, i) => ({ ts: new Date(first + i * step).toISOString(), gPerKWh: Math.round(Math.max(30, co2Expected(first + i * step)) * 100) / 100 }));
   }
 

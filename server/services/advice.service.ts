@@ -71,11 +71,15 @@ function energyBasis(sqlite: Database, partition: string, project: string | null
   return null;
 }
 
-/** Mean forecast intensity over [a, b) with each value holding for its 5 minutes; null where a slot has none. */
-function meanIntensity(slots: Map<number, number>, a: number, b: number): number | null {
+/**
+ * Mean forecast intensity over [a, b) with each value holding for its 5 minutes; null where a
+ * slot has none. The slot under way when the forecast was fetched may be missing (the API
+ * answers from the next 5 minutes on): the forecast's first value stands for it.
+ */
+function meanIntensity(slots: Map<number, number>, firstTs: number, a: number, b: number): number | null {
   let sum = 0;
   for (let t = Math.floor(a / SLOT_MS) * SLOT_MS; t < b; t += SLOT_MS) {
-    const v = slots.get(t);
+    const v = slots.get(t) ?? (t === firstTs - SLOT_MS ? slots.get(firstTs) : undefined);
     if (v === undefined) return null;
     sum += v * (Math.min(b, t + SLOT_MS) - Math.max(a, t));
   }
@@ -114,7 +118,7 @@ export function startAdvice(sqlite: Database, q: { partition: string; gpus: numb
   // Now, then each quarter of an hour on the clock (10:15, 10:30, …).
   for (let submit = nowTs; ; submit = Math.floor(submit / STEP_MS) * STEP_MS + STEP_MS) {
     const start = submit + expectedWaitS * 1000;
-    const mean = meanIntensity(slots, start, start + durationMs);
+    const mean = meanIntensity(slots, rows[0]!.ts, start, start + durationMs);
     if (mean === null) break;
     candidates.push({ submitAt: new Date(submit).toISOString(), startAt: new Date(start).toISOString(), meanGPerKWh: mean, co2Kg: (kWh * mean) / 1000 });
   }

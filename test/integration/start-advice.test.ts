@@ -19,13 +19,13 @@ import { missing } from '../support/requirements.ts';
 const NOW = T0 + 48 * H;
 type App = ReturnType<typeof makeApp>;
 
-async function history(t: App) {
-  // Six 1-GPU jobs on gpu over the last day, each waiting 10 minutes and running an hour at 500 W.
+async function history(t: App, waitMin = 10) {
+  // Six 1-GPU jobs on gpu over the last day, each waiting 10 minutes (or `waitMin`) and running an hour at 500 W.
   const jobs = [];
   const samples: GpuSample[] = [];
   for (let k = 0; k < 6; k++) {
     const start = NOW - 24 * H + k * 2 * H;
-    jobs.push(job({ jobId: `h${k}`, gpus: 1, submitTime: iso(start - 10 * 60_000), eligibleTime: iso(start - 10 * 60_000), startTime: iso(start), endTime: iso(start + H) }));
+    jobs.push(job({ jobId: `h${k}`, gpus: 1, submitTime: iso(start - waitMin * 60_000), eligibleTime: iso(start - waitMin * 60_000), startTime: iso(start), endTime: iso(start + H) }));
     for (let m = 0; m <= 60; m++) samples.push(sample({ ts: iso(start + m * 60_000), gpuUuid: 'GPU-a', powerW: 500, jobIds: [`h${k}`] }));
   }
   expect((await t.client.api.v1.ingest.jobs.$post({ json: { schema: 1, cluster: 'bitten', jobs } }, t.auth(t.tokens.ingest))).status).toBe(202);
@@ -73,6 +73,21 @@ describe('carbon-aware start advice', () => {
     expect(at245.co2Kg).toBeCloseTo((200 * 5 + 100 * 55) / 60 / 1000, 9);
     // The last candidate still ends inside the forecast: submitted at now + 4 h 45 min, it ends at now + 5 h 55 min.
     expect(a.candidates.at(-1)!.submitAt).toBe(iso(NOW + 4 * H + 45 * 60_000));
+  });
+
+  it('takes the forecast’s first value for the 5 minutes under way when it starts at the next 5 minutes (as the API answers)', async () => {
+    const t = makeApp({ now: NOW + 2 * 60_000 });
+    // Jobs here start at once: the job submitted now runs in the 5 minutes the forecast lacks.
+    await history(t, 0);
+    // Fetched at 10:02: the forecast begins at 10:05. 300 g/kWh until 10:15, then 100.
+    await forecast(t, Array.from({ length: 24 }, (_, i) => ({ ts: iso(NOW + (i + 1) * 5 * 60_000), gPerKWh: i < 2 ? 300 : 100 })));
+    const a = await advice(t, 'partition=gpu&gpus=2&hours=0.5&project=proj-a');
+    // Submitted and started at 10:02: 10:02–10:05 at the first value (300 g), 10:05–10:15 at 300, 10:15–10:32 at 100; 0.5 kWh.
+    expect(a.expectedWaitS).toBe(0);
+    expect(a.now!.startAt).toBe(iso(NOW + 2 * 60_000));
+    expect(a.now!.co2Kg).toBeCloseTo((0.5 * (300 * 13 + 100 * 17)) / 30 / 1000, 9);
+    // The next candidate is the quarter hour, 10:15.
+    expect(a.candidates[1]!.submitAt).toBe(iso(NOW + 15 * 60_000));
   });
 
   it('says so, and advises nothing, when no forecast is stored', async () => {
