@@ -107,6 +107,19 @@ export class GpuIngestor {
     const jobHour = new Map<string, Map<number, RollupDelta>>();
     // Per job and GPU: time, idle time, utilisation and the peaks of the samples naming the job.
     const jobGpu = new Map<string, Map<number, JobGpuDelta>>();
+    // Hot path: consecutive samples of a GPU share one job list (the same array), so the
+    // list's deltas are looked up once per run of samples, not per sample and piece.
+    let cachedGpu = -1;
+    let cachedIds: string[] | null = null;
+    let cachedDeltas: JobGpuDelta[] = [];
+    const deltasFor = (gpu: number, ids: string[]): JobGpuDelta[] => {
+      if (gpu !== cachedGpu || ids !== cachedIds) {
+        cachedGpu = gpu;
+        cachedIds = ids;
+        cachedDeltas = ids.map((j) => jobGpuDelta(jobGpu, j, gpu));
+      }
+      return cachedDeltas;
+    };
     const touchedCursors = new Set<number>();
     const maxGapMs = this.ctx.config.maxGapS * 1000;
     const idle = this.ctx.config.idleUtilPct;
@@ -120,6 +133,7 @@ export class GpuIngestor {
       const signedS = sign * seconds;
       const utilPctS = utilS === null ? 0 : sign * utilS;
       const share = jobIds.length;
+      const gpuDeltas = share > 0 ? deltasFor(gpuId, jobIds) : cachedDeltas;
       const gpu = accumulate(
         gpuHour,
         (hourTs / HOUR_MS) * GPU_KEY_SPAN + gpuId,
@@ -136,7 +150,7 @@ export class GpuIngestor {
         let hours = jobHour.get(jobId);
         if (!hours) jobHour.set(jobId, (hours = new Map()));
         const d = accumulate(hours, hourTs, energyWh / share, signedS / share, utilPctS / share, isIdle ? signedS / share : 0);
-        const g = jobGpuDelta(jobGpu, jobId, gpuId);
+        const g = gpuDeltas[k]!;
         g.gpuS += signedS / share;
         if (isIdle) g.idleS += signedS / share;
         if (utilS !== null) {
@@ -183,8 +197,9 @@ export class GpuIngestor {
         continue;
       }
       accepted++;
+      const sampleDeltas = jobIds.length > 0 ? deltasFor(id, jobIds) : cachedDeltas;
       for (let k = 0; k < jobIds.length; k++) {
-        const g = jobGpuDelta(jobGpu, jobIds[k]!, id);
+        const g = sampleDeltas[k]!;
         if (s.utilPct !== null && (g.utilPeak === null || s.utilPct > g.utilPeak)) g.utilPeak = s.utilPct;
         if (s.memUsedMiB !== null && (g.memPeak === null || s.memUsedMiB > g.memPeak)) g.memPeak = s.memUsedMiB;
       }
