@@ -111,6 +111,11 @@ TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=5
 SchedulerType=sched/backfill
+# Fair share as sites run it, so that sshare prints shares and usage (test/e2e/slurm-fairshare-real.test.ts)
+PriorityType=priority/multifactor
+PriorityDecayHalfLife=7-0
+PriorityWeightFairshare=10000
+PriorityCalcPeriod=1
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 ReturnToService=2
