@@ -136,6 +136,41 @@ describe('grant alerts by email (real SMTP server, STARTTLS, password)', () => {
     expect(await check()).toMatchObject({ mailed: 0 });
   });
 
+  it('sends over smtps:// (TLS from the first byte) as well', async () => {
+    const got: string[] = [];
+    const tls = new SMTPServer({
+      secure: true,
+      key: readFileSync(keyFile),
+      cert: readFileSync(certFile),
+      onAuth(auth, _session, callback) {
+        callback(auth.username === 'heatledger' && auth.password === 's3cret' ? null : new Error('Invalid username or password'), { user: auth.username });
+      },
+      onData(stream, session, callback) {
+        stream.on('data', () => {});
+        stream.on('end', () => {
+          got.push(`${session.envelope.rcptTo[0]!.address} secure=${session.secure}`);
+          callback();
+        });
+      },
+    });
+    // The untrusting client below hangs up mid-handshake: the server reports it as an error, expected here.
+    const serverErrors: string[] = [];
+    tls.on('error', (e: Error) => serverErrors.push(e.message));
+    await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const tlsPort = (tls.server.address() as { port: number }).port;
+      const send = createSendMail({ smtpUrl: `smtps://heatledger:s3cret@localhost:${tlsPort}`, mailFrom: 'heatledger@bitten.example', smtpCaFile: certFile });
+      await send!({ to: 'kim@deic.example', subject: 'test', text: 'hello' });
+      expect(got).toEqual(['kim@deic.example secure=true']);
+      // Without the site's CA the certificate is not trusted: refused, not sent in the clear.
+      const untrusted = createSendMail({ smtpUrl: `smtps://heatledger:s3cret@localhost:${tlsPort}`, mailFrom: 'heatledger@bitten.example', smtpCaFile: null });
+      await expect(untrusted!({ to: 'kim@deic.example', subject: 'test', text: 'hello' })).rejects.toThrow(/self[- ]signed|certificate/i);
+      expect(got).toHaveLength(1);
+    } finally {
+      await new Promise<void>((resolve) => tls.close(() => resolve()));
+    }
+  });
+
   it('says why when the password is wrong, and keeps the mails for later', async () => {
     received.length = 0;
     const { t } = setUp();
