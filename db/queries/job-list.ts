@@ -24,6 +24,9 @@ export interface ListedJob {
   sortTs: number;
 }
 
+/** The jobs table's record as the list reads it (ListedJob), for a query to complete with its WHERE. */
+export const JOB_RECORD_SQL = `SELECT cluster, job_id AS jobId, account AS project, user, partition, state, gpus, submit_ts AS submitTs, start_ts AS startTs, end_ts AS endTs, start_ts AS sortTs FROM jobs`;
+
 export interface JobListFilter {
   fromTs: number;
   toTs: number;

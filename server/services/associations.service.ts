@@ -41,12 +41,16 @@ export function applyAssociations(sqlite: Database, batch: AssociationsBatchPars
     const rows = batch.associations.filter((a) => a.user === null || !forgotten(a.user));
     const coordinators = batch.coordinators.filter((c) => !forgotten(c.user));
     const unchanged = sameAsStored(sqlite, batch.cluster, rows, coordinators);
-    sqlite.prepare('DELETE FROM slurm_associations WHERE cluster = ?').run(batch.cluster);
-    sqlite.prepare('DELETE FROM slurm_coordinators WHERE cluster = ?').run(batch.cluster);
-    const insA = sqlite.prepare('INSERT OR REPLACE INTO slurm_associations (cluster, account, user, parent, gpu_minutes) VALUES (?, ?, ?, ?, ?)');
-    for (const a of rows) insA.run(batch.cluster, a.account, a.user ?? '', a.parent, a.gpuMinutes);
-    const insC = sqlite.prepare('INSERT OR IGNORE INTO slurm_coordinators (cluster, account, user) VALUES (?, ?, ?)');
-    for (const c of coordinators) insC.run(batch.cluster, c.account, c.user);
+    if (!unchanged) {
+      sqlite.prepare('DELETE FROM slurm_associations WHERE cluster = ?').run(batch.cluster);
+      sqlite.prepare('DELETE FROM slurm_coordinators WHERE cluster = ?').run(batch.cluster);
+      const insA = sqlite.prepare('INSERT OR REPLACE INTO slurm_associations (cluster, account, user, parent, gpu_minutes) VALUES (?, ?, ?, ?, ?)');
+      for (const a of rows) insA.run(batch.cluster, a.account, a.user ?? '', a.parent, a.gpuMinutes);
+      const insC = sqlite.prepare('INSERT OR IGNORE INTO slurm_coordinators (cluster, account, user) VALUES (?, ?, ?)');
+      for (const c of coordinators) insC.run(batch.cluster, c.account, c.user);
+    }
+    // Memberships and grants are brought in line even when the associations did not change:
+    // an administrator may have changed a grant or a person may have been forgotten meanwhile.
     const warnings: string[] = [];
     const memberships = syncMemberships(sqlite, opts.nowTs, warnings);
     const grants = syncGrants(sqlite, batch.cluster, opts, warnings);

@@ -5,13 +5,13 @@
  * flags are worded by the dashboard's own messages, so both say the same.
  */
 import type { Database } from 'better-sqlite3';
-import type { ListedJob } from '../../db/queries/job-list.ts';
+import { JOB_RECORD_SQL, type ListedJob } from '../../db/queries/job-list.ts';
 import { da } from '../../web/src/lib/messages-da.ts';
 import { en, type MessageKey } from '../../web/src/lib/messages-en.ts';
 import type { Config } from '../config.ts';
 import { DomainError } from '../errors.ts';
 import type { Flag } from './efficiency-flags.ts';
-import { JOB_RECORD, reportsOf, type JobReport } from './job-report.service.ts';
+import { reportsOf, type JobReport } from './job-report.service.ts';
 
 export interface Digest {
   kind: 'researcher' | 'pi';
@@ -69,7 +69,7 @@ function flaggedLines(lang: Lang, reports: JobReport[], withUser: boolean): stri
   const out = [lang === 'da' ? `Job med noget at ændre (${flagged.length}):` : `Jobs with something to change (${flagged.length}):`];
   for (const r of flagged) {
     const j = r.job;
-    const head = `${lang === 'da' ? 'Job' : 'Job'} ${j.jobId} (${j.project}${withUser ? `, ${j.user}` : ''}, ${j.gpus} GPU${j.gpus === 1 ? '' : lang === 'da' ? '’er' : 's'}, ${number(lang, j.gpuHours)} ${lang === 'da' ? 'GPU-timer' : 'GPU-hours'}, ${number(lang, j.energyKWh)} kWh)`;
+    const head = `Job ${j.jobId} (${j.project}${withUser ? `, ${j.user}` : ''}, ${j.gpus} GPU${j.gpus === 1 ? '' : lang === 'da' ? '’er' : 's'}, ${number(lang, j.gpuHours)} ${lang === 'da' ? 'GPU-timer' : 'GPU-hours'}, ${number(lang, j.energyKWh)} kWh)`;
     out.push(`- ${head}: ${r.flags.map((f) => flagText(lang, f)).join('; ')}`);
   }
   return out;
@@ -85,7 +85,7 @@ export function monthlyDigests(sqlite: Database, config: Pick<Config, 'publicUrl
   const fromTs = Date.UTC(Number(m[1]), Number(m[2]) - 1, 1);
   const toTs = Date.UTC(Number(m[1]), Number(m[2]), 1);
   if (fromTs >= nowTs) throw new DomainError('VALIDATION', `--month: ${month} has not begun`);
-  const jobs = sqlite.prepare(`${JOB_RECORD} WHERE end_ts >= ? AND end_ts < ? AND start_ts IS NOT NULL AND gpus > 0 ORDER BY end_ts, cluster, job_id`).all(fromTs, toTs) as ListedJob[];
+  const jobs = sqlite.prepare(`${JOB_RECORD_SQL} WHERE end_ts >= ? AND end_ts < ? AND start_ts IS NOT NULL AND gpus > 0 ORDER BY end_ts, cluster, job_id`).all(fromTs, toTs) as ListedJob[];
   const reports: JobReport[] = [];
   for (let i = 0; i < jobs.length; i += 500) reports.push(...reportsOf(sqlite, jobs.slice(i, i + 500), { fromTs, toTs }, nowTs));
   const person = sqlite.prepare('SELECT email, lang FROM users WHERE username = ?');

@@ -6,7 +6,7 @@
  */
 import type { Database } from 'better-sqlite3';
 import { jobsDcgm } from '../../db/queries/dcgm-activity.ts';
-import type { ListedJob } from '../../db/queries/job-list.ts';
+import { JOB_RECORD_SQL, type ListedJob } from '../../db/queries/job-list.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
 import { DomainError } from '../errors.ts';
@@ -42,7 +42,7 @@ export interface JobReport {
 /** The report of `cluster`/`jobId`; NOT_FOUND for a job that does not exist or that the caller may not see. */
 export function jobReport(deps: { sqlite: Database; config: Config; now: () => number }, cluster: string, jobId: string, vis: Visibility): JobReport {
   const { sqlite } = deps;
-  const j = sqlite.prepare(`${JOB_RECORD} WHERE cluster = ? AND job_id = ?`).get(cluster, jobId) as ListedJob | undefined;
+  const j = sqlite.prepare(`${JOB_RECORD_SQL} WHERE cluster = ? AND job_id = ?`).get(cluster, jobId) as ListedJob | undefined;
   const visible = j && (vis.accounts === null || vis.accounts.includes(j.project)) && (vis.users === null || vis.users.includes(j.user));
   if (!j || !visible) throw new DomainError('NOT_FOUND', `no job ${jobId} on ${cluster} that you may see`);
   const nowTs = deps.now();
@@ -50,9 +50,6 @@ export function jobReport(deps: { sqlite: Database; config: Config; now: () => n
   const [report] = reportsOf(sqlite, [j], { fromTs, toTs: Math.max(fromTs + 1, j.endTs ?? nowTs) }, nowTs);
   return vis.perUser ? report! : { ...report!, job: { ...report!.job, user: pseudonymiser(sqlite)(report!.job.user) } };
 }
-
-/** The jobs table's record as the job list reads it. */
-export const JOB_RECORD = `SELECT cluster, job_id AS jobId, account AS project, user, partition, state, gpus, submit_ts AS submitTs, start_ts AS startTs, end_ts AS endTs, start_ts AS sortTs FROM jobs`;
 
 /**
  * The reports of `jobs` over one window (their figures clipped to it; per-GPU figures and

@@ -6,7 +6,7 @@
  */
 import type { Database } from 'better-sqlite3';
 import { jobsDcgm, projectDcgm, type DcgmFigures } from '../../db/queries/dcgm-activity.ts';
-import { jobListPage, type ListedJob } from '../../db/queries/job-list.ts';
+import { JOB_RECORD_SQL, jobListPage, type ListedJob } from '../../db/queries/job-list.ts';
 import { usageByKey, type UsageRow } from '../../db/queries/usage.ts';
 import type { Visibility } from '../auth/middleware.ts';
 import type { Config } from '../config.ts';
@@ -128,10 +128,7 @@ export function listJobs(deps: Deps, window: { fromTs: number; toTs: number }, v
  */
 function mostIdleJobs(deps: Deps, w: WindowAttribution, project: string, vis: Visibility, limit: number): JobRow[] {
   const { sqlite } = deps;
-  const record = sqlite.prepare(
-    `SELECT cluster, job_id AS jobId, account AS project, user, partition, state, gpus, submit_ts AS submitTs, start_ts AS startTs, end_ts AS endTs, start_ts AS sortTs
-     FROM jobs WHERE cluster = ? AND job_id = ?`,
-  );
+  const record = sqlite.prepare(`${JOB_RECORD_SQL} WHERE cluster = ? AND job_id = ?`);
   // Idle time puts a job among those with energy in the window's hours; the list shows only jobs that ran in the window itself.
   const ran = (j: ListedJob) => j.startTs !== null && j.startTs < w.toTs && (j.endTs === null ? w.nowTs > w.fromTs : j.endTs > w.fromTs);
   // A researcher sees their own jobs only, as in the job list.

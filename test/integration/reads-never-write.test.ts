@@ -53,7 +53,9 @@ describe('reads', () => {
       `from=${iso(T0 - 40 * 24 * H)}&to=${iso(now)}`,
       `from=${iso(T0 + 24 * H)}&to=${iso(now + H)}`,
     ];
-    const paths = ['/api/v1/usage?groupBy=project&', '/api/v1/usage?groupBy=user&', '/api/v1/energy/projects?', '/api/v1/energy/jobs?', '/api/v1/energy/kpis?', '/api/v1/waits?groupBy=partition&', '/api/v1/projects/a/review?'];
+    const paths = ['/api/v1/usage?groupBy=project&', '/api/v1/usage?groupBy=user&', '/api/v1/energy/projects?', '/api/v1/energy/jobs?', '/api/v1/energy/kpis?', '/api/v1/waits?groupBy=partition&', '/api/v1/projects/a/review?',
+      // The reads this round added: a job's report, a project's members, fair share, start advice.
+      '/api/v1/jobs/c/1/report?', '/api/v1/projects/a/members?', '/api/v1/fairshare?', '/api/v1/advice/start?partition=gpu&gpus=1&hours=1&'];
     const readAll = async () => {
       for (const w of windows) {
         for (const p of paths) {

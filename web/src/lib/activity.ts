@@ -5,11 +5,8 @@
 import type { DcgmFigures } from '../../../db/queries/dcgm-activity.ts';
 import type { I18n } from './i18n.svelte.ts';
 
-/** A DCGM source's figures, as the server gives them. */
-export type Dcgm = DcgmFigures;
-
 /** "SM 42 % · tensor 12 % · DRAM 30 %" (graphics engine only where SM activity is missing); '–' when none. */
-export function activityText(i18n: I18n, d: Dcgm | null): string {
+export function activityText(i18n: I18n, d: DcgmFigures | null): string {
   if (!d) return '–';
   const parts: string[] = [];
   const put = (key: 'activity.sm' | 'activity.tensor' | 'activity.gr' | 'activity.dram', v: number | null) => {
@@ -23,7 +20,7 @@ export function activityText(i18n: I18n, d: Dcgm | null): string {
 }
 
 /** What the activity covers and where the energy came from, for a tooltip or a card's detail. */
-export function activityDetail(i18n: I18n, d: Dcgm | null): string {
+export function activityDetail(i18n: I18n, d: DcgmFigures | null): string {
   if (!d) return '';
   const out: string[] = [];
   if (d.profiledGpuHours > 0) out.push(i18n.t('activity.profiled', { hours: i18n.num(d.profiledGpuHours, 1) }));
