@@ -143,13 +143,14 @@ export function startDemo(options: DemoOptions): DemoHandle {
     return { ...stats };
   }
 
-  // The grid's CO2 forecast for the next day, sent at the first live tick and hourly after it.
+  // The grid's CO2 forecast for the next two days (Energinet's reaches the end of the next day; two
+  // days keep a job behind the demo queue's longest waits inside it), sent at the first live tick and hourly after it.
   let forecastSentTs = 0;
   async function live(): Promise<void> {
     if (stopped) return;
     const ts = now();
     if (ts - forecastSentTs >= HOUR_MS) {
-      await deliver(sender, 'co2Forecast', { schema: 1, priceArea: 'DK1', values: facility.co2Forecast(ts, 24) });
+      await deliver(sender, 'co2Forecast', { schema: 1, priceArea: 'DK1', values: facility.co2Forecast(ts, 48) });
       await deliver(sender, 'fairshare', sim.fairshare(ts, DEMO_CLUSTER));
       forecastSentTs = ts;
     }

@@ -122,7 +122,7 @@ export function startAdvice(sqlite: Database, q: { partition: string; gpus: numb
     if (mean === null) break;
     candidates.push({ submitAt: new Date(submit).toISOString(), startAt: new Date(start).toISOString(), meanGPerKWh: mean, co2Kg: (kWh * mean) / 1000 });
   }
-  if (candidates.length === 0) return { ...base, unavailable: `the forecast ends at ${base.forecast!.to}, before a job submitted now would end` };
+  if (candidates.length === 0) return { ...base, unavailable: `the forecast ends at ${base.forecast!.to}, before a job submitted now would end (expected wait ${(expectedWaitS / 3600).toFixed(1)} h, then ${q.hours} h of run)` };
   const now = candidates[0]!;
   const best = candidates.reduce((b, c) => (c.co2Kg < b.co2Kg - 1e-12 ? c : b));
   return { ...base, candidates, now, best, savingKg: now.co2Kg - best.co2Kg, savingPct: now.co2Kg > 0 ? (100 * (now.co2Kg - best.co2Kg)) / now.co2Kg : null };

@@ -151,7 +151,7 @@ describe.skipIf(missing('../shared/fixtures/energinet', existsSync(fixture)))('a
     expect(a.best!.co2Kg).toBeCloseTo(0.0026, 9);
     expect(a.savingPct).toBe(0);
     const long = await advice(t, 'partition=gpu&gpus=2&hours=0.25&project=proj-a&priceArea=DK2');
-    expect(long.unavailable).toBe('the forecast ends at 2025-08-23T22:00:00.000Z, before a job submitted now would end');
+    expect(long.unavailable).toBe('the forecast ends at 2025-08-23T22:00:00.000Z, before a job submitted now would end (expected wait 0.1 h, then 0.25 h of run)');
     expect(long.candidates).toEqual([]);
   });
 });

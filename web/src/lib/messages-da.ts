@@ -113,7 +113,7 @@ export const da: Record<MessageKey, string> = {
   'advice.hours': 'Køretid (timer)',
   'advice.line': 'Start nu: {now} kg CO₂ · Start efter {time}: {best} kg ({pct})',
   'advice.nowBest': 'Start nu udleder mindst i CO₂-prognosen: {now} kg CO₂',
-  'advice.none': 'Intet CO₂-råd: {reason}',
+  'advice.none': 'Intet CO₂-råd: {reason}.',
   'advice.basis': 'Forventet energi {kWh} kWh ({basis}); prognosen rækker til {to}.',
   'waits.answer': 'Omkring {estimate}.',
   'waits.answerRange': 'Halvdelen af lignende job ventede mellem {p25} og {p75}; ni ud af ti kortere end {p90}. Bygger på {n} job; {pending} GPU’er venter på {partition} nu.',

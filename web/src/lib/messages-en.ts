@@ -111,7 +111,7 @@ export const en = {
   'advice.hours': 'Run time (hours)',
   'advice.line': 'Start now: {now} kg CO₂ · Start after {time}: {best} kg ({pct})',
   'advice.nowBest': 'Starting now emits least over the CO₂ forecast: {now} kg CO₂',
-  'advice.none': 'No CO₂ advice: {reason}',
+  'advice.none': 'No CO₂ advice: {reason}.',
   'advice.basis': 'Expected energy {kWh} kWh ({basis}); the forecast reaches {to}.',
   'waits.answer': 'About {estimate}.',
   'waits.answerRange': 'Half of similar jobs waited between {p25} and {p75}; nine in ten less than {p90}. Based on {n} jobs; {pending} GPUs are pending on {partition} now.',
