@@ -788,3 +788,15 @@ export const co2Forecast = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.priceArea, t.ts] })],
 );
+
+/**
+ * What this site last pushed of each UTC day to the federation hub (server/services/hub-push.service.ts):
+ * the signature of the change stamps the day's content was extracted at, and the hash of
+ * that content. A day whose signature is unchanged is not extracted again; one whose hash
+ * the hub already holds is not sent again.
+ */
+export const hubPushDay = sqliteTable('hub_push_day', {
+  dayTs: integer('day_ts').primaryKey(),
+  sig: text('sig').notNull(),
+  hash: text('hash').notNull(),
+});

@@ -20,7 +20,12 @@ const usage = `usage: heatledger <command>
   job report JOBID [--cluster NAME] [--json] [--db PATH]   (one job's efficiency report and flags)
   report monthly --month YYYY-MM [--send] [--out DIR] [--db PATH]   (each researcher's and PI's jobs, flags and costs; --send mails them)
   allocation import FILE.csv [--db PATH]   (header: project,parent,grantedGpuHours,periodStart,periodEnd)
-  collect gpu|slurm|facility ...   (heatledger collect <kind> --help)`;
+  collect gpu|slurm|facility ...   (heatledger collect <kind> --help)
+  hub serve [--port N] --database-url postgres://…   (the federation hub on PostgreSQL; env HEATLEDGER_HUB_DATABASE_URL)
+  hub token create --site NAME --database-url URL    (a site's push token, one line)
+  hub grant --project P --gpu-hours N --from DATE --to DATE --database-url URL   (a national grant, used at every site)
+  hub push [--db PATH]   (push this site's complete hours; HEATLEDGER_HUB_URL, HEATLEDGER_HUB_TOKEN, HEATLEDGER_SITE)
+  token create|list|revoke … --database-url URL and user add … --database-url URL: the hub's tokens and people`;
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -32,6 +37,7 @@ const commands: Record<string, () => Promise<Command>> = {
   backup: async () => (await import('./commands/backup.command.ts')).backupCommand,
   job: async () => (await import('./commands/job.command.ts')).jobCommand,
   report: async () => (await import('./commands/report.command.ts')).reportCommand,
+  hub: async () => (await import('./commands/hub.command.ts')).hubCommand,
   collect: async () => async (argv) => {
     const kind = argv[0];
     if (kind === 'gpu') return (await import('../collectors/gpu/gpu.cli.ts')).gpuCli(argv.slice(1));

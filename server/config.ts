@@ -68,6 +68,12 @@ const envSchema = z.object({
   HEATLEDGER_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   /** A reverse proxy in front sets X-Forwarded-For/-Proto; without it those headers are the client's word and ignored. */
   HEATLEDGER_TRUST_PROXY: flag.default(false),
+  // Federation (issue 18): where this site pushes its ledger, as which site, how often.
+  HEATLEDGER_HUB_URL: z.url({ protocol: /^https?$/ }).optional(),
+  HEATLEDGER_HUB_TOKEN: z.string().min(1).optional(),
+  HEATLEDGER_SITE: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'a short lower-case name (a-z, 0-9, -), e.g. bitten').optional(),
+  HEATLEDGER_HUB_PUSH_S: z.coerce.number().positive().default(60),
+  HEATLEDGER_HUB_REAL_NAMES: flag.default(false),
   /** Single sign-on by OpenID Connect: on when the issuer and the client id are both set. */
   HEATLEDGER_OIDC_ISSUER: z.url({ protocol: /^https?$/ }).optional(),
   HEATLEDGER_OIDC_CLIENT_ID: z.string().min(1).optional(),
@@ -145,6 +151,27 @@ export interface Config {
   metricsAllow: string[];
   /** Single sign-on by OpenID Connect; null when it is not configured. */
   oidc: OidcConfig | null;
+  /** The federation hub this site pushes to; null when it pushes nowhere. */
+  hub: HubPushConfig | null;
+}
+
+/** HEATLEDGER_HUB_URL, _HUB_TOKEN, HEATLEDGER_SITE, _HUB_PUSH_S, _HUB_REAL_NAMES. */
+export interface HubPushConfig {
+  url: string;
+  token: string;
+  site: string;
+  pushS: number;
+  /** Real user names rather than the committee's pseudonyms (the site opts in). */
+  realNames: boolean;
+}
+
+function hubConfigOf(e: z.infer<typeof envSchema>): HubPushConfig | null {
+  const { HEATLEDGER_HUB_URL: url, HEATLEDGER_HUB_TOKEN: token, HEATLEDGER_SITE: site } = e;
+  if (!url && !token) return null;
+  if (!url) throw new ConfigError('invalid configuration: HEATLEDGER_HUB_URL: required when HEATLEDGER_HUB_TOKEN is set');
+  if (!token) throw new ConfigError('invalid configuration: HEATLEDGER_HUB_TOKEN: required when HEATLEDGER_HUB_URL is set');
+  if (!site) throw new ConfigError('invalid configuration: HEATLEDGER_SITE: required when HEATLEDGER_HUB_URL is set (the name the hub knows this site by)');
+  return { url, token, site, pushS: e.HEATLEDGER_HUB_PUSH_S, realNames: e.HEATLEDGER_HUB_REAL_NAMES };
 }
 
 /** The OpenID Connect client: HEATLEDGER_OIDC_* and the redirect URIs under HEATLEDGER_PUBLIC_URL. */
@@ -240,6 +267,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustProxy: e.HEATLEDGER_TRUST_PROXY,
     metricsAllow: e.HEATLEDGER_METRICS_ALLOW,
     oidc,
+    hub: hubConfigOf(e),
     ...overrides,
   };
 }

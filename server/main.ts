@@ -17,6 +17,7 @@ import { checkAlerts } from './services/alert.service.ts';
 import { createSendMail } from './services/mail.service.ts';
 import { createToken, revokeTokensNamed } from './services/auth.service.ts';
 import { purgeRawSamples } from './services/retention.service.ts';
+import { pushToHub } from './services/hub-push.service.ts';
 
 export interface RunningServer {
   url: string;
@@ -109,11 +110,31 @@ export async function startServer(config: Config, log: (line: string) => void = 
   }, 60_000);
   metricsTimer.unref();
 
+  // The federation hub: every HEATLEDGER_HUB_PUSH_S, the complete hours that changed (server/services/hub-push.service.ts).
+  let pushing: Promise<void> | null = null;
+  const hub = config.hub;
+  const pushOnce = () => {
+    if (!hub || pushing) return;
+    pushing = (async () => {
+      compactor.run();
+      const r = await pushToHub(db.$client, { hubUrl: hub.url, token: hub.token, site: hub.site, realNames: hub.realNames });
+      if (!r.ok) log(`hub push: ${r.error} (${r.sent} days stored before it; the rest go next time)`);
+      else if (r.sent > 0) log(`hub push: ${r.sent} days stored at ${hub.url} (${r.rows} rows), ${r.unchanged} unchanged`);
+    })()
+      .catch((error: Error) => log(`hub push: ${error.message}`))
+      .finally(() => (pushing = null));
+  };
+  const hubTimer = hub ? setInterval(pushOnce, hub.pushS * 1000) : null;
+  hubTimer?.unref();
+  if (hub) setTimeout(pushOnce, 1000).unref();
+
   return {
     url,
     port,
     demo,
     async close() {
+      if (hubTimer) clearInterval(hubTimer);
+      await pushing;
       clearInterval(alertTimer);
       clearInterval(retentionTimer);
       clearInterval(metricsTimer);

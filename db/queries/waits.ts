@@ -38,7 +38,7 @@ export function waitStats(waitsS: number[]) {
  * triggers that version the wait rollup (migration 0011) test the same condition: change
  * both together.
  */
-const QUEUED = "NOT (end_ts = start_ts AND start_ts = submit_ts AND nodes = '[]')";
+export const QUEUED = "NOT (end_ts = start_ts AND start_ts = submit_ts AND nodes = '[]')";
 
 /** Jobs that started in [fromTs, toTs) and queued (QUEUED). */
 export function startedJobs(sqlite: Database, fromTs: number, toTs: number, accounts: string[] | null): WaitJob[] {

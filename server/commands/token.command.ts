@@ -9,13 +9,16 @@ import { loadConfig } from '../config.ts';
 import { recordAudit, cliActor } from '../services/audit.service.ts';
 import { createToken, listTokens, revokeToken, type TokenInfo, type TokenScope } from '../services/auth.service.ts';
 import { parseFlags } from './args.ts';
+import { createHubToken, listHubTokens, revokeHubToken } from '../../db/hub/people.ts';
+import { hubDatabaseUrl, withHub } from './hub.command.ts';
 
 const scopes: TokenScope[] = ['ingest', 'read', 'admin'];
 
 const usage =
   'usage: heatledger token create --name NAME --scope ingest|read|admin [--expires ISO|90d|12h] [--db PATH]\n' +
   '       heatledger token list [--json] [--db PATH]\n' +
-  '       heatledger token revoke NAME|PREFIX [--db PATH]';
+  '       heatledger token revoke NAME|PREFIX [--db PATH]\n' +
+  '       (at the federation hub: the same with --database-url postgres://… instead of --db; scopes read or admin)';
 
 const msByUnit: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
 
@@ -52,8 +55,10 @@ export async function tokenCommand(argv: string[]): Promise<number> {
     expires: { type: 'string' },
     json: { type: 'boolean' },
     db: { type: 'string' },
+    'database-url': { type: 'string' },
   });
   const action = positionals[0];
+  if (values['database-url'] !== undefined) return hubTokens(action, positionals, values);
   if (action === 'create') {
     if (positionals.length > 1) throw new UsageError(`token create: unexpected argument '${positionals[1]}'`);
     if (!values.name) throw new UsageError('token create: --name is required');
@@ -100,6 +105,42 @@ export async function tokenCommand(argv: string[]): Promise<number> {
         .immediate(),
     );
     process.stdout.write(`revoked ${revoked.prefix} (${revoked.name}, ${revoked.scope})\n`);
+    return 0;
+  }
+  throw new UsageError(usage);
+}
+
+/** `token create|list|revoke … --database-url URL`: the hub's read and admin tokens (push tokens: `hub token create --site`). */
+async function hubTokens(action: string | undefined, positionals: string[], values: { name?: string; scope?: string; expires?: string; json?: boolean; 'database-url'?: string }): Promise<number> {
+  const url = hubDatabaseUrl(values['database-url'], `token ${action ?? ''}`.trim());
+  const nowMs = Date.now();
+  if (action === 'create') {
+    if (!values.name) throw new UsageError('token create: --name is required');
+    if (values.scope !== 'read' && values.scope !== 'admin') throw new UsageError("token create --database-url: --scope must be read or admin at the hub (a site's push token: heatledger hub token create --site NAME)");
+    const expiresTs = values.expires === undefined ? null : parseExpiry(values.expires, nowMs);
+    const token = await withHub(url, (hub) =>
+      createHubToken(hub, { name: values.name!, scope: values.scope as 'read' | 'admin', site: null, expiresTs, nowTs: nowMs }).catch((e: Error) => {
+        throw new UsageError(`token create: ${e.message}`);
+      }),
+    );
+    process.stdout.write(`${token}\n`);
+    return 0;
+  }
+  if (action === 'list') {
+    const tokens = await withHub(url, listHubTokens);
+    const rows = tokens.map((t) => ({ ...t, scope: t.scope as TokenScope, id: 0, name: t.site ? `${t.name} (site ${t.site})` : t.name }));
+    process.stdout.write(values.json ? `${JSON.stringify(rows.map(asJson), null, 2)}\n` : table(rows, nowMs));
+    return 0;
+  }
+  if (action === 'revoke') {
+    const ref = positionals[1];
+    if (!ref || positionals.length > 2) throw new UsageError('token revoke: name one token: heatledger token revoke NAME|PREFIX --database-url URL');
+    const name = await withHub(url, (hub) =>
+      revokeHubToken(hub, ref, nowMs).catch((e: Error) => {
+        throw new UsageError(`token revoke: ${e.message}`);
+      }),
+    );
+    process.stdout.write(`revoked ${name} at the hub\n`);
     return 0;
   }
   throw new UsageError(usage);

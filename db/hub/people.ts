@@ -1,0 +1,124 @@
+/**
+ * The hub's tokens and people. Tokens are 32 random bytes after a public prefix
+ * (`hl_<scope>_<id>_`), stored only as SHA-256 hashes, as at a site; a push token names the
+ * one site whose rows it may write.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { inTransaction, type HubStore } from './store.ts';
+
+export type HubScope = 'push' | 'read' | 'admin';
+export type HubRole = 'researcher' | 'pi' | 'committee' | 'facility' | 'admin';
+
+export interface HubTokenInfo {
+  name: string;
+  scope: HubScope;
+  site: string | null;
+  prefix: string;
+  createdTs: number;
+  expiresTs: number | null;
+  revokedTs: number | null;
+}
+
+const sha256 = (v: string) => createHash('sha256').update(v).digest('hex');
+
+/** Site names as they appear in URLs, labels and tokens: short, lower case. */
+export const SITE_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+
+/** Makes a token and returns it (the only time it is seen). A push token's site is registered with it. */
+export async function createHubToken(hub: HubStore, t: { name: string; scope: HubScope; site: string | null; expiresTs: number | null; nowTs: number }): Promise<string> {
+  if (t.scope === 'push' && (!t.site || !SITE_NAME.test(t.site))) throw new Error(`a site name is 1-32 characters a-z, 0-9 and '-', starting with a letter (got '${t.site ?? ''}')`);
+  return inTransaction(hub, async (client) => {
+    if (t.site) await client.query('INSERT INTO hub_sites (name, created_ts) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [t.site, t.nowTs]);
+    const taken = await client.query('SELECT 1 FROM hub_tokens WHERE name = $1', [t.name]);
+    if (taken.rowCount) throw new Error(`a token named ${t.name} exists already`);
+    const secret = randomBytes(32).toString('base64url');
+    // The id is known only after the insert: the hash is of the whole token, so it goes in with a placeholder first.
+    const ins = await client.query(
+      'INSERT INTO hub_tokens (name, token_hash, prefix, scope, site, created_ts, expires_ts) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id',
+      [t.name, `pending-${secret}`, '', t.scope, t.site, t.nowTs, t.expiresTs],
+    );
+    const id = ins.rows[0].id as number;
+    const prefix = `hl_${t.scope}_${id}_`;
+    const token = `${prefix}${secret}`;
+    await client.query('UPDATE hub_tokens SET token_hash = $2, prefix = $3 WHERE id = $1', [id, sha256(token), prefix]);
+    await client.query('INSERT INTO hub_audit (ts, actor, action, target, details) VALUES ($1, $2, $3, $4, $5)', [
+      t.nowTs,
+      'cli',
+      'token.create',
+      `token:${t.name}`,
+      JSON.stringify({ scope: t.scope, site: t.site }),
+    ]);
+    return token;
+  });
+}
+
+/** Who holds `token`, while it is neither revoked nor expired. */
+export async function authenticateHubToken(hub: HubStore, token: string, nowTs: number): Promise<{ name: string; scope: HubScope; site: string | null } | null> {
+  const r = await hub.pool.query('SELECT name, scope, site FROM hub_tokens WHERE token_hash = $1 AND revoked_ts IS NULL AND (expires_ts IS NULL OR expires_ts > $2)', [
+    sha256(token),
+    nowTs,
+  ]);
+  return r.rows[0] ? { name: r.rows[0].name as string, scope: r.rows[0].scope as HubScope, site: (r.rows[0].site as string | null) ?? null } : null;
+}
+
+export async function listHubTokens(hub: HubStore): Promise<HubTokenInfo[]> {
+  const r = await hub.pool.query(
+    'SELECT name, scope, site, prefix, created_ts AS "createdTs", expires_ts AS "expiresTs", revoked_ts AS "revokedTs" FROM hub_tokens ORDER BY id',
+  );
+  return r.rows.map((x) => ({
+    name: x.name,
+    scope: x.scope,
+    site: x.site ?? null,
+    prefix: x.prefix,
+    createdTs: Number(x.createdTs),
+    expiresTs: x.expiresTs === null ? null : Number(x.expiresTs),
+    revokedTs: x.revokedTs === null ? null : Number(x.revokedTs),
+  }));
+}
+
+/** Revokes the one token with this name or prefix; returns its name (none revoked when several fit). */
+export async function revokeHubToken(hub: HubStore, nameOrPrefix: string, nowTs: number): Promise<string> {
+  const r = await hub.pool.query('SELECT id, name FROM hub_tokens WHERE revoked_ts IS NULL AND (name = $1 OR prefix = $1)', [nameOrPrefix]);
+  if (r.rowCount !== 1) throw new Error(r.rowCount === 0 ? `no live token is named ${nameOrPrefix} or begins so` : `${r.rowCount} tokens fit ${nameOrPrefix}: name one`);
+  await hub.pool.query('UPDATE hub_tokens SET revoked_ts = $2 WHERE id = $1', [r.rows[0].id, nowTs]);
+  return r.rows[0].name as string;
+}
+
+/** Adds (or updates) a person at the hub with their role and the projects they see at every site. */
+export async function putHubUser(hub: HubStore, u: { username: string; role: HubRole; passwordHash: string | null; projects: string[]; nowTs: number }): Promise<void> {
+  await inTransaction(hub, async (client) => {
+    await client.query(
+      `INSERT INTO hub_users (username, role, password_hash, created_ts) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (username) DO UPDATE SET role = excluded.role, password_hash = COALESCE(excluded.password_hash, hub_users.password_hash)`,
+      [u.username, u.role, u.passwordHash, u.nowTs],
+    );
+    for (const p of u.projects) await client.query('INSERT INTO hub_members (username, project) VALUES ($1, $2) ON CONFLICT DO NOTHING', [u.username, p]);
+  });
+}
+
+/** A person's role and projects, or null. */
+export async function hubUser(hub: HubStore, username: string): Promise<{ username: string; role: HubRole; passwordHash: string | null; projects: string[] } | null> {
+  const r = await hub.pool.query('SELECT username, role, password_hash AS "passwordHash" FROM hub_users WHERE username = $1', [username]);
+  if (!r.rows[0]) return null;
+  const m = await hub.pool.query('SELECT project FROM hub_members WHERE username = $1 ORDER BY project', [username]);
+  return { ...(r.rows[0] as { username: string; role: HubRole; passwordHash: string | null }), projects: m.rows.map((x) => x.project as string) };
+}
+
+/** Sets a national grant (site '*'): its use is every site's GPU-hours in the period. */
+export async function setNationalGrant(hub: HubStore, g: { project: string; fromTs: number; toTs: number; gpuHours: number; actor: string; nowTs: number }): Promise<void> {
+  await inTransaction(hub, async (client) => {
+    const old = await client.query("SELECT gpu_hours FROM hub_grants WHERE site = '*' AND project = $1 AND from_ts = $2", [g.project, g.fromTs]);
+    await client.query(
+      `INSERT INTO hub_grants (site, project, from_ts, to_ts, gpu_hours) VALUES ('*', $1, $2, $3, $4)
+       ON CONFLICT (site, project, from_ts) DO UPDATE SET to_ts = excluded.to_ts, gpu_hours = excluded.gpu_hours`,
+      [g.project, g.fromTs, g.toTs, g.gpuHours],
+    );
+    await client.query('INSERT INTO hub_audit (ts, actor, action, target, details) VALUES ($1, $2, $3, $4, $5)', [
+      g.nowTs,
+      g.actor,
+      'grant.national',
+      `project:${g.project}`,
+      JSON.stringify({ from: g.fromTs, to: g.toTs, gpuHours: g.gpuHours, old: old.rows[0]?.gpu_hours ?? null }),
+    ]);
+  });
+}

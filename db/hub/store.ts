@@ -1,0 +1,402 @@
+/**
+ * The federation hub's store on PostgreSQL: opening (migrations at start), the site pushes
+ * (each UTC day of a site replaced whole, in one transaction, with its day and month
+ * rollups), and the cross-site reads. Like the sites' store it imports nothing from
+ * server/: the hub's routes call it.
+ */
+import { fileURLToPath } from 'node:url';
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import pg from 'pg';
+import { DAY_MS, HOUR_MS, bucketOf, monthOf, nextMonth } from '../rules/time.ts';
+import * as schema from './schema.ts';
+
+export type HubDb = NodePgDatabase<typeof schema>;
+
+/** The remainder of each hour's overhead, reused heat and CO2 that no project's energy carries (a site's `(unattributed)`). */
+export const UNATTRIBUTED = '(unattributed)';
+
+/** One usage row of a pushed hour (a site's project × user × partition). */
+export interface PushedUsage {
+  hourTs: number;
+  project: string;
+  user: string;
+  partition: string;
+  gpuS: number;
+  measuredGpuS: number;
+  energyKWh: number;
+  inferredKWh: number;
+  overheadKWh: number;
+  reusedKWh: number;
+  co2Kg: number;
+}
+
+export interface PushedJob {
+  cluster: string;
+  jobId: string;
+  project: string;
+  user: string;
+  partition: string;
+  gpus: number;
+  submitTs: number;
+  startTs: number;
+  endTs: number | null;
+  state: string;
+  energyKWh: number;
+}
+
+export interface PushedFacilityHour {
+  hourTs: number;
+  itKWh: number | null;
+  facilityKWh: number | null;
+  reusedKWh: number | null;
+  coolingKWh: number | null;
+  co2Kg: number | null;
+}
+
+/** A site's UTC day: its complete hours [dayTs, completeToTs) and the jobs that started in them. */
+export interface PushedDay {
+  dayTs: number;
+  completeToTs: number;
+  usage: PushedUsage[];
+  jobs: PushedJob[];
+  facility: PushedFacilityHour[];
+}
+
+export interface PushedGrant {
+  project: string;
+  fromTs: number;
+  toTs: number;
+  gpuHours: number;
+}
+
+export interface HubStore {
+  pool: pg.Pool;
+  db: HubDb;
+  close(): Promise<void>;
+}
+
+const migrationsFolder = fileURLToPath(new URL('./migrations', import.meta.url));
+
+/** Opens the hub's database and applies its migrations. */
+export async function openHub(url: string, opts: { max?: number } = {}): Promise<HubStore> {
+  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 8 });
+  // A connection lost while idle (the server restarting) must not crash the process.
+  pool.on('error', () => {});
+  const db = drizzle(pool, { schema });
+  const client = await pool.connect();
+  try {
+    // One migrator at a time when several hub processes start together.
+    await client.query('SELECT pg_advisory_lock(2026120401)');
+    await migrate(drizzle(client, { schema }), { migrationsFolder });
+  } finally {
+    await client.query('SELECT pg_advisory_unlock(2026120401)').catch(() => {});
+    client.release();
+  }
+  return { pool, db, close: () => pool.end() };
+}
+
+/** Runs `fn` in one transaction on one connection: committed when it returns, rolled back when it throws. */
+export async function inTransaction<T>(hub: HubStore, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await hub.pool.connect();
+  try {
+    await client.query('BEGIN');
+    const out = await fn(client);
+    await client.query('COMMIT');
+    return out;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+const SUMS = ['gpu_s', 'measured_gpu_s', 'energy_kwh', 'inferred_kwh', 'overhead_kwh', 'reused_kwh', 'co2_kg'] as const;
+const SUM_OF = SUMS.map((c) => `SUM(${c}) AS ${c}`).join(', ');
+
+/**
+ * Replaces a site's days with the pushed ones, each in its own transaction (a day is all or
+ * nothing; a hub killed mid-push keeps the days it committed). A day whose hash the hub
+ * already holds is left alone. Returns how many days were stored and how many were unchanged.
+ */
+export async function storeDays(hub: HubStore, site: string, days: Array<PushedDay & { hash: string }>, nowTs: number): Promise<{ stored: number; unchanged: number }> {
+  let stored = 0;
+  let unchanged = 0;
+  for (const day of days) {
+    const { hash } = day;
+    const done = await inTransaction(hub, async (client) => {
+      // One writer per site at a time: its month rollups are rebuilt from its days.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [site]);
+      const held = await client.query('SELECT hash FROM hub_site_days WHERE site = $1 AND day_ts = $2', [site, day.dayTs]);
+      if (held.rows[0]?.hash === hash) return false;
+      await replaceDay(client, site, day);
+      await client.query(
+        `INSERT INTO hub_site_days (site, day_ts, hash, complete_to_ts, received_ts) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (site, day_ts) DO UPDATE SET hash = excluded.hash, complete_to_ts = excluded.complete_to_ts, received_ts = excluded.received_ts`,
+        [site, day.dayTs, hash, day.completeToTs, nowTs],
+      );
+      return true;
+    });
+    if (done) stored++;
+    else unchanged++;
+  }
+  return { stored, unchanged };
+}
+
+async function replaceDay(client: pg.PoolClient, site: string, day: PushedDay): Promise<void> {
+  const a = day.dayTs;
+  const b = a + DAY_MS;
+  await client.query('DELETE FROM hub_usage_hour WHERE site = $1 AND hour_ts >= $2 AND hour_ts < $3', [site, a, b]);
+  if (day.usage.length > 0) {
+    const u = day.usage;
+    await client.query(
+      `INSERT INTO hub_usage_hour (site, hour_ts, project, user_name, partition, ${SUMS.join(', ')})
+       SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::float8[], $12::float8[])`,
+      [
+        site,
+        u.map((r) => r.hourTs),
+        u.map((r) => r.project),
+        u.map((r) => r.user),
+        u.map((r) => r.partition),
+        u.map((r) => r.gpuS),
+        u.map((r) => r.measuredGpuS),
+        u.map((r) => r.energyKWh),
+        u.map((r) => r.inferredKWh),
+        u.map((r) => r.overheadKWh),
+        u.map((r) => r.reusedKWh),
+        u.map((r) => r.co2Kg),
+      ],
+    );
+  }
+  await client.query('DELETE FROM hub_usage_day WHERE site = $1 AND day_ts = $2', [site, a]);
+  await client.query(
+    `INSERT INTO hub_usage_day (site, day_ts, project, partition, ${SUMS.join(', ')})
+     SELECT site, $2, project, partition, ${SUM_OF} FROM hub_usage_hour WHERE site = $1 AND hour_ts >= $2 AND hour_ts < $3 GROUP BY site, project, partition`,
+    [site, a, b],
+  );
+  const m = monthOf(a);
+  await client.query('DELETE FROM hub_usage_month WHERE site = $1 AND month_ts = $2', [site, m]);
+  await client.query(
+    `INSERT INTO hub_usage_month (site, month_ts, project, partition, ${SUMS.join(', ')})
+     SELECT site, $2, project, partition, ${SUM_OF} FROM hub_usage_day WHERE site = $1 AND day_ts >= $2 AND day_ts < $3 GROUP BY site, project, partition`,
+    [site, m, nextMonth(m)],
+  );
+  // A job moved to another start day is deleted with its old day and stored with its new one, whichever comes first.
+  await client.query('DELETE FROM hub_jobs WHERE site = $1 AND start_day_ts = $2', [site, a]);
+  if (day.jobs.length > 0) {
+    const j = day.jobs;
+    await client.query(
+      `INSERT INTO hub_jobs (site, cluster, job_id, project, user_name, partition, gpus, submit_ts, start_ts, end_ts, state, energy_kwh, start_day_ts, wait_ms)
+       SELECT $1, c, id, p, u, pa, g, s, st, e, state, kwh, $2, st - s
+       FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::float8[])
+         AS t(c, id, p, u, pa, g, s, st, e, state, kwh)
+       ON CONFLICT (site, cluster, job_id) DO UPDATE SET project = excluded.project, user_name = excluded.user_name, partition = excluded.partition,
+         gpus = excluded.gpus, submit_ts = excluded.submit_ts, start_ts = excluded.start_ts, end_ts = excluded.end_ts, state = excluded.state,
+         energy_kwh = excluded.energy_kwh, start_day_ts = excluded.start_day_ts, wait_ms = excluded.wait_ms`,
+      [
+        site,
+        a,
+        j.map((r) => r.cluster),
+        j.map((r) => r.jobId),
+        j.map((r) => r.project),
+        j.map((r) => r.user),
+        j.map((r) => r.partition),
+        j.map((r) => r.gpus),
+        j.map((r) => r.submitTs),
+        j.map((r) => r.startTs),
+        j.map((r) => r.endTs),
+        j.map((r) => r.state),
+        j.map((r) => r.energyKWh),
+      ],
+    );
+  }
+  await client.query('DELETE FROM hub_facility_hour WHERE site = $1 AND hour_ts >= $2 AND hour_ts < $3', [site, a, b]);
+  if (day.facility.length > 0) {
+    const f = day.facility;
+    await client.query(
+      `INSERT INTO hub_facility_hour (site, hour_ts, it_kwh, facility_kwh, reused_kwh, cooling_kwh, co2_kg)
+       SELECT $1, * FROM unnest($2::bigint[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::float8[])`,
+      [site, f.map((r) => r.hourTs), f.map((r) => r.itKWh), f.map((r) => r.facilityKWh), f.map((r) => r.reusedKWh), f.map((r) => r.coolingKWh), f.map((r) => r.co2Kg)],
+    );
+  }
+}
+
+/** A site's grants, replacing the ones it pushed before. */
+export async function storeSiteGrants(hub: HubStore, site: string, grants: PushedGrant[], hash: string): Promise<void> {
+  await inTransaction(hub, async (client) => {
+    await client.query('DELETE FROM hub_grants WHERE site = $1', [site]);
+    await client.query('UPDATE hub_sites SET grants_hash = $2 WHERE name = $1', [site, hash]);
+    if (grants.length > 0) {
+      await client.query(
+        `INSERT INTO hub_grants (site, project, from_ts, to_ts, gpu_hours) SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::float8[])`,
+        [site, grants.map((g) => g.project), grants.map((g) => g.fromTs), grants.map((g) => g.toTs), grants.map((g) => g.gpuHours)],
+      );
+    }
+  });
+}
+
+/** What the hub holds of a site: each day's hash and the hours it covered. */
+export async function siteState(hub: HubStore, site: string): Promise<{ days: Array<{ dayTs: number; hash: string; completeToTs: number }>; grantsHash: string | null }> {
+  const r = await hub.pool.query('SELECT day_ts AS "dayTs", hash, complete_to_ts AS "completeToTs" FROM hub_site_days WHERE site = $1 ORDER BY day_ts', [site]);
+  const g = await hub.pool.query('SELECT grants_hash AS "grantsHash" FROM hub_sites WHERE name = $1', [site]);
+  return {
+    days: r.rows.map((x) => ({ dayTs: Number(x.dayTs), hash: x.hash as string, completeToTs: Number(x.completeToTs) })),
+    grantsHash: (g.rows[0]?.grantsHash as string | null | undefined) ?? null,
+  };
+}
+
+export type HubUsageKey = 'site' | 'project' | 'partition';
+
+export interface HubUsageRow {
+  site?: string;
+  project?: string;
+  partition?: string;
+  gpuHours: number;
+  measuredGpuHours: number;
+  energyKWh: number;
+  energyInferredKWh: number;
+  overheadKWh: number;
+  reusedKWh: number;
+  co2Kg: number;
+}
+
+/**
+ * The pieces of rollups that sum to the whole hours [fromTs, toTs): hours at the edges,
+ * whole days inside, whole months inside those.
+ */
+function pieces(fromTs: number, toTs: number): Array<{ table: 'hour' | 'day' | 'month'; a: number; b: number }> {
+  const out: Array<{ table: 'hour' | 'day' | 'month'; a: number; b: number }> = [];
+  const d0 = Math.min(Math.ceil(fromTs / DAY_MS) * DAY_MS, toTs);
+  const d1 = Math.max(d0, bucketOf(toTs, DAY_MS));
+  if (d0 > fromTs) out.push({ table: 'hour', a: fromTs, b: d0 });
+  const m0 = monthOf(d0) === d0 ? d0 : nextMonth(monthOf(d0));
+  const m1 = monthOf(d1);
+  if (m1 > m0) {
+    if (m0 > d0) out.push({ table: 'day', a: d0, b: m0 });
+    out.push({ table: 'month', a: m0, b: m1 });
+    if (d1 > m1) out.push({ table: 'day', a: m1, b: d1 });
+  } else if (d1 > d0) out.push({ table: 'day', a: d0, b: d1 });
+  if (toTs > d1) out.push({ table: 'hour', a: d1, b: toTs });
+  return out;
+}
+
+const column = { hour: 'hour_ts', day: 'day_ts', month: 'month_ts' } as const;
+
+/** Usage and energy over the whole hours [fromTs, toTs) by the keys asked (every site's, or `sites`'), for `projects` (null: all). */
+export async function hubUsage(
+  hub: HubStore,
+  q: { fromTs: number; toTs: number; groupBy: HubUsageKey[]; projects: string[] | null; sites?: string[] | null },
+): Promise<HubUsageRow[]> {
+  const keys = q.groupBy.length ? q.groupBy.join(', ') : "''";
+  const params: unknown[] = [q.projects, q.sites ?? null];
+  const parts = pieces(q.fromTs, q.toTs).map((p) => {
+    params.push(p.a, p.b);
+    const c = column[p.table];
+    return `SELECT site, project, partition, ${SUMS.join(', ')} FROM hub_usage_${p.table}
+            WHERE ${c} >= $${params.length - 1} AND ${c} < $${params.length}
+              AND ($1::text[] IS NULL OR project = ANY($1)) AND ($2::text[] IS NULL OR site = ANY($2))`;
+  });
+  if (parts.length === 0) return [];
+  const r = await hub.pool.query(
+    `SELECT ${q.groupBy.map((k) => `${k}, `).join('')}${SUM_OF} FROM (${parts.join(' UNION ALL ')}) u ${q.groupBy.length ? `GROUP BY ${keys} ORDER BY ${keys}` : ''}`,
+    params,
+  );
+  return r.rows.map((x) => {
+    const row: HubUsageRow = {
+      gpuHours: Number(x.gpu_s) / 3600,
+      measuredGpuHours: Number(x.measured_gpu_s) / 3600,
+      energyKWh: Number(x.energy_kwh),
+      energyInferredKWh: Number(x.inferred_kwh),
+      overheadKWh: Number(x.overhead_kwh),
+      reusedKWh: Number(x.reused_kwh),
+      co2Kg: Number(x.co2_kg),
+    };
+    for (const k of q.groupBy) row[k] = x[k] as string;
+    return row;
+  });
+}
+
+/** Per site over the whole hours [fromTs, toTs): the meters' sums and PUE, ERF and ERE (DESIGN.md, accounting rules). */
+export async function hubFacility(hub: HubStore, fromTs: number, toTs: number) {
+  const r = await hub.pool.query(
+    `SELECT site, SUM(it_kwh) AS it, SUM(facility_kwh) AS fac, SUM(reused_kwh) AS reused, SUM(cooling_kwh) AS cooling, SUM(co2_kg) AS co2,
+       COUNT(*) FILTER (WHERE it_kwh IS NOT NULL AND facility_kwh IS NOT NULL) AS hours
+     FROM hub_facility_hour WHERE hour_ts >= $1 AND hour_ts < $2 GROUP BY site ORDER BY site`,
+    [fromTs, toTs],
+  );
+  return r.rows.map((x) => {
+    const it = x.it === null ? null : Number(x.it);
+    const fac = x.fac === null ? null : Number(x.fac);
+    const reused = x.reused === null ? 0 : Number(x.reused);
+    return {
+      site: x.site as string,
+      hours: Number(x.hours),
+      itKWh: it,
+      facilityKWh: fac,
+      reusedKWh: reused,
+      coolingKWh: x.cooling === null ? null : Number(x.cooling),
+      co2Kg: x.co2 === null ? null : Number(x.co2),
+      pue: it && fac !== null ? fac / it : null,
+      erf: fac ? reused / fac : null,
+      ere: it && fac !== null ? (fac - reused) / it : null,
+    };
+  });
+}
+
+/** Waits (start − submit) of the jobs that started in [fromTs, toTs), exact percentiles (percentile_cont, as the sites compute them) by the keys asked. */
+export async function hubWaits(hub: HubStore, q: { fromTs: number; toTs: number; groupBy: Array<'site' | 'partition' | 'project'>; projects: string[] | null }) {
+  const keys = q.groupBy.join(', ');
+  const r = await hub.pool.query(
+    `SELECT ${q.groupBy.map((k) => `${k}, `).join('')}COUNT(*) AS jobs, AVG(wait_ms) AS mean,
+       percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY wait_ms) AS p, MAX(wait_ms) AS max
+     FROM hub_jobs WHERE start_ts >= $1 AND start_ts < $2 AND ($3::text[] IS NULL OR project = ANY($3))
+     ${q.groupBy.length ? `GROUP BY ${keys} ORDER BY ${keys}` : ''}`,
+    [q.fromTs, q.toTs, q.projects],
+  );
+  return r.rows.map((x) => {
+    const row: Record<string, unknown> = {};
+    for (const k of q.groupBy) row[k] = x[k];
+    const [p50, p90, p99] = (x.p as number[] | null) ?? [null, null, null];
+    return {
+      ...row,
+      jobs: Number(x.jobs),
+      meanS: x.mean === null ? null : Number(x.mean) / 1000,
+      p50S: p50 === null ? null : p50 / 1000,
+      p90S: p90 === null ? null : p90 / 1000,
+      p99S: p99 === null ? null : p99 / 1000,
+      maxS: x.max === null ? null : Number(x.max) / 1000,
+    };
+  });
+}
+
+/**
+ * Grants and their use: a site's grant is used by its site's GPU-hours in the period; a
+ * national grant (`site` '*') by every site's.
+ */
+export async function hubGrants(hub: HubStore, projects: string[] | null, nowTs: number) {
+  const grants = await hub.pool.query(
+    `SELECT site, project, from_ts AS "fromTs", to_ts AS "toTs", gpu_hours AS "gpuHours" FROM hub_grants
+     WHERE ($1::text[] IS NULL OR project = ANY($1)) ORDER BY project, site, from_ts`,
+    [projects],
+  );
+  const out = [];
+  for (const g of grants.rows) {
+    const fromTs = Number(g.fromTs);
+    const toTs = Math.min(Number(g.toTs), bucketOf(nowTs, HOUR_MS));
+    const used = toTs > fromTs ? await hubUsage(hub, { fromTs, toTs, groupBy: [], projects: [g.project], sites: g.site === '*' ? null : [g.site] }) : [];
+    const usedGpuHours = used[0]?.gpuHours ?? 0;
+    const bySite = g.site === '*' && toTs > fromTs ? await hubUsage(hub, { fromTs, toTs, groupBy: ['site'], projects: [g.project] }) : [];
+    out.push({
+      site: g.site as string,
+      project: g.project as string,
+      from: new Date(fromTs).toISOString(),
+      to: new Date(Number(g.toTs)).toISOString(),
+      gpuHours: Number(g.gpuHours),
+      usedGpuHours,
+      usedRatio: Number(g.gpuHours) > 0 ? usedGpuHours / Number(g.gpuHours) : null,
+      ...(g.site === '*' ? { usedBySite: bySite.map((s) => ({ site: s.site!, gpuHours: s.gpuHours })) } : {}),
+    });
+  }
+  return out;
+}
