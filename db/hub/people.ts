@@ -122,3 +122,20 @@ export async function setNationalGrant(hub: HubStore, g: { project: string; from
     ]);
   });
 }
+
+/** A new browser session for `username` until `expiresTs`; returns its id (stored only as a hash). */
+export async function createHubSession(hub: HubStore, username: string, expiresTs: number): Promise<string> {
+  const id = randomBytes(32).toString('base64url');
+  await hub.pool.query('INSERT INTO hub_sessions (id_hash, username, expires_ts) VALUES ($1, $2, $3)', [sha256(id), username, expiresTs]);
+  return id;
+}
+
+/** The person a live session belongs to, or null. */
+export async function hubSessionUser(hub: HubStore, id: string, nowTs: number) {
+  const r = await hub.pool.query('SELECT username FROM hub_sessions WHERE id_hash = $1 AND expires_ts > $2', [sha256(id), nowTs]);
+  return r.rows[0] ? hubUser(hub, r.rows[0].username as string) : null;
+}
+
+export async function endHubSession(hub: HubStore, id: string): Promise<void> {
+  await hub.pool.query('DELETE FROM hub_sessions WHERE id_hash = $1', [sha256(id)]);
+}

@@ -91,7 +91,7 @@ async function hubServe(portFlag: string | undefined, url: string): Promise<numb
   const port = portFlag === undefined ? Number(process.env.HEATLEDGER_PORT ?? 8090) : Number(portFlag);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`hub serve: --port must be 0-65535, not '${portFlag}'`);
   const hub = await openHub(url);
-  const app = createHubApp({ hub });
+  const app = createHubApp({ hub, config: loadConfig(process.env) });
   const server = serve({ fetch: app.fetch, port, hostname: process.env.HEATLEDGER_HOST ?? '0.0.0.0' });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

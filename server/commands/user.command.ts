@@ -8,7 +8,9 @@ import { openDatabase } from '../../db/client.ts';
 import { UsageError } from '../../collectors/shared/usage-error.ts';
 import { loadConfig } from '../config.ts';
 import { cliActor, recordAudit } from '../services/audit.service.ts';
-import { addUser, roles, type Role } from '../services/auth.service.ts';
+import { addUser, hashPassword, roles, type Role } from '../services/auth.service.ts';
+import { putHubUser } from '../../db/hub/people.ts';
+import { hubDatabaseUrl, withHub } from './hub.command.ts';
 import { exportPerson, forgetPerson } from '../services/privacy.service.ts';
 import { parseFlags } from './args.ts';
 
@@ -30,6 +32,7 @@ export async function userCommand(argv: string[]): Promise<number> {
     email: { type: 'string' },
     lang: { type: 'string' },
     db: { type: 'string' },
+    'database-url': { type: 'string' },
   });
   if (positionals[0] === 'export' || positionals[0] === 'forget') return personRequest(positionals[0], positionals.slice(1), values.db);
   if (positionals[0] !== 'add') throw new UsageError('usage: heatledger user add --name NAME --role ROLE [--project P]... [--email ADDRESS] [--lang en|da] [--db PATH] | user export USER | user forget USER');
@@ -38,6 +41,16 @@ export async function userCommand(argv: string[]): Promise<number> {
   if (values.email !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(values.email)) throw new UsageError(`user add: --email '${values.email}' is not an email address`);
   if (values.lang !== undefined && values.lang !== 'en' && values.lang !== 'da') throw new UsageError('user add: --lang must be en or da');
   const password = await readLine();
+  if (values['database-url'] !== undefined) {
+    // The federation hub's people: the same roles; researchers and PIs see their projects at every site.
+    const url = hubDatabaseUrl(values['database-url'], 'user add');
+    if (password.length < 8) throw new UsageError('user add: the password (one line on stdin) must be at least 8 characters');
+    await withHub(url, (hub) =>
+      putHubUser(hub, { username: values.name!, role: values.role as Role, passwordHash: hashPassword(password), projects: values.project ?? [], nowTs: Date.now() }),
+    );
+    process.stderr.write(`user ${values.name} added at the hub as ${values.role}\n`);
+    return 0;
+  }
   const config = loadConfig(process.env, values.db ? { dbPath: values.db } : {});
   const db = openDatabase(config.dbPath, { refreshRollups: false });
   try {

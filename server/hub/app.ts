@@ -9,15 +9,36 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
-import { authenticateHubToken, setNationalGrant, type HubScope } from '../../db/hub/people.ts';
+import { getCookie, deleteCookie } from 'hono/cookie';
+import { authenticateHubToken, createHubSession, endHubSession, hubSessionUser, hubUser, setNationalGrant, type HubRole, type HubScope } from '../../db/hub/people.ts';
 import { hubFacility, hubGrants, hubUsage, hubWaits, siteState, storeDays, storeSiteGrants, type HubStore, type HubUsageKey } from '../../db/hub/store.ts';
 import { DAY_MS, HOUR_MS } from '../../db/rules/time.ts';
+import { SESSION_COOKIE } from '../auth/middleware.ts';
+import { setSessionCookie } from '../auth/session-cookie.ts';
+import { loadConfig, type Config } from '../config.ts';
 import { DomainError, codeForStatus, statusByCode } from '../errors.ts';
-import { requestBodyLimit, securityHeaders } from '../security.ts';
+import { verifyPassword } from '../services/auth.service.ts';
+import { originCheck, requestBodyLimit, securityHeaders } from '../security.ts';
 import { validate } from '../validation.ts';
 import { hubPage, hubScript } from './page.ts';
 
-type HubEnv = { Variables: { holder: { name: string; scope: HubScope; site: string | null } } };
+/** Who asks: a token (a site's push token, or a read or admin token) or a signed-in person with the site's roles. */
+type Holder = { kind: 'token'; name: string; scope: HubScope; site: string | null } | { kind: 'user'; name: string; role: HubRole; projects: string[] };
+type HubEnv = { Variables: { holder: Holder } };
+
+/** The projects a holder may read at every site: null for all (committee, facility, admin, read and admin tokens). */
+function projectsOf(h: Holder): string[] | null {
+  if (h.kind === 'token') return null;
+  return h.role === 'researcher' || h.role === 'pi' ? h.projects : null;
+}
+
+/** Narrows `asked` to what `h` may read; a project outside them is refused. */
+function visibleProjects(h: Holder, asked: string | null): string[] | null {
+  const mine = projectsOf(h);
+  if (asked === null) return mine;
+  if (mine !== null && !mine.includes(asked)) throw new DomainError('FORBIDDEN', `you are not a member of project ${asked}`);
+  return [asked];
+}
 
 const finite = z.number().refine(Number.isFinite, 'must be a finite number');
 const nonNegative = finite.refine((v) => v >= 0, 'must not be negative');
@@ -99,30 +120,47 @@ function bearer(c: Context): string | null {
   return m ? m[1]! : null;
 }
 
-/** Requires a live token of one of `scopes`. */
-function requireScope(hub: HubStore, now: () => number, scopes: HubScope[]): MiddlewareHandler<HubEnv> {
+/** Identifies the caller by bearer token or session cookie (no credentials: none). */
+function identify(hub: HubStore, now: () => number): MiddlewareHandler<HubEnv> {
   return async (c, next) => {
     const token = bearer(c);
-    if (!token) throw new DomainError('UNAUTHORIZED', 'send a hub token (Authorization: Bearer)');
-    const holder = await authenticateHubToken(hub, token, now());
-    if (!holder) throw new DomainError('UNAUTHORIZED', 'unknown, revoked or expired hub token');
-    if (!scopes.includes(holder.scope)) throw new DomainError('FORBIDDEN', `this needs a ${scopes.join(' or ')} token; yours is ${holder.scope}`);
-    c.set('holder', holder);
+    if (token) {
+      const t = await authenticateHubToken(hub, token, now());
+      if (!t) throw new DomainError('UNAUTHORIZED', 'unknown, revoked or expired hub token');
+      c.set('holder', { kind: 'token', ...t });
+    } else {
+      const session = getCookie(c, SESSION_COOKIE);
+      const user = session ? await hubSessionUser(hub, session, now()) : null;
+      if (user) c.set('holder', { kind: 'user', name: user.username, role: user.role, projects: user.projects });
+    }
+    await next();
+  };
+}
+
+/** Requires a caller `allowed` accepts; a missing one gets 401, a refused one 403 with `why`. */
+function require_(allowed: (h: Holder) => boolean, why: string): MiddlewareHandler<HubEnv> {
+  return async (c, next) => {
+    const h = c.get('holder') as Holder | undefined;
+    if (!h) throw new DomainError('UNAUTHORIZED', 'send a hub token (Authorization: Bearer) or sign in');
+    if (!allowed(h)) throw new DomainError('FORBIDDEN', why);
     await next();
   };
 }
 
 /** The site a push token may write: its own, never another's. */
-function ownSite(c: Context<HubEnv>, site: string): string {
-  const holder = c.get('holder');
-  if (holder.site !== site) throw new DomainError('FORBIDDEN', `this token pushes for site ${holder.site ?? '(none)'}, not ${site}`);
+function ownSite(holder: Holder, site: string): string {
+  if (holder.kind !== 'token' || holder.site !== site) throw new DomainError('FORBIDDEN', `this token pushes for site ${holder.kind === 'token' ? (holder.site ?? '(none)') : '(none)'}, not ${site}`);
   return site;
 }
 
-export function createHubApp({ hub, now = Date.now, maxBodyBytes = 256 * 1024 * 1024 }: { hub: HubStore; now?: () => number; maxBodyBytes?: number }) {
-  const push = requireScope(hub, now, ['push']);
-  const reader = requireScope(hub, now, ['read', 'admin']);
-  const admin = requireScope(hub, now, ['admin']);
+export function createHubApp({ hub, config = loadConfig({}), now = Date.now, maxBodyBytes = 256 * 1024 * 1024 }: { hub: HubStore; config?: Config; now?: () => number; maxBodyBytes?: number }) {
+  const push = require_((h) => h.kind === 'token' && h.scope === 'push', 'this needs a site push token');
+  const reader = require_((h) => h.kind === 'user' || h.scope === 'read' || h.scope === 'admin', 'this needs a read or admin token (a push token only pushes)');
+  const admin = require_((h) => (h.kind === 'user' ? h.role === 'admin' : h.scope === 'admin'), 'this needs an administrator');
+  const facilityReader = require_(
+    (h) => (h.kind === 'user' ? ['committee', 'facility', 'admin'].includes(h.role) : h.scope !== 'push'),
+    'facility figures are for facility managers, the committee and administrators',
+  );
   const window = hubWindow(now);
   const iso = (ts: number) => new Date(ts).toISOString();
 
@@ -134,24 +172,43 @@ export function createHubApp({ hub, now = Date.now, maxBodyBytes = 256 * 1024 * 
         throw new DomainError('TOO_LARGE', `request body larger than ${maxBodyBytes} bytes`);
       }),
     )
+    .use('/api/*', originCheck())
+    .use('/api/*', identify(hub, now))
+    .post('/api/v1/auth/login', validate('json', z.object({ username: z.string().min(1).max(200), password: z.string().min(1).max(1000) })), async (c) => {
+      const { username, password } = c.req.valid('json');
+      const user = await hubUser(hub, username);
+      if (!user?.passwordHash || !verifyPassword(password, user.passwordHash)) throw new DomainError('UNAUTHORIZED', 'wrong user name or password');
+      setSessionCookie(c, config, await createHubSession(hub, username, now() + config.sessionHours * HOUR_MS));
+      return c.json({ username, role: user.role, projects: projectsOf({ kind: 'user', name: username, role: user.role, projects: user.projects }) }, 200);
+    })
+    .post('/api/v1/auth/logout', async (c) => {
+      const session = getCookie(c, SESSION_COOKIE);
+      if (session) await endHubSession(hub, session);
+      deleteCookie(c, SESSION_COOKIE, { path: '/' });
+      return c.body(null, 204);
+    })
+    .get('/api/v1/auth/me', require_(() => true, ''), (c) => {
+      const h = c.get('holder');
+      return c.json(h.kind === 'user' ? { kind: 'user', username: h.name, role: h.role, projects: projectsOf(h) } : { kind: 'token', name: h.name, scope: h.scope, site: h.site }, 200);
+    })
     .get('/api/health', async (c) => {
       await hub.pool.query('SELECT 1');
       return c.json({ status: 'ok' as const, role: 'hub' as const }, 200);
     })
     // A site: what the hub holds of it, then its days and grants.
     .get('/api/v1/hub/state', push, async (c) => {
-      const site = c.get('holder').site!;
+      const site = ownSite(c.get('holder'), (c.get('holder') as { site: string }).site);
       const s = await siteState(hub, site);
       return c.json({ site, days: s.days.map((d) => ({ day: iso(d.dayTs), hash: d.hash, completeTo: iso(d.completeToTs) })), grantsHash: s.grantsHash }, 200);
     })
     .post('/api/v1/hub/push', push, validate('json', pushBody), async (c) => {
       const body = c.req.valid('json');
-      const site = ownSite(c, body.site);
+      const site = ownSite(c.get('holder'), body.site);
       return c.json(await storeDays(hub, site, body.days, now()), 200);
     })
     .post('/api/v1/hub/grants', push, validate('json', grantsBody), async (c) => {
       const body = c.req.valid('json');
-      await storeSiteGrants(hub, ownSite(c, body.site), body.grants, body.hash);
+      await storeSiteGrants(hub, ownSite(c.get('holder'), body.site), body.grants, body.hash);
       return c.json({ grants: body.grants.length }, 200);
     })
     // Reading across sites.
@@ -162,11 +219,11 @@ export function createHubApp({ hub, now = Date.now, maxBodyBytes = 256 * 1024 * 
       async (c) => {
         const q = c.req.valid('query');
         const w = window.parse({ from: q.from, to: q.to });
-        const rows = await hubUsage(hub, { ...w, groupBy: q.groupBy, projects: null });
+        const rows = await hubUsage(hub, { ...w, groupBy: q.groupBy, projects: visibleProjects(c.get('holder'), null) });
         return c.json({ from: iso(w.fromTs), to: iso(w.toTs), groupBy: q.groupBy, rows }, 200);
       },
     )
-    .get('/api/v1/hub/facility', reader, validate('query', z.object({ from: z.string().optional(), to: z.string().optional() })), async (c) => {
+    .get('/api/v1/hub/facility', facilityReader, validate('query', z.object({ from: z.string().optional(), to: z.string().optional() })), async (c) => {
       const w = window.parse(c.req.valid('query'));
       return c.json({ from: iso(w.fromTs), to: iso(w.toTs), sites: await hubFacility(hub, w.fromTs, w.toTs) }, 200);
     })
@@ -177,10 +234,12 @@ export function createHubApp({ hub, now = Date.now, maxBodyBytes = 256 * 1024 * 
       async (c) => {
         const q = c.req.valid('query');
         const w = window.parse({ from: q.from, to: q.to });
-        return c.json({ from: iso(w.fromTs), to: iso(w.toTs), groupBy: q.groupBy, rows: await hubWaits(hub, { ...w, groupBy: q.groupBy, projects: null }) }, 200);
+        // Waits by site and partition are everyone's (as at a site); by project, only the caller's projects.
+        const projects = q.groupBy.includes('project') ? visibleProjects(c.get('holder'), null) : null;
+        return c.json({ from: iso(w.fromTs), to: iso(w.toTs), groupBy: q.groupBy, rows: await hubWaits(hub, { ...w, groupBy: q.groupBy, projects }) }, 200);
       },
     )
-    .get('/api/v1/hub/grants', reader, async (c) => c.json({ grants: await hubGrants(hub, null, now()) }, 200))
+    .get('/api/v1/hub/grants', reader, async (c) => c.json({ grants: await hubGrants(hub, visibleProjects(c.get('holder'), null), now()) }, 200))
     .post(
       '/api/v1/hub/grants/national',
       admin,
@@ -190,12 +249,14 @@ export function createHubApp({ hub, now = Date.now, maxBodyBytes = 256 * 1024 * 
         const fromTs = Date.parse(g.from);
         const toTs = Date.parse(g.to);
         if (toTs <= fromTs) throw new DomainError('VALIDATION', 'to: must be after from');
-        await setNationalGrant(hub, { project: g.project, fromTs, toTs, gpuHours: g.gpuHours, actor: `token:${c.get('holder').name}`, nowTs: now() });
+        const h = c.get('holder');
+        await setNationalGrant(hub, { project: g.project, fromTs, toTs, gpuHours: g.gpuHours, actor: `${h.kind}:${h.name}`, nowTs: now() });
         return c.json({ project: g.project, site: '*', from: g.from, to: g.to, gpuHours: g.gpuHours }, 201);
       },
     )
     .get('/api/v1/hub/projects/:project/review', reader, validate('query', z.object({ from: z.string().optional(), to: z.string().optional() })), async (c) => {
       const project = c.req.param('project');
+      visibleProjects(c.get('holder'), project);
       const w = window.parse(c.req.valid('query'));
       const [bySite, byPartition, waits, grants] = await Promise.all([
         hubUsage(hub, { ...w, groupBy: ['site'], projects: [project] }),

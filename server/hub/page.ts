@@ -1,8 +1,10 @@
 /**
  * The hub's own page: the national view across sites (usage by site and project, PUE/ERF/ERE
- * side by side, waits by site and partition, grants with national ones), read with a hub
- * read token kept in the browser's session storage. Plain HTML and one script served from
- * the hub itself (the CSP allows scripts from 'self' only); every value is set as text.
+ * side by side, waits by site and partition, grants with national ones) for a person signed
+ * in at the hub (`heatledger user add … --database-url`), who sees what their role allows: a
+ * researcher or PI their projects at every site, the committee and facility everything.
+ * Plain HTML and one script served from the hub itself (the CSP allows scripts from 'self'
+ * only); every value is set as text.
  */
 export function hubPage(): string {
   return `<!doctype html>
@@ -23,9 +25,12 @@ export function hubPage(): string {
 <body>
 <h1>HeatLedger hub</h1>
 <p>Every site's pushed ledger, side by side. Figures are over whole hours.</p>
-<form id="token-form"><label>Hub read token <input id="token" type="password" size="60" autocomplete="off" data-testid="hub-token"></label>
+<form id="login-form"><label>User <input id="username" autocomplete="username" data-testid="hub-username"></label>
+  <label>Password <input id="password" type="password" autocomplete="current-password" data-testid="hub-password"></label>
+  <button type="submit" data-testid="hub-login">Sign in</button></form>
+<form id="window-form" hidden><span id="who" data-testid="hub-who"></span>
   <label>From <input id="from" type="date"></label> <label>to <input id="to" type="date"></label>
-  <button type="submit" data-testid="hub-show">Show</button></form>
+  <button type="submit" data-testid="hub-show">Show</button> <button type="button" id="logout">Sign out</button></form>
 <p id="status" data-testid="hub-status"></p>
 <h2>Usage and energy by site and project</h2>
 <table data-testid="hub-usage"><thead><tr><th>Site</th><th>Project</th><th>GPU-hours</th><th>GPU energy kWh</th><th>Overhead kWh</th><th>Reused heat kWh</th><th>CO₂ kg</th></tr></thead><tbody></tbody></table>
@@ -44,7 +49,6 @@ export function hubPage(): string {
 export function hubScript(): string {
   return `const $ = (id) => document.getElementById(id);
 const fmt = (v, d) => (v === null || v === undefined ? '–' : Number(v).toLocaleString('en-GB', { minimumFractionDigits: d, maximumFractionDigits: d }));
-$('token').value = sessionStorage.getItem('hubToken') ?? '';
 const today = new Date(Math.floor(Date.now() / 3600000) * 3600000);
 if (!$('to').value) $('to').value = today.toISOString().slice(0, 10);
 if (!$('from').value) $('from').value = new Date(today.getTime() - 30 * 86400000).toISOString().slice(0, 10);
@@ -57,19 +61,19 @@ function fill(testid, rows) {
   }));
 }
 async function get(path) {
-  const res = await fetch(path, { headers: { authorization: 'Bearer ' + $('token').value } });
+  const res = await fetch(path);
   const body = await res.json();
+  if (res.status === 403) return null;
   if (!res.ok) throw new Error(body.error?.message ?? res.statusText);
   return body;
 }
 async function show() {
-  sessionStorage.setItem('hubToken', $('token').value);
   const w = 'from=' + $('from').value + 'T00:00:00Z&to=' + $('to').value + 'T00:00:00Z';
   $('status').textContent = 'Loading…';
   try {
     const [usage, facility, waits, grants] = await Promise.all([get('/api/v1/hub/usage?groupBy=site,project&' + w), get('/api/v1/hub/facility?' + w), get('/api/v1/hub/waits?groupBy=site,partition&' + w), get('/api/v1/hub/grants')]);
     fill('hub-usage', usage.rows.map((r) => [r.site, r.project, fmt(r.gpuHours, 1), fmt(r.energyKWh, 1), fmt(r.overheadKWh, 1), fmt(r.reusedKWh, 1), fmt(r.co2Kg, 1)]));
-    fill('hub-facility', facility.sites.map((s) => [s.site, String(s.hours), fmt(s.itKWh, 0), fmt(s.facilityKWh, 0), fmt(s.pue, 2), fmt(s.erf, 2), fmt(s.ere, 2)]));
+    fill('hub-facility', (facility?.sites ?? []).map((s) => [s.site, String(s.hours), fmt(s.itKWh, 0), fmt(s.facilityKWh, 0), fmt(s.pue, 2), fmt(s.erf, 2), fmt(s.ere, 2)]));
     fill('hub-waits', waits.rows.map((r) => [r.site, r.partition, String(r.jobs), fmt(r.p50S / 3600, 2), fmt(r.p90S / 3600, 2), fmt(r.p99S / 3600, 2)]));
     fill('hub-grants', grants.grants.map((g) => [g.site === '*' ? 'all sites' : g.site, g.project, fmt(g.gpuHours, 0), fmt(g.usedGpuHours, 1), fmt(g.usedRatio === null ? null : 100 * g.usedRatio, 0)]));
     $('status').textContent = 'From ' + usage.from + ' to ' + usage.to + '.';
@@ -79,7 +83,21 @@ async function show() {
     $('status').className = 'err';
   }
 }
-$('token-form').addEventListener('submit', (e) => { e.preventDefault(); show(); });
-if ($('token').value) show();
+function signedIn(me) {
+  $('login-form').hidden = true;
+  $('window-form').hidden = false;
+  $('who').textContent = me.username + ' (' + me.role + ')' + (me.projects ? ': ' + me.projects.join(', ') : '') + '. ';
+  show();
+}
+$('login-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const res = await fetch('/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: $('username').value, password: $('password').value }) });
+  const body = await res.json();
+  if (!res.ok) { $('status').textContent = body.error?.message ?? res.statusText; $('status').className = 'err'; return; }
+  signedIn(body);
+});
+$('window-form').addEventListener('submit', (e) => { e.preventDefault(); show(); });
+$('logout').addEventListener('click', async () => { await fetch('/api/v1/auth/logout', { method: 'POST' }); location.reload(); });
+fetch('/api/v1/auth/me').then(async (res) => { if (res.ok) { const me = await res.json(); if (me.kind === 'user') signedIn(me); } });
 `;
 }

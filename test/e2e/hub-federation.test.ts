@@ -6,11 +6,14 @@
  * restarted gets exact totals again once the sites resume; a late sample at a site reaches
  * the hub with the next push; one site's token writing another site's rows gets 403.
  */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FacilityReading } from '../../collectors/shared/wire.ts';
 import { iso, job, series } from '../support/factories.ts';
+import { hasChromium, launchBrowser } from '../support/browser.ts';
 import { heatledger, startHubProcess, type HubProcess } from '../support/hub-process.ts';
 import { freshDatabase, hasPostgres, testPgUrl, type TestDatabase } from '../support/postgres.ts';
 import { missing } from '../support/requirements.ts';
@@ -232,4 +235,31 @@ describe.skipIf(missing('PostgreSQL (HEATLEDGER_TEST_PG_URL; .ci/pg/start.sh)', 
     expect(wrong.status).toBe(1);
     expect(wrong.stderr).toContain("the hub token is lumi-dk's, not bitten's");
   });
+
+  it.skipIf(missing('Chromium at /usr/bin/chromium', hasChromium))("shows a researcher signed in at the hub's page their project at every site, and nothing else", async () => {
+    const add = spawnSync(process.execPath, ['bin/heatledger.js', 'user', 'add', '--name', 'rita', '--role', 'researcher', '--project', 'proj-a', '--database-url', db.url], { input: 'correct horse\n', encoding: 'utf8' });
+    expect(add.status, add.stderr).toBe(0);
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(hub.url);
+      await page.getByTestId('hub-username').fill('rita');
+      await page.getByTestId('hub-password').fill('correct horse');
+      await page.getByTestId('hub-login').click();
+      await page.getByTestId('hub-who').filter({ hasText: 'rita (researcher): proj-a' }).waitFor();
+      await page.locator('[data-testid=hub-usage] tbody tr').first().waitFor();
+      const rows = await page.locator('[data-testid=hub-usage] tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].slice(0, 2).map((td) => td.textContent).join('/')));
+      expect(rows).toEqual(['bitten/proj-a', 'lumi-dk/proj-a']);
+      // Facility figures are not a researcher's; waits by site and partition are everyone's.
+      expect(await page.locator('[data-testid=hub-facility] tbody tr').count()).toBe(0);
+      expect(await page.locator('[data-testid=hub-waits] tbody tr').count()).toBeGreaterThan(0);
+      mkdirSync('test/artifacts', { recursive: true });
+      await page.screenshot({ path: 'test/artifacts/hub-researcher.png', fullPage: true });
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
 });

@@ -7,7 +7,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FacilityReading } from '../../collectors/shared/wire.ts';
-import { createHubToken, setNationalGrant } from '../../db/hub/people.ts';
+import { createHubToken, putHubUser, setNationalGrant } from '../../db/hub/people.ts';
+import { hashPassword } from '../../server/services/auth.service.ts';
+import { forgetPerson } from '../../server/services/privacy.service.ts';
+import { pseudonymiser } from '../../server/services/review.service.ts';
 import { openHub, type HubStore } from '../../db/hub/store.ts';
 import { createHubApp } from '../../server/hub/app.ts';
 import { pushToHub, type PushOptions } from '../../server/services/hub-push.service.ts';
@@ -249,5 +252,35 @@ describe.skipIf(missing('PostgreSQL (HEATLEDGER_TEST_PG_URL; .ci/pg/start.sh)', 
     const names = r.rows.map((x) => x.user_name as string);
     for (const real of ['alice', 'bob', 'carol', 'dora']) expect(names).not.toContain(real);
     expect(names.filter((n) => n !== '').every((n) => /^user-[0-9a-f]{8}$/.test(n))).toBe(true);
+  });
+
+  it('shows a researcher their projects at every site, and nothing of others', async () => {
+    await putHubUser(hub, { username: 'rita', role: 'researcher', passwordHash: hashPassword('correct horse'), projects: ['proj-a'], nowTs: NOW });
+    const login = await hubApp.request('/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'rita', password: 'correct horse' }) });
+    expect(login.status).toBe(200);
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const as = (path: string) => hubApp.request(path, { headers: { cookie } });
+    const usage = await (await as(`/api/v1/hub/usage?groupBy=site,project&${win}`)).json();
+    expect(usage.rows.map((r: { site: string; project: string }) => `${r.site}/${r.project}`)).toEqual(['bitten/proj-a', 'lumi-dk/proj-a']);
+    const review = await (await as(`/api/v1/hub/projects/proj-a/review?${win}`)).json();
+    expect(review.bySite.map((r: { site: string }) => r.site)).toEqual(['bitten', 'lumi-dk']);
+    expect(JSON.stringify(review)).not.toMatch(/proj-b|proj-c/);
+    expect((await as(`/api/v1/hub/projects/proj-c/review?${win}`)).status).toBe(403);
+    expect((await as(`/api/v1/hub/facility?${win}`)).status).toBe(403);
+    const grants = await (await as('/api/v1/hub/grants')).json();
+    expect(grants.grants.every((g: { project: string }) => g.project === 'proj-a')).toBe(true);
+    expect((await hubApp.request(`/api/v1/hub/usage?${win}`)).status).toBe(401);
+  });
+
+  it("re-pushes the days a forgotten person's records touched, under the new pseudonym", async () => {
+    const old = pseudonymiser(a.db.$client)('bob');
+    const count = async (name: string) => Number((await hub.pool.query('SELECT COUNT(*) AS n FROM (SELECT user_name FROM hub_usage_hour WHERE user_name = $1 UNION ALL SELECT user_name FROM hub_jobs WHERE user_name = $1) x', [name])).rows[0].n);
+    expect(await count(old)).toBeGreaterThan(0);
+    const { pseudonym } = forgetPerson(a.db.$client, 'bob', { nowMs: NOW, actor: 'test' });
+    a.compact();
+    expect(await push(a, 'bitten')).toMatchObject({ ok: true });
+    expect(await count(old)).toBe(0);
+    expect(await count(pseudonymiser(a.db.$client)(pseudonym))).toBeGreaterThan(0);
+    await expectHubEqualsSites();
   });
 });
