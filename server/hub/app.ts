@@ -17,8 +17,8 @@ import { SESSION_COOKIE } from '../auth/middleware.ts';
 import { setSessionCookie } from '../auth/session-cookie.ts';
 import { loadConfig, type Config } from '../config.ts';
 import { DomainError, codeForStatus, statusByCode } from '../errors.ts';
-import { verifyPassword } from '../services/auth.service.ts';
-import { originCheck, requestBodyLimit, securityHeaders } from '../security.ts';
+import { passwordMatches } from '../services/auth.service.ts';
+import { loginRateLimit, originCheck, requestBodyLimit, securityHeaders } from '../security.ts';
 import { validate } from '../validation.ts';
 import { hubPage, hubScript } from './page.ts';
 
@@ -174,10 +174,12 @@ export function createHubApp({ hub, config = loadConfig({}), now = Date.now, max
     )
     .use('/api/*', originCheck())
     .use('/api/*', identify(hub, now))
+    .use('/api/v1/auth/login', loginRateLimit(now, { trustProxy: config.trustProxy }))
     .post('/api/v1/auth/login', validate('json', z.object({ username: z.string().min(1).max(200), password: z.string().min(1).max(1000) })), async (c) => {
       const { username, password } = c.req.valid('json');
       const user = await hubUser(hub, username);
-      if (!user?.passwordHash || !verifyPassword(password, user.passwordHash)) throw new DomainError('UNAUTHORIZED', 'wrong user name or password');
+      // One scrypt whether or not the name exists (server/services/auth.service.ts).
+      if (!passwordMatches(password, user?.passwordHash) || !user) throw new DomainError('UNAUTHORIZED', 'wrong username or password');
       setSessionCookie(c, config, await createHubSession(hub, username, now() + config.sessionHours * HOUR_MS));
       return c.json({ username, role: user.role, projects: projectsOf({ kind: 'user', name: username, role: user.role, projects: user.projects }) }, 200);
     })

@@ -207,15 +207,24 @@ function userPrincipal(db: Db, userId: number): Principal | null {
 /** A hash of no one's password, made once per process (see login). */
 let dummyPasswordHash: string | undefined;
 
+/**
+ * Whether `password` is the one `stored` hashes. An unknown name (or a scheduler user without
+ * a password: `stored` null) is checked against a dummy hash: one scrypt on every path, so
+ * the answer time does not reveal who exists. The dummy is made on the first login of any
+ * kind, so that no one path pays for it.
+ */
+export function passwordMatches(password: string, stored: string | null | undefined): boolean {
+  dummyPasswordHash ??= hashPassword(randomBytes(16).toString('base64'));
+  const matches = verifyPassword(password, stored ?? dummyPasswordHash);
+  return Boolean(stored) && matches;
+}
+
 /** Checks credentials and opens a session; returns the cookie value. */
 export function login(db: Db, username: string, password: string, sessionHours: number, nowMs = Date.now()): { sessionId: string; principal: Principal } {
-  // An unknown name (or a scheduler user without a password) is checked against a dummy
-  // hash: one scrypt on every path, so the answer time does not reveal who exists. The
-  // dummy is made on the first login of any kind, so that no one path pays for it.
-  dummyPasswordHash ??= hashPassword(randomBytes(16).toString('base64'));
   const user = db.select().from(users).where(eq(users.username, username)).get();
-  const matches = verifyPassword(password, user?.passwordHash ?? dummyPasswordHash);
-  if (!user?.passwordHash || !matches) throw new DomainError('UNAUTHORIZED', 'wrong username or password');
+  // One scrypt whether or not the name exists.
+  const matches = passwordMatches(password, user?.passwordHash);
+  if (!user || !matches) throw new DomainError('UNAUTHORIZED', 'wrong username or password');
   const sessionId = randomBytes(32).toString('base64url');
   db.insert(sessions).values({ idHash: sha256(sessionId), userId: user.id, createdTs: nowMs, expiresTs: nowMs + sessionHours * HOUR_MS }).run();
   return { sessionId, principal: userPrincipal(db, user.id)! };
