@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
 import type { Database } from 'better-sqlite3';
 import { UNATTRIBUTED, settledBefore } from '../../db/rollups/attribution.ts';
 import { QUEUED } from '../../db/queries/waits.ts';
-import { NO_PARTITION } from '../../db/rollups/usage.ts';
+import { NO_PARTITION, maxJobDurationMs } from '../../db/rollups/usage.ts';
 import { DAY_MS, HOUR_MS, bucketOf, monthOf, nextMonth } from '../../db/rules/time.ts';
 import { stampOf } from '../../db/stamps.ts';
 import type { PushedDay, PushedFacilityHour, PushedGrant, PushedJob, PushedUsage } from '../../db/hub/store.ts';
@@ -83,12 +83,16 @@ export function extractDay(sqlite: Database, dayTs: number, toTs: number, nowTs:
   };
   if (b > a) {
     // Allocated GPU-time (db/rules/gpu-hours.ts): GPUs × milliseconds of the run inside each hour, a running job's run up to now.
+    // Ended jobs through the end-time index (those overlapping the day ended after it began and, being no
+    // longer than the longest job, before it ended plus that); running jobs apart.
     const runs = sqlite
       .prepare(
-        `SELECT j.account AS project, j.user, ${PARTITION} AS partition, j.start_ts AS s, COALESCE(j.end_ts, @now) AS e, j.gpus AS g FROM jobs j
-         WHERE j.start_ts < @b AND (j.end_ts IS NULL OR (j.end_ts > @a AND j.end_ts >= j.start_ts))`,
+        `SELECT j.account AS project, j.user, ${PARTITION} AS partition, j.start_ts AS s, j.end_ts AS e, j.gpus AS g FROM jobs j INDEXED BY jobs_end
+         WHERE j.end_ts > @a AND j.end_ts <= @b + @maxDur AND j.start_ts < @b AND j.end_ts >= j.start_ts
+         UNION ALL
+         SELECT j.account, j.user, ${PARTITION}, j.start_ts, @now, j.gpus FROM jobs j INDEXED BY jobs_end WHERE j.end_ts IS NULL AND j.start_ts < @b`,
       )
-      .all({ a, b, now: nowTs }) as Array<{ project: string; user: string; partition: string; s: number; e: number; g: number }>;
+      .all({ a, b, now: nowTs, maxDur: maxJobDurationMs(sqlite) }) as Array<{ project: string; user: string; partition: string; s: number; e: number; g: number }>;
     for (const r of runs) {
       for (let h = Math.max(bucketOf(r.s, HOUR_MS), a); h < Math.min(r.e, b); h += HOUR_MS) {
         const ms = Math.max(0, Math.min(r.e, h + HOUR_MS) - Math.max(r.s, h));
@@ -201,10 +205,14 @@ export interface PushResult {
 }
 
 async function call(o: PushOptions, path: string, init: RequestInit = {}): Promise<unknown> {
-  const res = await (o.fetch ?? fetch)(new URL(path, o.hubUrl.replace(/\/?$/, '/')), {
-    ...init,
-    headers: { authorization: `Bearer ${o.token}`, 'content-type': 'application/json', ...init.headers },
-  });
+  const url = new URL(path, o.hubUrl.replace(/\/?$/, '/'));
+  let res: Response;
+  try {
+    res = await (o.fetch ?? fetch)(url, { ...init, headers: { authorization: `Bearer ${o.token}`, 'content-type': 'application/json', ...init.headers } });
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    throw new Error(`cannot reach the hub at ${url.origin}: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
+  }
   const text = await res.text();
   if (!res.ok) {
     let message = text.slice(0, 300);
