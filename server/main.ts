@@ -117,9 +117,12 @@ export async function startServer(config: Config, log: (line: string) => void = 
     if (!hub || pushing) return;
     pushing = (async () => {
       compactor.run();
-      const r = await pushToHub(db.$client, { hubUrl: hub.url, token: hub.token, site: hub.site, realNames: hub.realNames });
+      // A month of days per round at most: a year of history goes over a dozen rounds, the API answering meanwhile.
+      const r = await pushToHub(db.$client, { hubUrl: hub.url, token: hub.token, site: hub.site, realNames: hub.realNames, maxDays: 31 });
       if (!r.ok) log(`hub push: ${r.error} (${r.sent} days stored before it; the rest go next time)`);
-      else if (r.sent > 0) log(`hub push: ${r.sent} days stored at ${hub.url} (${r.rows} rows), ${r.unchanged} unchanged`);
+      else if (r.sent > 0) log(`hub push: ${r.sent} days stored at ${hub.url} (${r.rows} rows), ${r.unchanged} unchanged${r.more ? '; more to come' : ''}`);
+      // History left over: the next round soon, not in a minute.
+      if (r.ok && r.more) setTimeout(pushOnce, 1000).unref();
     })()
       .catch((error: Error) => log(`hub push: ${error.message}`))
       .finally(() => (pushing = null));

@@ -190,6 +190,11 @@ export interface PushOptions {
   fetch?: typeof fetch;
   /** Rows per request at most (days are never split). */
   maxRows?: number;
+  /**
+   * Days extracted per call at most (the rest wait for the next call): a server's first push
+   * of a year of history would otherwise hold its event loop for minutes. Unlimited by default.
+   */
+  maxDays?: number;
 }
 
 export interface PushResult {
@@ -201,6 +206,8 @@ export interface PushResult {
   rows: number;
   /** Whether every day that needed sending was accepted. */
   ok: boolean;
+  /** Whether days were left for the next call (`maxDays` reached). */
+  more: boolean;
   error: string | null;
 }
 
@@ -232,7 +239,7 @@ async function call(o: PushOptions, path: string, init: RequestInit = {}): Promi
  */
 export async function pushToHub(sqlite: Database, o: PushOptions): Promise<PushResult> {
   const nowTs = (o.now ?? Date.now)();
-  const result: PushResult = { sent: 0, unchanged: 0, rows: 0, ok: true, error: null };
+  const result: PushResult = { sent: 0, unchanged: 0, rows: 0, ok: true, more: false, error: null };
   try {
     const state = (await call(o, 'api/v1/hub/state')) as { site: string; days: Array<{ day: string; hash: string }>; grantsHash: string | null };
     if (state.site !== o.site) throw new Error(`the hub token is ${state.site}'s, not ${o.site}'s (HEATLEDGER_SITE)`);
@@ -258,15 +265,19 @@ export async function pushToHub(sqlite: Database, o: PushOptions): Promise<PushR
       pending.length = 0;
       pendingRows = 0;
     };
+    let extracted = 0;
     if (first !== null) {
-      for (let day = first; day < toTs; day += DAY_MS) {
+      for (let day = first; day < toTs && extracted < (o.maxDays ?? Infinity); day += DAY_MS) {
         const sig = daySignature(sqlite, day, toTs, nowTs);
         const had = mine.get(day);
         if (had && had.sig === sig && held.get(day) === had.hash) {
           result.unchanged++;
           continue;
         }
+        // Each day's extraction is synchronous (SQLite): let requests in between.
+        await new Promise((r) => setImmediate(r));
         const content = extractDay(sqlite, day, toTs, nowTs, nameOf);
+        extracted++;
         const hash = contentHash(content);
         if (held.get(day) === hash) {
           remember.run(day, sig, hash);
@@ -278,6 +289,7 @@ export async function pushToHub(sqlite: Database, o: PushOptions): Promise<PushR
         if (pendingRows >= (o.maxRows ?? 50_000)) await flush();
       }
     }
+    result.more = first !== null && extracted >= (o.maxDays ?? Infinity);
     await flush();
     // The grants, whole, when they differ from what the hub holds.
     const grants = siteGrants(sqlite);

@@ -283,4 +283,25 @@ describe.skipIf(missing('PostgreSQL (HEATLEDGER_TEST_PG_URL; .ci/pg/start.sh)', 
     expect(await count(pseudonymiser(a.db.$client)(pseudonym))).toBeGreaterThan(0);
     await expectHubEqualsSites();
   });
+
+  it('pushes a long history a few days per round when told to, and ends where one push would', async () => {
+    const c = await site('dcc', [
+      { id: '7', project: 'proj-d', user: 'dan', partition: 'gpu', gpus: 3, submit: T0 - 30 * H, start: T0 - 30 * H + 5 * M, end: T0 + 20 * H + 7 * M, watts: 500 },
+    ]);
+    tokens.dcc = await createHubToken(hub, { name: 'dcc', scope: 'push', site: 'dcc', expiresTs: null, nowTs: NOW });
+    const rounds: boolean[] = [];
+    for (let r = await push(c, 'dcc', { maxDays: 1 }); ; r = await push(c, 'dcc', { maxDays: 1 })) {
+      expect(r).toMatchObject({ ok: true, error: null });
+      expect(r.sent).toBeLessThanOrEqual(1);
+      rounds.push(r.more);
+      if (!r.more) break;
+    }
+    // Data from two days before T0's day to the day before NOW's: four days, one per round, then a round with nothing left.
+    expect(rounds).toEqual([true, true, true, true, false]);
+    const usage = await (await c.client.api.v1.usage.$get({ query: { from: iso(from), to: iso(to), groupBy: 'project' } }, c.auth(c.tokens.read))).json();
+    const hubRow = (await read(`/api/v1/hub/usage?groupBy=site,project&${win}`)).rows.find((r: { site: string; project: string }) => r.site === 'dcc' && r.project === 'proj-d');
+    expect(hubRow.gpuHours).toBeCloseTo(usage.rows[0]!.gpuHours, 9);
+    // 3 GPUs from the window's start (T0 − 24 h) to the end, T0 + 20 h 7 min.
+    expect(hubRow.gpuHours).toBeCloseTo((3 * (44 * H + 7 * M)) / H, 9);
+  });
 });
