@@ -21,6 +21,7 @@ import type { Database } from 'better-sqlite3';
 import { UNATTRIBUTED, settledBefore } from '../../db/rollups/attribution.ts';
 import { QUEUED } from '../../db/queries/waits.ts';
 import { NO_PARTITION, maxJobDurationMs } from '../../db/rollups/usage.ts';
+import { shareSql, type AttributedSums } from '../../db/rules/shares.ts';
 import { DAY_MS, HOUR_MS, bucketOf, monthOf, nextMonth } from '../../db/rules/time.ts';
 import { stampOf } from '../../db/stamps.ts';
 import type { PushedDay, PushedFacilityHour, PushedGrant, PushedJob, PushedUsage } from '../../db/hub/store.ts';
@@ -103,24 +104,22 @@ export function extractDay(sqlite: Database, dayTs: number, toTs: number, nowTs:
     const energy = sqlite
       .prepare(
         `SELECT u.hour_ts AS h, j.account AS project, j.user, ${PARTITION} AS partition, SUM(u.kwh) AS kwh, SUM(u.inferred) AS inferred, SUM(u.gpu) AS gpu,
-           SUM(CASE WHEN e.it_kwh > 0 THEN e.overhead_kwh * (u.kwh / e.it_kwh) ELSE 0 END) AS overhead,
-           SUM(CASE WHEN e.it_kwh > 0 THEN e.reused_kwh * (u.kwh / e.it_kwh) ELSE 0 END) AS reused,
-           SUM(CASE WHEN e.it_kwh > 0 THEN e.co2_kg * (u.kwh / e.it_kwh) ELSE 0 END) AS co2
+           ${shareSql('u.kwh', 'e')}
          FROM (SELECT hour_ts, cluster, job_id, energy_wh / 1000.0 AS kwh, 0 AS inferred, gpu_s AS gpu FROM job_hour WHERE hour_ts >= @a AND hour_ts < @b
                UNION ALL SELECT hour_ts, cluster, job_id, energy_kwh, energy_kwh, 0 FROM energy_job_inferred WHERE hour_ts >= @a AND hour_ts < @b) u
            JOIN jobs j ON j.cluster = u.cluster AND j.job_id = u.job_id
            LEFT JOIN energy_hour e ON e.hour_ts = u.hour_ts
          GROUP BY 1, 2, 3, 4`,
       )
-      .all({ a, b }) as Array<{ h: number; project: string; user: string; partition: string; kwh: number; inferred: number; gpu: number; overhead: number; reused: number; co2: number }>;
+      .all({ a, b }) as Array<{ h: number; project: string; user: string; partition: string; kwh: number; inferred: number; gpu: number } & Omit<AttributedSums, 'itKWh'>>;
     for (const e of energy) {
       const r = row(e.h, e.project, e.user, e.partition);
       r.energyKWh += e.kwh;
       r.inferredKWh += e.inferred;
       r.measuredGpuS += e.gpu;
-      r.overheadKWh += e.overhead;
-      r.reusedKWh += e.reused;
-      r.co2Kg += e.co2;
+      r.overheadKWh += e.overheadKWh;
+      r.reusedKWh += e.reusedKWh;
+      r.co2Kg += e.co2Kg;
     }
     const rest = sqlite
       .prepare('SELECT hour_ts AS h, it_kwh AS it, overhead_kwh AS overhead, reused_kwh AS reused, co2_kg AS co2 FROM energy_project_hour WHERE account = ? AND hour_ts >= ? AND hour_ts < ?')
