@@ -95,6 +95,23 @@ export const hubUsageHour = pgTable(
   (t) => [primaryKey({ columns: [t.site, t.hourTs, t.project, t.userName, t.partition] }), index('hub_usage_hour_project').on(t.project, t.hourTs)],
 );
 
+/**
+ * hub_usage_hour summed over users, keyed by hour first: what the reads sum for the hours at
+ * a window's edges (a year's window reads at most two days of these; nothing reads per user
+ * across sites yet, so the per-user rows stay out of every read).
+ */
+export const hubUsageProjectHour = pgTable(
+  'hub_usage_project_hour',
+  {
+    hourTs: ms('hour_ts').notNull(),
+    site: text('site').notNull(),
+    project: text('project').notNull(),
+    partition: text('partition').notNull(),
+    ...usageFigures(),
+  },
+  (t) => [primaryKey({ columns: [t.hourTs, t.site, t.project, t.partition] })],
+);
+
 /** hub_usage_hour summed over users per UTC day (rebuilt for the day by each push). */
 export const hubUsageDay = pgTable(
   'hub_usage_day',

@@ -169,10 +169,16 @@ async function replaceDay(client: pg.PoolClient, site: string, day: PushedDay): 
       ],
     );
   }
+  await client.query('DELETE FROM hub_usage_project_hour WHERE hour_ts >= $2 AND hour_ts < $3 AND site = $1', [site, a, b]);
+  await client.query(
+    `INSERT INTO hub_usage_project_hour (hour_ts, site, project, partition, ${SUMS.join(', ')})
+     SELECT hour_ts, site, project, partition, ${SUM_OF} FROM hub_usage_hour WHERE site = $1 AND hour_ts >= $2 AND hour_ts < $3 GROUP BY hour_ts, site, project, partition`,
+    [site, a, b],
+  );
   await client.query('DELETE FROM hub_usage_day WHERE site = $1 AND day_ts = $2', [site, a]);
   await client.query(
     `INSERT INTO hub_usage_day (site, day_ts, project, partition, ${SUMS.join(', ')})
-     SELECT site, $2, project, partition, ${SUM_OF} FROM hub_usage_hour WHERE site = $1 AND hour_ts >= $2 AND hour_ts < $3 GROUP BY site, project, partition`,
+     SELECT site, $2, project, partition, ${SUM_OF} FROM hub_usage_project_hour WHERE hour_ts >= $2 AND hour_ts < $3 AND site = $1 GROUP BY site, project, partition`,
     [site, a, b],
   );
   const m = monthOf(a);
@@ -293,7 +299,7 @@ export async function hubUsage(
   const parts = pieces(q.fromTs, q.toTs).map((p) => {
     params.push(p.a, p.b);
     const c = column[p.table];
-    return `SELECT site, project, partition, ${SUMS.join(', ')} FROM hub_usage_${p.table}
+    return `SELECT site, project, partition, ${SUMS.join(', ')} FROM hub_usage_${p.table === 'hour' ? 'project_hour' : p.table}
             WHERE ${c} >= $${params.length - 1} AND ${c} < $${params.length}
               AND ($1::text[] IS NULL OR project = ANY($1)) AND ($2::text[] IS NULL OR site = ANY($2))`;
   });
@@ -375,28 +381,38 @@ export async function hubWaits(hub: HubStore, q: { fromTs: number; toTs: number;
  * national grant (`site` '*') by every site's.
  */
 export async function hubGrants(hub: HubStore, projects: string[] | null, nowTs: number) {
-  const grants = await hub.pool.query(
-    `SELECT site, project, from_ts AS "fromTs", to_ts AS "toTs", gpu_hours AS "gpuHours" FROM hub_grants
-     WHERE ($1::text[] IS NULL OR project = ANY($1)) ORDER BY project, site, from_ts`,
-    [projects],
-  );
-  const out = [];
-  for (const g of grants.rows) {
-    const fromTs = Number(g.fromTs);
-    const toTs = Math.min(Number(g.toTs), bucketOf(nowTs, HOUR_MS));
-    const used = toTs > fromTs ? await hubUsage(hub, { fromTs, toTs, groupBy: [], projects: [g.project], sites: g.site === '*' ? null : [g.site] }) : [];
-    const usedGpuHours = used[0]?.gpuHours ?? 0;
-    const bySite = g.site === '*' && toTs > fromTs ? await hubUsage(hub, { fromTs, toTs, groupBy: ['site'], projects: [g.project] }) : [];
-    out.push({
-      site: g.site as string,
-      project: g.project as string,
-      from: new Date(fromTs).toISOString(),
-      to: new Date(Number(g.toTs)).toISOString(),
-      gpuHours: Number(g.gpuHours),
-      usedGpuHours,
-      usedRatio: Number(g.gpuHours) > 0 ? usedGpuHours / Number(g.gpuHours) : null,
-      ...(g.site === '*' ? { usedBySite: bySite.map((s) => ({ site: s.site!, gpuHours: s.gpuHours })) } : {}),
-    });
+  const grants = (
+    await hub.pool.query(
+      `SELECT site, project, from_ts AS "fromTs", to_ts AS "toTs", gpu_hours AS "gpuHours" FROM hub_grants
+       WHERE ($1::text[] IS NULL OR project = ANY($1)) ORDER BY project, site, from_ts`,
+      [projects],
+    )
+  ).rows.map((g) => ({ site: g.site as string, project: g.project as string, fromTs: Number(g.fromTs), toTs: Number(g.toTs), gpuHours: Number(g.gpuHours) }));
+  // Use up to the last whole hour, read once per distinct period for all its grants' projects (grants mostly share periods).
+  const lastHour = bucketOf(nowTs, HOUR_MS);
+  const periods = new Map<string, { fromTs: number; toTs: number; projects: Set<string> }>();
+  for (const g of grants) {
+    const toTs = Math.min(g.toTs, lastHour);
+    if (toTs <= g.fromTs) continue;
+    const key = `${g.fromTs}|${toTs}`;
+    const p = periods.get(key) ?? { fromTs: g.fromTs, toTs, projects: new Set<string>() };
+    p.projects.add(g.project);
+    periods.set(key, p);
   }
-  return out;
+  const used = new Map<string, HubUsageRow[]>();
+  for (const [key, p] of periods) used.set(key, await hubUsage(hub, { fromTs: p.fromTs, toTs: p.toTs, groupBy: ['site', 'project'], projects: [...p.projects] }));
+  return grants.map((g) => {
+    const rows = (used.get(`${g.fromTs}|${Math.min(g.toTs, lastHour)}`) ?? []).filter((r) => r.project === g.project && (g.site === '*' || r.site === g.site));
+    const usedGpuHours = rows.reduce((sum, r) => sum + r.gpuHours, 0);
+    return {
+      site: g.site,
+      project: g.project,
+      from: new Date(g.fromTs).toISOString(),
+      to: new Date(g.toTs).toISOString(),
+      gpuHours: g.gpuHours,
+      usedGpuHours,
+      usedRatio: g.gpuHours > 0 ? usedGpuHours / g.gpuHours : null,
+      ...(g.site === '*' ? { usedBySite: rows.map((r) => ({ site: r.site!, gpuHours: r.gpuHours })) } : {}),
+    };
+  });
 }
