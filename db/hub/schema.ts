@@ -6,9 +6,10 @@
  * `site`, and a push replaces a site's rows of one UTC day at a time (server/hub/push.ts).
  */
 import { sql } from 'drizzle-orm';
-import { bigint, doublePrecision, index, integer, pgTable, primaryKey, serial, text } from 'drizzle-orm/pg-core';
+import { bigint, customType, doublePrecision, index, integer, pgTable, primaryKey, serial, text } from 'drizzle-orm/pg-core';
 
 const ms = (name: string) => bigint(name, { mode: 'number' });
+const bytea = customType<{ data: Buffer }>({ dataType: () => 'bytea' });
 
 /** A site that pushes; made when its first push token is created. */
 export const hubSites = pgTable('hub_sites', {
@@ -165,10 +166,25 @@ export const hubJobs = pgTable(
     primaryKey({ columns: [t.site, t.cluster, t.jobId] }),
     index('hub_jobs_day').on(t.site, t.startDayTs),
     index('hub_jobs_start').on(t.startTs),
-    index('hub_jobs_partition_wait').on(t.partition, t.waitMs, t.startTs),
     index('hub_jobs_project').on(t.project, t.startTs),
   ],
 );
+
+/**
+ * Every site's waits (start − submit, ms) of the jobs that started in a UTC day, per
+ * partition, ascending, as little-endian float64s: the runs exact percentiles over long
+ * windows are taken from without a scan of the jobs (db/rules/sorted-runs.ts). Rebuilt
+ * from hub_jobs for each pushed day; `hub_wait_month` holds a month's days merged.
+ */
+const waitRunColumns = () => ({
+  site: text('site').notNull(),
+  partition: text('partition').notNull(),
+  n: integer('n').notNull(),
+  sumMs: doublePrecision('sum_ms').notNull(),
+  waits: bytea('waits').notNull(),
+});
+export const hubWaitDay = pgTable('hub_wait_day', { dayTs: ms('day_ts').notNull(), ...waitRunColumns() }, (t) => [primaryKey({ columns: [t.dayTs, t.site, t.partition] })]);
+export const hubWaitMonth = pgTable('hub_wait_month', { monthTs: ms('month_ts').notNull(), ...waitRunColumns() }, (t) => [primaryKey({ columns: [t.monthTs, t.site, t.partition] })]);
 
 /** A site's facility energy per complete hour (its meters), for PUE, ERF and ERE side by side. */
 export const hubFacilityHour = pgTable(

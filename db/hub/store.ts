@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
+import { percentileContOfRuns } from '../rules/sorted-runs.ts';
 import { DAY_MS, HOUR_MS, bucketOf, monthOf, nextMonth } from '../rules/time.ts';
 import * as schema from './schema.ts';
 
@@ -111,6 +112,9 @@ export async function inTransaction<T>(hub: HubStore, fn: (client: pg.PoolClient
     client.release();
   }
 }
+
+/** The ascending waits of a group of hub_jobs rows as one bytea of big-endian float64s. */
+const RUN_OF_WAITS = "string_agg(float8send(wait_ms::float8), ''::bytea ORDER BY wait_ms)";
 
 const SUMS = ['gpu_s', 'measured_gpu_s', 'energy_kwh', 'inferred_kwh', 'overhead_kwh', 'reused_kwh', 'co2_kg'] as const;
 const SUM_OF = SUMS.map((c) => `SUM(${c}) AS ${c}`).join(', ');
@@ -217,6 +221,19 @@ async function replaceDay(client: pg.PoolClient, site: string, day: PushedDay): 
       ],
     );
   }
+  // The day's wait runs, then its month's (big-endian float64s, as float8send writes them; waitRuns reads them).
+  await client.query('DELETE FROM hub_wait_day WHERE day_ts = $2 AND site = $1', [site, a]);
+  await client.query(
+    `INSERT INTO hub_wait_day (day_ts, site, partition, n, sum_ms, waits)
+     SELECT $2, site, partition, COUNT(*), SUM(wait_ms), ${RUN_OF_WAITS} FROM hub_jobs WHERE site = $1 AND start_day_ts = $2 GROUP BY site, partition`,
+    [site, a],
+  );
+  await client.query('DELETE FROM hub_wait_month WHERE month_ts = $2 AND site = $1', [site, m]);
+  await client.query(
+    `INSERT INTO hub_wait_month (month_ts, site, partition, n, sum_ms, waits)
+     SELECT $2, site, partition, COUNT(*), SUM(wait_ms), ${RUN_OF_WAITS} FROM hub_jobs WHERE site = $1 AND start_day_ts >= $2 AND start_day_ts < $3 GROUP BY site, partition`,
+    [site, m, nextMonth(m)],
+  );
   await client.query('DELETE FROM hub_facility_hour WHERE site = $1 AND hour_ts >= $2 AND hour_ts < $3', [site, a, b]);
   if (day.facility.length > 0) {
     const f = day.facility;
@@ -350,8 +367,106 @@ export async function hubFacility(hub: HubStore, fromTs: number, toTs: number) {
   });
 }
 
-/** Waits (start − submit) of the jobs that started in [fromTs, toTs), exact percentiles (percentile_cont, as the sites compute them) by the keys asked. */
-export async function hubWaits(hub: HubStore, q: { fromTs: number; toTs: number; groupBy: Array<'site' | 'partition' | 'project'>; projects: string[] | null }) {
+/** A bytea of big-endian float64s (float8send) as a Float64Array. */
+function runOf(buf: Buffer): Float64Array {
+  const bytes = new Uint8Array(buf.length);
+  bytes.set(buf);
+  Buffer.from(bytes.buffer).swap64();
+  return new Float64Array(bytes.buffer);
+}
+
+interface Run {
+  site: string;
+  partition: string;
+  n: number;
+  sumMs: number;
+  waits: Float64Array;
+}
+
+/**
+ * Stored runs kept in this process, each with the row version (xmin) it was read at: a run
+ * rebuilt by a push has a new one. A year of five national sites is ~10 M waits (80 MB).
+ */
+const keptRuns = new WeakMap<HubStore, Map<string, { version: string; run: Run }>>();
+
+/** The wait runs of `table` for starts in [a, b): the kept ones still current, the rest read. */
+async function storedRuns(hub: HubStore, table: 'day' | 'month', a: number, b: number): Promise<Run[]> {
+  let kept = keptRuns.get(hub);
+  if (!kept) keptRuns.set(hub, (kept = new Map()));
+  const col = table === 'day' ? 'day_ts' : 'month_ts';
+  const heads = (await hub.pool.query(`SELECT ${col} AS ts, site, partition, xmin::text AS v FROM hub_wait_${table} WHERE ${col} >= $1 AND ${col} < $2`, [a, b])).rows as Array<{
+    ts: string;
+    site: string;
+    partition: string;
+    v: string;
+  }>;
+  const keyOf = (h: { ts: string | number; site: string; partition: string }) => `${table}|${h.ts}|${h.site}|${h.partition}`;
+  const stale = heads.filter((h) => kept.get(keyOf(h))?.version !== h.v);
+  if (stale.length > 0) {
+    const rows = (
+      await hub.pool.query(
+        `SELECT ${col} AS ts, site, partition, n, sum_ms AS "sumMs", waits, xmin::text AS v FROM hub_wait_${table}
+         WHERE (${col}, site, partition) IN (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]))`,
+        [stale.map((h) => h.ts), stale.map((h) => h.site), stale.map((h) => h.partition)],
+      )
+    ).rows as Array<{ ts: string; site: string; partition: string; n: number; sumMs: number; waits: Buffer; v: string }>;
+    for (const r of rows) kept.set(keyOf(r), { version: r.v, run: { site: r.site, partition: r.partition, n: r.n, sumMs: r.sumMs, waits: runOf(r.waits) } });
+  }
+  return heads.flatMap((h) => {
+    const k = kept.get(keyOf(h));
+    return k ? [k.run] : [];
+  });
+}
+
+/** The waits of jobs that started in the hours [a, b) (a window's edges), as runs per site and partition. */
+async function edgeRuns(hub: HubStore, a: number, b: number): Promise<Run[]> {
+  const r = await hub.pool.query(
+    `SELECT site, partition, COUNT(*) AS n, SUM(wait_ms) AS "sumMs", ${RUN_OF_WAITS} AS waits FROM hub_jobs WHERE start_ts >= $1 AND start_ts < $2 GROUP BY site, partition`,
+    [a, b],
+  );
+  return r.rows.map((x) => ({ site: x.site, partition: x.partition, n: Number(x.n), sumMs: Number(x.sumMs), waits: runOf(x.waits) }));
+}
+
+export type HubWaitKey = 'site' | 'partition' | 'project';
+
+/**
+ * Waits (start − submit) of the jobs that started in [fromTs, toTs), with exact percentiles
+ * (percentile_cont, as the sites compute them) by the keys asked. By site and partition they
+ * come from the stored runs of whole months and days and the jobs of the edge hours; narrowed
+ * to projects (a researcher's) or by project, from those projects' jobs.
+ */
+export async function hubWaits(hub: HubStore, q: { fromTs: number; toTs: number; groupBy: HubWaitKey[]; projects: string[] | null }) {
+  if (q.projects !== null || q.groupBy.includes('project')) return projectWaits(hub, q);
+  const runs: Run[] = [];
+  for (const p of pieces(q.fromTs, q.toTs)) runs.push(...(p.table === 'hour' ? await edgeRuns(hub, p.a, p.b) : await storedRuns(hub, p.table, p.a, p.b)));
+  const groups = new Map<string, { key: Record<string, string>; runs: Float64Array[]; n: number; sumMs: number; maxMs: number }>();
+  for (const r of runs) {
+    const key: Record<string, string> = {};
+    for (const k of q.groupBy) key[k] = k === 'site' ? r.site : r.partition;
+    const id = JSON.stringify(key);
+    let g = groups.get(id);
+    if (!g) groups.set(id, (g = { key, runs: [], n: 0, sumMs: 0, maxMs: -Infinity }));
+    g.runs.push(r.waits);
+    g.n += r.n;
+    g.sumMs += r.sumMs;
+    if (r.n > 0) g.maxMs = Math.max(g.maxMs, r.waits[r.n - 1]!);
+  }
+  if (groups.size === 0 && q.groupBy.length === 0) groups.set('{}', { key: {}, runs: [], n: 0, sumMs: 0, maxMs: -Infinity });
+  return [...groups.values()]
+    .sort((x, y) => q.groupBy.reduce((c, k) => c || x.key[k]!.localeCompare(y.key[k]!), 0))
+    .map((g) => ({
+      ...g.key,
+      jobs: g.n,
+      meanS: g.n ? g.sumMs / g.n / 1000 : null,
+      p50S: percentileContOfRuns(g.runs, g.n, 0.5, 1000),
+      p90S: percentileContOfRuns(g.runs, g.n, 0.9, 1000),
+      p99S: percentileContOfRuns(g.runs, g.n, 0.99, 1000),
+      maxS: g.n ? g.maxMs / 1000 : null,
+    }));
+}
+
+/** Waits by the keys asked over some projects' jobs (few, through hub_jobs_project), percentile_cont in SQL. */
+async function projectWaits(hub: HubStore, q: { fromTs: number; toTs: number; groupBy: HubWaitKey[]; projects: string[] | null }) {
   const keys = q.groupBy.join(', ');
   const r = await hub.pool.query(
     `SELECT ${q.groupBy.map((k) => `${k}, `).join('')}COUNT(*) AS jobs, AVG(wait_ms) AS mean,

@@ -11,7 +11,7 @@ import { createHubToken, putHubUser, setNationalGrant } from '../../db/hub/peopl
 import { hashPassword } from '../../server/services/auth.service.ts';
 import { forgetPerson } from '../../server/services/privacy.service.ts';
 import { pseudonymiser } from '../../server/services/review.service.ts';
-import { openHub, type HubStore } from '../../db/hub/store.ts';
+import { hubWaits, openHub, type HubStore } from '../../db/hub/store.ts';
 import { createHubApp } from '../../server/hub/app.ts';
 import { pushToHub, type PushOptions } from '../../server/services/hub-push.service.ts';
 import { H, T0, iso, job, makeApp, series } from '../support/factories.ts';
@@ -225,8 +225,25 @@ describe.skipIf(missing('PostgreSQL (HEATLEDGER_TEST_PG_URL; .ci/pg/start.sh)', 
     expect(gpu.jobs).toBe(2);
     expect(gpu.p50S).toBeCloseTo(((27 + 193) / 2) * 60, 6);
     expect(gpu.p90S).toBeCloseTo((27 + 0.9 * (193 - 27)) * 60, 6);
-    const all = await read(`/api/v1/hub/waits?groupBy=&from=${iso(T0 - 24 * H)}&to=${iso(NOW - 2 * H)}`.replace('groupBy=&', 'groupBy=site&'));
+    const all = await read(`/api/v1/hub/waits?groupBy=site&from=${iso(T0 - 24 * H)}&to=${iso(NOW - 2 * H)}`);
     expect(all.rows.map((r: { jobs: number }) => r.jobs)).toEqual([3, 2]);
+    // The stored runs (whole days and months, edge hours from the jobs) give what PostgreSQL's
+    // own percentile_cont gives over the jobs, on windows with edges inside days and months.
+    for (const [a, b] of [
+      [T0 - 24 * H, NOW - 2 * H],
+      [T0 + 5 * H, T0 + 40 * H],
+      [Date.parse('2026-10-01T00:00:00Z'), Date.parse('2026-12-01T00:00:00Z')],
+    ] as const) {
+      for (const groupBy of [['site', 'partition'], ['partition'], []] as Array<Array<'site' | 'partition'>>) {
+        const runs = await hubWaits(hub, { fromTs: a, toTs: b, groupBy, projects: null });
+        const sql = await hubWaits(hub, { fromTs: a, toTs: b, groupBy, projects: ['proj-a', 'proj-b', 'proj-c'] });
+        expect(runs.length).toBe(sql.length);
+        for (const [i, r] of runs.entries()) {
+          expect(r.jobs).toBe(sql[i]!.jobs);
+          for (const k of ['p50S', 'p90S', 'p99S', 'maxS', 'meanS'] as const) expect(r[k], `${k} ${groupBy.join(',')}`).toBeCloseTo(sql[i]![k]!, 9);
+        }
+      }
+    }
     const facility = await read(`/api/v1/hub/facility?from=${iso(T0)}&to=${iso(T0 + 24 * H)}`);
     for (const s of facility.sites) {
       expect(s.hours).toBe(24);
