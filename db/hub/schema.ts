@@ -166,6 +166,7 @@ export const hubJobs = pgTable(
     primaryKey({ columns: [t.site, t.cluster, t.jobId] }),
     index('hub_jobs_day').on(t.site, t.startDayTs),
     index('hub_jobs_start').on(t.startTs),
+    // INCLUDE (site, partition, wait_ms): migration 0003 (drizzle's builder has none).
     index('hub_jobs_project').on(t.project, t.startTs),
   ],
 );

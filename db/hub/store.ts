@@ -311,32 +311,76 @@ export async function hubUsage(
   hub: HubStore,
   q: { fromTs: number; toTs: number; groupBy: HubUsageKey[]; projects: string[] | null; sites?: string[] | null },
 ): Promise<HubUsageRow[]> {
-  const keys = q.groupBy.length ? q.groupBy.join(', ') : "''";
-  const params: unknown[] = [q.projects, q.sites ?? null];
-  const parts = pieces(q.fromTs, q.toTs).map((p) => {
-    params.push(p.a, p.b);
-    const c = column[p.table];
-    return `SELECT site, project, partition, ${SUMS.join(', ')} FROM hub_usage_${p.table === 'hour' ? 'project_hour' : p.table}
-            WHERE ${c} >= $${params.length - 1} AND ${c} < $${params.length}
-              AND ($1::text[] IS NULL OR project = ANY($1)) AND ($2::text[] IS NULL OR site = ANY($2))`;
-  });
+  const parts = pieces(q.fromTs, q.toTs);
   if (parts.length === 0) return [];
+  // Each piece's sums are kept in this process with the version of the site-days under it
+  // (how many, their hashes, when last stored): a push that changes a day changes it. A
+  // year's window shares its months with every other window, so a warm read sums kept rows.
+  const versions = (
+    await hub.pool.query(
+      `SELECT p.i, COUNT(d.day_ts) AS n, MAX(d.received_ts) AS r, SUM(hashtext(d.hash)::bigint) AS h
+       FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS p(a, b, i) LEFT JOIN hub_site_days d ON d.day_ts >= p.a AND d.day_ts < p.b GROUP BY p.i`,
+      [parts.map((p) => bucketOf(p.a, DAY_MS)), parts.map((p) => p.b)],
+    )
+  ).rows as Array<{ i: string; n: string; r: string | null; h: string | null }>;
+  const versionOf = new Map(versions.map((v) => [Number(v.i) - 1, `${v.n}|${v.r}|${v.h}`]));
+  let kept = keptUsage.get(hub);
+  if (!kept) keptUsage.set(hub, (kept = new Map()));
+  const sums = new Map<string, { key: Record<string, string>; v: number[] }>();
+  for (const [i, p] of parts.entries()) {
+    const id = `${p.table}|${p.a}|${p.b}|${q.groupBy.join(',')}|${q.projects?.join(',') ?? '*'}|${q.sites?.join(',') ?? '*'}`;
+    const version = versionOf.get(i)!;
+    let hit = kept.get(id);
+    if (hit?.version !== version) {
+      hit = { version, rows: await pieceSums(hub, p, q) };
+      kept.delete(id);
+      kept.set(id, hit);
+      if (kept.size > MAX_KEPT_PIECES) kept.delete(kept.keys().next().value!);
+    }
+    for (const r of hit.rows) {
+      const k = JSON.stringify(r.key);
+      const m = sums.get(k);
+      if (!m) sums.set(k, { key: r.key, v: [...r.v] });
+      else for (let j = 0; j < r.v.length; j++) m.v[j]! += r.v[j]!;
+    }
+  }
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return [...sums.values()]
+    .sort((x, y) => q.groupBy.reduce((c, k) => c || cmp(x.key[k]!, y.key[k]!), 0))
+    .map(({ key, v }) => ({
+      ...key,
+      gpuHours: v[0]! / 3600,
+      measuredGpuHours: v[1]! / 3600,
+      energyKWh: v[2]!,
+      energyInferredKWh: v[3]!,
+      overheadKWh: v[4]!,
+      reusedKWh: v[5]!,
+      co2Kg: v[6]!,
+    }));
+}
+
+/** Pieces kept per hub process at most (a window's pieces are a handful; dashboards ask a few windows). */
+const MAX_KEPT_PIECES = 2000;
+const keptUsage = new WeakMap<HubStore, Map<string, { version: string; rows: Array<{ key: Record<string, string>; v: number[] }> }>>();
+
+/** One piece's sums (SUMS, in order) by the keys asked. */
+async function pieceSums(
+  hub: HubStore,
+  p: { table: 'hour' | 'day' | 'month'; a: number; b: number },
+  q: { groupBy: HubUsageKey[]; projects: string[] | null; sites?: string[] | null },
+): Promise<Array<{ key: Record<string, string>; v: number[] }>> {
+  const c = column[p.table];
+  const keys = q.groupBy.map((k) => `${k}, `).join('');
   const r = await hub.pool.query(
-    `SELECT ${q.groupBy.map((k) => `${k}, `).join('')}${SUM_OF} FROM (${parts.join(' UNION ALL ')}) u ${q.groupBy.length ? `GROUP BY ${keys} ORDER BY ${keys}` : ''}`,
-    params,
+    `SELECT ${keys}${SUM_OF} FROM hub_usage_${p.table === 'hour' ? 'project_hour' : p.table}
+     WHERE ${c} >= $3 AND ${c} < $4 AND ($1::text[] IS NULL OR project = ANY($1)) AND ($2::text[] IS NULL OR site = ANY($2))
+     ${q.groupBy.length ? `GROUP BY ${q.groupBy.join(', ')}` : 'HAVING COUNT(*) > 0'}`,
+    [q.projects, q.sites ?? null, p.a, p.b],
   );
   return r.rows.map((x) => {
-    const row: HubUsageRow = {
-      gpuHours: Number(x.gpu_s) / 3600,
-      measuredGpuHours: Number(x.measured_gpu_s) / 3600,
-      energyKWh: Number(x.energy_kwh),
-      energyInferredKWh: Number(x.inferred_kwh),
-      overheadKWh: Number(x.overhead_kwh),
-      reusedKWh: Number(x.reused_kwh),
-      co2Kg: Number(x.co2_kg),
-    };
-    for (const k of q.groupBy) row[k] = x[k] as string;
-    return row;
+    const key: Record<string, string> = {};
+    for (const k of q.groupBy) key[k] = x[k] as string;
+    return { key, v: SUMS.map((c) => Number(x[c])) };
   });
 }
 
@@ -530,4 +574,21 @@ export async function hubGrants(hub: HubStore, projects: string[] | null, nowTs:
       ...(g.site === '*' ? { usedBySite: rows.map((r) => ({ site: r.site!, gpuHours: r.gpuHours })) } : {}),
     };
   });
+}
+
+/**
+ * Reads the windows a hub is asked most (the last 30 and 365 days by site and project, and
+ * their waits) once, so that their months, days and wait runs are kept before the first
+ * request. Returns how long it took.
+ */
+export async function warmHub(hub: HubStore, nowTs: number): Promise<number> {
+  const started = performance.now();
+  const toTs = bucketOf(nowTs, HOUR_MS);
+  for (const days of [30, 365]) {
+    const w = { fromTs: toTs - days * DAY_MS, toTs };
+    await hubUsage(hub, { ...w, groupBy: ['site', 'project'], projects: null });
+    await hubUsage(hub, { ...w, groupBy: ['project'], projects: null });
+    await hubWaits(hub, { ...w, groupBy: ['site', 'partition'], projects: null });
+  }
+  return performance.now() - started;
 }

@@ -10,7 +10,7 @@ import { serve } from '@hono/node-server';
 import { UsageError } from '../../collectors/shared/usage-error.ts';
 import { openDatabase } from '../../db/client.ts';
 import { createHubToken, setNationalGrant } from '../../db/hub/people.ts';
-import { openHub, type HubStore } from '../../db/hub/store.ts';
+import { openHub, warmHub, type HubStore } from '../../db/hub/store.ts';
 import { createStore } from '../../db/store.ts';
 import { loadConfig } from '../config.ts';
 import { createHubApp } from '../hub/app.ts';
@@ -92,6 +92,8 @@ async function hubServe(portFlag: string | undefined, url: string): Promise<numb
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`hub serve: --port must be 0-65535, not '${portFlag}'`);
   const hub = await openHub(url);
   const app = createHubApp({ hub, config: loadConfig(process.env) });
+  // The common windows' pieces and wait runs kept before the first request.
+  console.log(`hub warm-up: the last 30 and 365 days read once in ${Math.round(await warmHub(hub, Date.now()))} ms`);
   const server = serve({ fetch: app.fetch, port, hostname: process.env.HEATLEDGER_HOST ?? '0.0.0.0' });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

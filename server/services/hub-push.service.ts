@@ -217,7 +217,7 @@ async function call(o: PushOptions, path: string, init: RequestInit = {}): Promi
     res = await (o.fetch ?? fetch)(url, { ...init, headers: { authorization: `Bearer ${o.token}`, 'content-type': 'application/json', ...init.headers } });
   } catch (error) {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    throw new Error(`cannot reach the hub at ${url.origin}: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
+    throw new Error(`cannot reach the hub at ${url.origin}: ${cause?.code ?? cause?.message ?? (error as Error).message}`, { cause: error });
   }
   const text = await res.text();
   if (!res.ok) {
