@@ -242,6 +242,8 @@ const sections: Record<string, () => Promise<void>> = {
   web: () => optionalBench('web-bench.ts', 'benchWeb', 'web'),
   load: () => optionalBench('load-bench.ts', 'benchLoad', 'load'),
   demo: benchDemo,
+  // The federation hub on PostgreSQL (issue 18 §5): test/bench/hub-bench.ts.
+  hub: async () => (await import('./hub-bench.ts')).benchHub(row),
 };
 // `BENCH_ONLY=ingest,load npm run bench` runs some sections (while working on one); all by default.
 const only = process.env.BENCH_ONLY?.split(',');
