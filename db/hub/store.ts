@@ -435,6 +435,7 @@ interface Run {
  * rebuilt by a push has a new one. A year of five national sites is ~10 M waits (80 MB).
  */
 const keptRuns = new WeakMap<HubStore, Map<string, { version: string; run: Run }>>();
+const MAX_KEPT_RUNS = 20_000;
 
 /** The wait runs of `table` for starts in [a, b): the kept ones still current, the rest read. */
 async function storedRuns(hub: HubStore, table: 'day' | 'month', a: number, b: number): Promise<Run[]> {
@@ -457,7 +458,12 @@ async function storedRuns(hub: HubStore, table: 'day' | 'month', a: number, b: n
         [stale.map((h) => h.ts), stale.map((h) => h.site), stale.map((h) => h.partition)],
       )
     ).rows as Array<{ ts: string; site: string; partition: string; n: number; sumMs: number; waits: Buffer; v: string }>;
-    for (const r of rows) kept.set(keyOf(r), { version: r.v, run: { site: r.site, partition: r.partition, n: r.n, sumMs: r.sumMs, waits: runOf(r.waits) } });
+    for (const r of rows) {
+      kept.delete(keyOf(r));
+      kept.set(keyOf(r), { version: r.v, run: { site: r.site, partition: r.partition, n: r.n, sumMs: r.sumMs, waits: runOf(r.waits) } });
+    }
+    // Bounded: the runs read longest ago go first (a year of five sites is ~7,500 runs).
+    while (kept.size > MAX_KEPT_RUNS) kept.delete(kept.keys().next().value!);
   }
   return heads.flatMap((h) => {
     const k = kept.get(keyOf(h));
