@@ -126,6 +126,23 @@ export const hubUsageDay = pgTable(
   (t) => [primaryKey({ columns: [t.site, t.dayTs, t.project, t.partition] }), index('hub_usage_day_day').on(t.dayTs)],
 );
 
+/**
+ * hub_usage_day summed per dekad (days 1-10, 11-20, 21 to the month's end): a window's days
+ * outside whole months are at most two dekads and nine days on each side, not up to thirty
+ * days of rows.
+ */
+export const hubUsageDekad = pgTable(
+  'hub_usage_dekad',
+  {
+    site: text('site').notNull(),
+    dekadTs: ms('dekad_ts').notNull(),
+    project: text('project').notNull(),
+    partition: text('partition').notNull(),
+    ...usageFigures(),
+  },
+  (t) => [primaryKey({ columns: [t.site, t.dekadTs, t.project, t.partition] }), index('hub_usage_dekad_dekad').on(t.dekadTs)],
+);
+
 /** hub_usage_day summed per UTC calendar month. */
 export const hubUsageMonth = pgTable(
   'hub_usage_month',
@@ -172,8 +189,9 @@ export const hubJobs = pgTable(
 );
 
 /**
- * Every site's waits (start − submit, ms) of the jobs that started in a UTC day, per
- * partition, ascending, as little-endian float64s: the runs exact percentiles over long
+ * Every site's waits (start − submit) of the jobs that started in a UTC day, per
+ * partition, ascending, as big-endian int32 seconds (or float64 milliseconds when a wait is
+ * not whole seconds; db/hub/store.ts RUN_OF_WAITS): the runs exact percentiles over long
  * windows are taken from without a scan of the jobs (db/rules/sorted-runs.ts). Rebuilt
  * from hub_jobs for each pushed day; `hub_wait_month` holds a month's days merged.
  */
@@ -186,6 +204,16 @@ const waitRunColumns = () => ({
 });
 export const hubWaitDay = pgTable('hub_wait_day', { dayTs: ms('day_ts').notNull(), ...waitRunColumns() }, (t) => [primaryKey({ columns: [t.dayTs, t.site, t.partition] })]);
 export const hubWaitMonth = pgTable('hub_wait_month', { monthTs: ms('month_ts').notNull(), ...waitRunColumns() }, (t) => [primaryKey({ columns: [t.monthTs, t.site, t.partition] })]);
+/**
+ * The same runs per project: a project's waits over a year (a researcher's, the review
+ * pack's) are its few hundred day runs, not a sort of its jobs. Keyed by project first.
+ */
+export const hubWaitProjectDay = pgTable(
+  'hub_wait_project_day',
+  { project: text('project').notNull(), dayTs: ms('day_ts').notNull(), ...waitRunColumns() },
+  // By day and site too: a pushed day replaces its runs.
+  (t) => [primaryKey({ columns: [t.project, t.dayTs, t.site, t.partition] }), index('hub_wait_project_day_site').on(t.dayTs, t.site)],
+);
 
 /** A site's facility energy per complete hour (its meters), for PUE, ERF and ERE side by side. */
 export const hubFacilityHour = pgTable(

@@ -9,7 +9,7 @@ import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import { percentileContOfRuns } from '../rules/sorted-runs.ts';
-import { DAY_MS, HOUR_MS, bucketOf, monthOf, nextMonth } from '../rules/time.ts';
+import { DAY_MS, HOUR_MS, bucketOf, dekadOf, monthOf, nextDekad, nextMonth } from '../rules/time.ts';
 import * as schema from './schema.ts';
 
 export type HubDb = NodePgDatabase<typeof schema>;
@@ -117,7 +117,14 @@ export async function inTransaction<T>(hub: HubStore, fn: (client: pg.PoolClient
 }
 
 /** The ascending waits of a group of hub_jobs rows as one bytea of big-endian float64s. */
-const RUN_OF_WAITS = "string_agg(float8send(wait_ms::float8), ''::bytea ORDER BY wait_ms)";
+/**
+ * A group's waits as one sorted run: big-endian int32 seconds when every wait is whole
+ * seconds (Slurm's times are; half the bytes to store and read), else big-endian float64
+ * milliseconds. runOf tells them apart by length: 4 or 8 bytes per job.
+ */
+const RUN_OF_WAITS = `CASE WHEN bool_and(wait_ms % 1000 = 0 AND wait_ms BETWEEN -2147483648000 AND 2147483647000)
+  THEN string_agg(int4send((wait_ms / 1000)::int4), ''::bytea ORDER BY wait_ms)
+  ELSE string_agg(float8send(wait_ms::float8), ''::bytea ORDER BY wait_ms) END`;
 
 const SUMS = ['gpu_s', 'measured_gpu_s', 'energy_kwh', 'inferred_kwh', 'overhead_kwh', 'reused_kwh', 'co2_kg'] as const;
 const SUM_OF = SUMS.map((c) => `SUM(${c}) AS ${c}`).join(', ');
@@ -188,11 +195,18 @@ async function replaceDay(client: pg.PoolClient, site: string, day: PushedDay): 
      SELECT site, $2, project, partition, ${SUM_OF} FROM hub_usage_project_hour WHERE hour_ts >= $2 AND hour_ts < $3 AND site = $1 GROUP BY site, project, partition`,
     [site, a, b],
   );
+  const k = dekadOf(a);
+  await client.query('DELETE FROM hub_usage_dekad WHERE site = $1 AND dekad_ts = $2', [site, k]);
+  await client.query(
+    `INSERT INTO hub_usage_dekad (site, dekad_ts, project, partition, ${SUMS.join(', ')})
+     SELECT site, $2, project, partition, ${SUM_OF} FROM hub_usage_day WHERE site = $1 AND day_ts >= $2 AND day_ts < $3 GROUP BY site, project, partition`,
+    [site, k, nextDekad(k)],
+  );
   const m = monthOf(a);
   await client.query('DELETE FROM hub_usage_month WHERE site = $1 AND month_ts = $2', [site, m]);
   await client.query(
     `INSERT INTO hub_usage_month (site, month_ts, project, partition, ${SUMS.join(', ')})
-     SELECT site, $2, project, partition, ${SUM_OF} FROM hub_usage_day WHERE site = $1 AND day_ts >= $2 AND day_ts < $3 GROUP BY site, project, partition`,
+     SELECT site, $2, project, partition, ${SUM_OF} FROM hub_usage_dekad WHERE site = $1 AND dekad_ts >= $2 AND dekad_ts < $3 GROUP BY site, project, partition`,
     [site, m, nextMonth(m)],
   );
   // A job moved to another start day is deleted with its old day and stored with its new one, whichever comes first.
@@ -224,11 +238,17 @@ async function replaceDay(client: pg.PoolClient, site: string, day: PushedDay): 
       ],
     );
   }
-  // The day's wait runs, then its month's (big-endian float64s, as float8send writes them; waitRuns reads them).
+  // The day's wait runs (per partition, and per project and partition), then its month's (RUN_OF_WAITS; runOf reads them).
   await client.query('DELETE FROM hub_wait_day WHERE day_ts = $2 AND site = $1', [site, a]);
   await client.query(
     `INSERT INTO hub_wait_day (day_ts, site, partition, n, sum_ms, waits)
      SELECT $2, site, partition, COUNT(*), SUM(wait_ms), ${RUN_OF_WAITS} FROM hub_jobs WHERE site = $1 AND start_day_ts = $2 GROUP BY site, partition`,
+    [site, a],
+  );
+  await client.query('DELETE FROM hub_wait_project_day WHERE day_ts = $2 AND site = $1', [site, a]);
+  await client.query(
+    `INSERT INTO hub_wait_project_day (project, day_ts, site, partition, n, sum_ms, waits)
+     SELECT project, $2, site, partition, COUNT(*), SUM(wait_ms), ${RUN_OF_WAITS} FROM hub_jobs WHERE site = $1 AND start_day_ts = $2 GROUP BY project, site, partition`,
     [site, a],
   );
   await client.query('DELETE FROM hub_wait_month WHERE month_ts = $2 AND site = $1', [site, m]);
@@ -287,27 +307,33 @@ export interface HubUsageRow {
   co2Kg: number;
 }
 
+type PieceTable = 'hour' | 'day' | 'dekad' | 'month';
+
 /**
- * The pieces of rollups that sum to the whole hours [fromTs, toTs): hours at the edges,
- * whole days inside, whole months inside those.
+ * The pieces of rollups that sum to the whole hours [fromTs, toTs): hours at the edges, then
+ * days up to a dekad, dekads up to a month, each whole month inside, and back down: a window
+ * reads at most 23 hours, 10 days and 2 dekads of rows at each edge. Months and dekads are
+ * pieces of their own, so every window that holds one shares its kept sums.
  */
-function pieces(fromTs: number, toTs: number): Array<{ table: 'hour' | 'day' | 'month'; a: number; b: number }> {
-  const out: Array<{ table: 'hour' | 'day' | 'month'; a: number; b: number }> = [];
+export function pieces(fromTs: number, toTs: number): Array<{ table: PieceTable; a: number; b: number }> {
+  const out: Array<{ table: PieceTable; a: number; b: number }> = [];
   const d0 = Math.min(Math.ceil(fromTs / DAY_MS) * DAY_MS, toTs);
   const d1 = Math.max(d0, bucketOf(toTs, DAY_MS));
   if (d0 > fromTs) out.push({ table: 'hour', a: fromTs, b: d0 });
-  const m0 = monthOf(d0) === d0 ? d0 : nextMonth(monthOf(d0));
-  const m1 = monthOf(d1);
-  if (m1 > m0) {
-    if (m0 > d0) out.push({ table: 'day', a: d0, b: m0 });
-    out.push({ table: 'month', a: m0, b: m1 });
-    if (d1 > m1) out.push({ table: 'day', a: m1, b: d1 });
-  } else if (d1 > d0) out.push({ table: 'day', a: d0, b: d1 });
+  let t = Math.min(dekadOf(d0) === d0 ? d0 : nextDekad(d0), d1);
+  if (t > d0) out.push({ table: 'day', a: d0, b: t });
+  while (t < d1) {
+    const month = monthOf(t) === t ? nextMonth(t) : Infinity;
+    const dekad = nextDekad(t);
+    if (month <= d1) out.push({ table: 'month', a: t, b: (t = month) });
+    else if (dekad <= d1) out.push({ table: 'dekad', a: t, b: (t = dekad) });
+    else out.push({ table: 'day', a: t, b: (t = d1) });
+  }
   if (toTs > d1) out.push({ table: 'hour', a: d1, b: toTs });
   return out;
 }
 
-const column = { hour: 'hour_ts', day: 'day_ts', month: 'month_ts' } as const;
+const column = { hour: 'hour_ts', day: 'day_ts', dekad: 'dekad_ts', month: 'month_ts' } as const;
 
 /** Usage and energy over the whole hours [fromTs, toTs) by the keys asked (every site's, or `sites`'), for `projects` (null: all). */
 export async function hubUsage(
@@ -329,18 +355,25 @@ export async function hubUsage(
   const versionOf = new Map(versions.map((v) => [Number(v.i) - 1, `${v.n}|${v.r}|${v.h}`]));
   let kept = keptUsage.get(hub);
   if (!kept) keptUsage.set(hub, (kept = new Map()));
-  const sums = new Map<string, { key: Record<string, string>; v: number[] }>();
-  for (const [i, p] of parts.entries()) {
-    const id = `${p.table}|${p.a}|${p.b}|${q.groupBy.join(',')}|${q.projects?.join(',') ?? '*'}|${q.sites?.join(',') ?? '*'}`;
-    const version = versionOf.get(i)!;
-    let hit = kept.get(id);
-    if (hit?.version !== version) {
-      hit = { version, rows: await pieceSums(hub, p, q) };
-      kept.delete(id);
-      kept.set(id, hit);
+  // The pieces not kept (or changed) are read in one statement.
+  const ids = parts.map((p) => `${p.table}|${p.a}|${p.b}|${q.groupBy.join(',')}|${q.projects?.join(',') ?? '*'}|${q.sites?.join(',') ?? '*'}`);
+  const rowsOf = ids.map((id, i) => {
+    const hit = kept.get(id);
+    return hit?.version === versionOf.get(i) && hit ? hit.rows : null;
+  });
+  const stale = rowsOf.flatMap((rows, i) => (rows ? [] : [i]));
+  if (stale.length > 0) {
+    const read = await pieceSums(hub, stale.map((i) => parts[i]!), q);
+    for (const [j, i] of stale.entries()) {
+      rowsOf[i] = read[j]!;
+      kept.delete(ids[i]!);
+      kept.set(ids[i]!, { version: versionOf.get(i)!, rows: read[j]! });
       if (kept.size > MAX_KEPT_PIECES) kept.delete(kept.keys().next().value!);
     }
-    for (const r of hit.rows) {
+  }
+  const sums = new Map<string, { key: Record<string, string>; v: number[] }>();
+  for (const rows of rowsOf) {
+    for (const r of rows!) {
       const k = JSON.stringify(r.key);
       const m = sums.get(k);
       if (!m) sums.set(k, { key: r.key, v: [...r.v] });
@@ -366,25 +399,31 @@ export async function hubUsage(
 const MAX_KEPT_PIECES = 2000;
 const keptUsage = new WeakMap<HubStore, Map<string, { version: string; rows: Array<{ key: Record<string, string>; v: number[] }> }>>();
 
-/** One piece's sums (SUMS, in order) by the keys asked. */
+/** Each piece's sums (SUMS, in order) by the keys asked, in one statement. */
 async function pieceSums(
   hub: HubStore,
-  p: { table: 'hour' | 'day' | 'month'; a: number; b: number },
+  parts: Array<{ table: PieceTable; a: number; b: number }>,
   q: { groupBy: HubUsageKey[]; projects: string[] | null; sites?: string[] | null },
-): Promise<Array<{ key: Record<string, string>; v: number[] }>> {
-  const c = column[p.table];
+): Promise<Array<Array<{ key: Record<string, string>; v: number[] }>>> {
   const keys = q.groupBy.map((k) => `${k}, `).join('');
   const r = await hub.pool.query(
-    `SELECT ${keys}${SUM_OF} FROM hub_usage_${p.table === 'hour' ? 'project_hour' : p.table}
-     WHERE ${c} >= $3 AND ${c} < $4 AND ($1::text[] IS NULL OR project = ANY($1)) AND ($2::text[] IS NULL OR site = ANY($2))
-     ${q.groupBy.length ? `GROUP BY ${q.groupBy.join(', ')}` : 'HAVING COUNT(*) > 0'}`,
-    [q.projects, q.sites ?? null, p.a, p.b],
+    parts
+      .map((p, j) => {
+        const c = column[p.table];
+        return `(SELECT ${j} AS piece, ${keys}${SUM_OF} FROM hub_usage_${p.table === 'hour' ? 'project_hour' : p.table}
+         WHERE ${c} >= $${3 + 2 * j} AND ${c} < $${4 + 2 * j} AND ($1::text[] IS NULL OR project = ANY($1)) AND ($2::text[] IS NULL OR site = ANY($2))
+         ${q.groupBy.length ? `GROUP BY ${q.groupBy.join(', ')}` : 'HAVING COUNT(*) > 0'})`;
+      })
+      .join(' UNION ALL '),
+    [q.projects, q.sites ?? null, ...parts.flatMap((p) => [p.a, p.b])],
   );
-  return r.rows.map((x) => {
+  const out = parts.map(() => [] as Array<{ key: Record<string, string>; v: number[] }>);
+  for (const x of r.rows) {
     const key: Record<string, string> = {};
     for (const k of q.groupBy) key[k] = x[k] as string;
-    return { key, v: SUMS.map((c) => Number(x[c])) };
-  });
+    out[x.piece as number]!.push({ key, v: SUMS.map((c) => Number(x[c])) });
+  }
+  return out;
 }
 
 /** Per site over the whole hours [fromTs, toTs): the meters' sums and PUE, ERF and ERE (DESIGN.md, accounting rules). */
@@ -414,8 +453,13 @@ export async function hubFacility(hub: HubStore, fromTs: number, toTs: number) {
   });
 }
 
-/** A bytea of big-endian float64s (float8send) as a Float64Array. */
-function runOf(buf: Buffer): Float64Array {
+/** A run of `n` waits (RUN_OF_WAITS: int32 seconds or float64 milliseconds, big-endian) as milliseconds. */
+function runOf(buf: Buffer, n: number): Float64Array {
+  if (buf.length === 4 * n && n > 0) {
+    const out = new Float64Array(n);
+    for (let i = 0; i < n; i++) out[i] = buf.readInt32BE(4 * i) * 1000;
+    return out;
+  }
   const bytes = new Uint8Array(buf.length);
   bytes.set(buf);
   Buffer.from(bytes.buffer).swap64();
@@ -425,6 +469,8 @@ function runOf(buf: Buffer): Float64Array {
 interface Run {
   site: string;
   partition: string;
+  /** Set on the runs of hub_wait_project_day and of edge hours read by project. */
+  project?: string;
   n: number;
   sumMs: number;
   waits: Float64Array;
@@ -437,30 +483,40 @@ interface Run {
 const keptRuns = new WeakMap<HubStore, Map<string, { version: string; run: Run }>>();
 const MAX_KEPT_RUNS = 20_000;
 
-/** The wait runs of `table` for starts in [a, b): the kept ones still current, the rest read. */
-async function storedRuns(hub: HubStore, table: 'day' | 'month', a: number, b: number): Promise<Run[]> {
+type RunTable = 'day' | 'month' | 'project_day';
+
+/**
+ * The wait runs of `table` for starts in [a, b) (of `projects` only, from hub_wait_project_day,
+ * when given): the kept ones still current, the rest read.
+ */
+async function storedRuns(hub: HubStore, table: RunTable, a: number, b: number, projects: string[] | null = null): Promise<Run[]> {
   let kept = keptRuns.get(hub);
   if (!kept) keptRuns.set(hub, (kept = new Map()));
-  const col = table === 'day' ? 'day_ts' : 'month_ts';
-  const heads = (await hub.pool.query(`SELECT ${col} AS ts, site, partition, xmin::text AS v FROM hub_wait_${table} WHERE ${col} >= $1 AND ${col} < $2`, [a, b])).rows as Array<{
-    ts: string;
-    site: string;
-    partition: string;
-    v: string;
-  }>;
-  const keyOf = (h: { ts: string | number; site: string; partition: string }) => `${table}|${h.ts}|${h.site}|${h.partition}`;
+  const col = table === 'month' ? 'month_ts' : 'day_ts';
+  const byProject = table === 'project_day';
+  const project = byProject ? 'project' : "''";
+  const heads = (
+    await hub.pool.query(
+      `SELECT ${col} AS ts, site, partition, ${project} AS project, xmin::text AS v FROM hub_wait_${table}
+       WHERE ${byProject && projects ? 'project = ANY($3) AND ' : ''}${col} >= $1 AND ${col} < $2`,
+      byProject && projects ? [a, b, projects] : [a, b],
+    )
+  ).rows as Array<{ ts: string; site: string; partition: string; project: string; v: string }>;
+  const keyOf = (h: { ts: string | number; site: string; partition: string; project: string }) => `${table}|${h.ts}|${h.site}|${h.partition}|${h.project}`;
   const stale = heads.filter((h) => kept.get(keyOf(h))?.version !== h.v);
   if (stale.length > 0) {
     const rows = (
       await hub.pool.query(
-        `SELECT ${col} AS ts, site, partition, n, sum_ms AS "sumMs", waits, xmin::text AS v FROM hub_wait_${table}
-         WHERE (${col}, site, partition) IN (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]))`,
-        [stale.map((h) => h.ts), stale.map((h) => h.site), stale.map((h) => h.partition)],
+        `SELECT ${col} AS ts, site, partition, ${project} AS project, n, sum_ms AS "sumMs", waits, xmin::text AS v FROM hub_wait_${table}
+         WHERE (${col}, site, partition, ${project}) IN (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]))`,
+        [stale.map((h) => h.ts), stale.map((h) => h.site), stale.map((h) => h.partition), stale.map((h) => h.project)],
       )
-    ).rows as Array<{ ts: string; site: string; partition: string; n: number; sumMs: number; waits: Buffer; v: string }>;
+    ).rows as Array<{ ts: string; site: string; partition: string; project: string; n: number; sumMs: number; waits: Buffer; v: string }>;
     for (const r of rows) {
       kept.delete(keyOf(r));
-      kept.set(keyOf(r), { version: r.v, run: { site: r.site, partition: r.partition, n: r.n, sumMs: r.sumMs, waits: runOf(r.waits) } });
+      const run: Run = { site: r.site, partition: r.partition, n: r.n, sumMs: r.sumMs, waits: runOf(r.waits, r.n) };
+      if (byProject) run.project = r.project;
+      kept.set(keyOf(r), { version: r.v, run });
     }
     // Bounded: the runs read longest ago go first (a year of five sites is ~7,500 runs).
     while (kept.size > MAX_KEPT_RUNS) kept.delete(kept.keys().next().value!);
@@ -471,31 +527,37 @@ async function storedRuns(hub: HubStore, table: 'day' | 'month', a: number, b: n
   });
 }
 
-/** The waits of jobs that started in the hours [a, b) (a window's edges), as runs per site and partition. */
-async function edgeRuns(hub: HubStore, a: number, b: number): Promise<Run[]> {
+/** The waits of jobs that started in the hours [a, b) (a window's edges), as runs per site and partition (and project, when by project). */
+async function edgeRuns(hub: HubStore, a: number, b: number, byProject: boolean, projects: string[] | null): Promise<Run[]> {
+  const keys = byProject ? 'site, partition, project' : 'site, partition';
   const r = await hub.pool.query(
-    `SELECT site, partition, COUNT(*) AS n, SUM(wait_ms) AS "sumMs", ${RUN_OF_WAITS} AS waits FROM hub_jobs WHERE start_ts >= $1 AND start_ts < $2 GROUP BY site, partition`,
-    [a, b],
+    `SELECT ${keys}, COUNT(*) AS n, SUM(wait_ms) AS "sumMs", ${RUN_OF_WAITS} AS waits FROM hub_jobs
+     WHERE start_ts >= $1 AND start_ts < $2${projects ? ' AND project = ANY($3)' : ''} GROUP BY ${keys}`,
+    projects ? [a, b, projects] : [a, b],
   );
-  return r.rows.map((x) => ({ site: x.site, partition: x.partition, n: Number(x.n), sumMs: Number(x.sumMs), waits: runOf(x.waits) }));
+  return r.rows.map((x) => ({ site: x.site, partition: x.partition, ...(byProject ? { project: x.project as string } : {}), n: Number(x.n), sumMs: Number(x.sumMs), waits: runOf(x.waits, Number(x.n)) }));
 }
 
 export type HubWaitKey = 'site' | 'partition' | 'project';
 
 /**
  * Waits (start − submit) of the jobs that started in [fromTs, toTs), with exact percentiles
- * (percentile_cont, as the sites compute them) by the keys asked. By site and partition they
- * come from the stored runs of whole months and days and the jobs of the edge hours; narrowed
- * to projects (a researcher's) or by project, from those projects' jobs.
+ * (percentile_cont, as the sites compute them) by the keys asked, from stored sorted runs:
+ * by site and partition the runs of whole months and days; by project or narrowed to
+ * projects (a researcher's, the review pack's) the projects' day runs; the edge hours from
+ * the jobs.
  */
 export async function hubWaits(hub: HubStore, q: { fromTs: number; toTs: number; groupBy: HubWaitKey[]; projects: string[] | null }) {
-  if (q.projects !== null || q.groupBy.includes('project')) return projectWaits(hub, q);
+  const byProject = q.projects !== null || q.groupBy.includes('project');
   const runs: Run[] = [];
-  for (const p of pieces(q.fromTs, q.toTs)) runs.push(...(p.table === 'hour' ? await edgeRuns(hub, p.a, p.b) : await storedRuns(hub, p.table, p.a, p.b)));
+  for (const p of pieces(q.fromTs, q.toTs)) {
+    if (p.table === 'hour') runs.push(...(await edgeRuns(hub, p.a, p.b, byProject, q.projects)));
+    else runs.push(...(await storedRuns(hub, byProject ? 'project_day' : p.table === 'month' ? 'month' : 'day', p.a, p.b, q.projects)));
+  }
   const groups = new Map<string, { key: Record<string, string>; runs: Float64Array[]; n: number; sumMs: number; maxMs: number }>();
   for (const r of runs) {
     const key: Record<string, string> = {};
-    for (const k of q.groupBy) key[k] = k === 'site' ? r.site : r.partition;
+    for (const k of q.groupBy) key[k] = r[k]!;
     const id = JSON.stringify(key);
     let g = groups.get(id);
     if (!g) groups.set(id, (g = { key, runs: [], n: 0, sumMs: 0, maxMs: -Infinity }));
@@ -516,32 +578,6 @@ export async function hubWaits(hub: HubStore, q: { fromTs: number; toTs: number;
       p99S: percentileContOfRuns(g.runs, g.n, 0.99, 1000),
       maxS: g.n ? g.maxMs / 1000 : null,
     }));
-}
-
-/** Waits by the keys asked over some projects' jobs (few, through hub_jobs_project), percentile_cont in SQL. */
-async function projectWaits(hub: HubStore, q: { fromTs: number; toTs: number; groupBy: HubWaitKey[]; projects: string[] | null }) {
-  const keys = q.groupBy.join(', ');
-  const r = await hub.pool.query(
-    `SELECT ${q.groupBy.map((k) => `${k}, `).join('')}COUNT(*) AS jobs, AVG(wait_ms) AS mean,
-       percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY wait_ms) AS p, MAX(wait_ms) AS max
-     FROM hub_jobs WHERE start_ts >= $1 AND start_ts < $2 AND ($3::text[] IS NULL OR project = ANY($3))
-     ${q.groupBy.length ? `GROUP BY ${keys} ORDER BY ${keys}` : ''}`,
-    [q.fromTs, q.toTs, q.projects],
-  );
-  return r.rows.map((x) => {
-    const row: Record<string, unknown> = {};
-    for (const k of q.groupBy) row[k] = x[k];
-    const [p50, p90, p99] = (x.p as number[] | null) ?? [null, null, null];
-    return {
-      ...row,
-      jobs: Number(x.jobs),
-      meanS: x.mean === null ? null : Number(x.mean) / 1000,
-      p50S: p50 === null ? null : p50 / 1000,
-      p90S: p90 === null ? null : p90 / 1000,
-      p99S: p99 === null ? null : p99 / 1000,
-      maxS: x.max === null ? null : Number(x.max) / 1000,
-    };
-  });
 }
 
 /**
@@ -587,8 +623,8 @@ export async function hubGrants(hub: HubStore, projects: string[] | null, nowTs:
 
 /**
  * Reads the windows a hub is asked most (the last 30 and 365 days by site and project, and
- * their waits) once, so that their months, days and wait runs are kept before the first
- * request. Returns how long it took.
+ * their waits; the grants' periods) once, so that their months, dekads, days and wait runs
+ * are kept before the first request, and a project's reads once. Returns how long it took.
  */
 export async function warmHub(hub: HubStore, nowTs: number): Promise<number> {
   const started = performance.now();
@@ -599,5 +635,13 @@ export async function warmHub(hub: HubStore, nowTs: number): Promise<number> {
     await hubUsage(hub, { ...w, groupBy: ['project'], projects: null });
     await hubWaits(hub, { ...w, groupBy: ['site', 'partition'], projects: null });
   }
+  // A project's reads (a review, a researcher's page) once, so their code and plans are ready, and the grants' periods.
+  const one = (await hub.pool.query('SELECT project FROM hub_usage_month LIMIT 1')).rows[0] as { project: string } | undefined;
+  if (one) {
+    const w = { fromTs: toTs - 365 * DAY_MS, toTs, projects: [one.project] };
+    await hubUsage(hub, { ...w, groupBy: ['site', 'partition'] });
+    await hubWaits(hub, { ...w, groupBy: ['site'] });
+  }
+  await hubGrants(hub, null, nowTs);
   return performance.now() - started;
 }

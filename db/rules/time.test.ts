@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DAY_MS, HOUR_MS, INTERVAL_MS, bucketOf, monthOf, monthsBefore, nextMonth } from './time.ts';
+import { DAY_MS, HOUR_MS, INTERVAL_MS, bucketOf, dekadOf, monthOf, monthsBefore, nextDekad, nextMonth } from './time.ts';
 
 describe('bucket widths', () => {
   it('are 5 minutes, an hour and 24 hours in milliseconds', () => {
@@ -74,5 +74,37 @@ describe('monthsBefore', () => {
     expect(monthsBefore(Date.parse('2026-12-04T03:36:00Z'), 1)).toBe(Date.parse('2026-11-01T00:00:00Z'));
     expect(monthsBefore(Date.parse('2026-12-31T23:59:59.999Z'), 12)).toBe(Date.parse('2025-12-01T00:00:00Z'));
     expect(monthsBefore(Date.parse('2026-03-31T12:00:00Z'), 13)).toBe(Date.parse('2025-02-01T00:00:00Z'));
+  });
+});
+
+describe('dekadOf and nextDekad', () => {
+  it('cuts a month at the 11th and the 21st, the last dekad running to the month end', () => {
+    expect(dekadOf(Date.UTC(2026, 1, 10, 23, 59))).toBe(Date.UTC(2026, 1, 1));
+    expect(dekadOf(Date.UTC(2026, 1, 11))).toBe(Date.UTC(2026, 1, 11));
+    expect(dekadOf(Date.UTC(2026, 1, 20, 12))).toBe(Date.UTC(2026, 1, 11));
+    expect(dekadOf(Date.UTC(2026, 1, 28, 23))).toBe(Date.UTC(2026, 1, 21));
+    expect(dekadOf(Date.UTC(2026, 0, 31, 5))).toBe(Date.UTC(2026, 0, 21));
+    expect(nextDekad(Date.UTC(2026, 1, 3))).toBe(Date.UTC(2026, 1, 11));
+    expect(nextDekad(Date.UTC(2026, 1, 15))).toBe(Date.UTC(2026, 1, 21));
+    // February's last dekad is 8 days (2026), a 31-day month's 11.
+    expect(nextDekad(Date.UTC(2026, 1, 21))).toBe(Date.UTC(2026, 2, 1));
+    expect(nextDekad(Date.UTC(2026, 11, 31, 23))).toBe(Date.UTC(2027, 0, 1));
+  });
+
+  it('tiles time: each instant lies in [dekadOf, nextDekad), three dekads a month', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: Date.UTC(2000, 0, 1), max: Date.UTC(2100, 0, 1) }), (ts) => {
+        const a = dekadOf(ts);
+        const b = nextDekad(ts);
+        expect(a).toBeLessThanOrEqual(ts);
+        expect(b).toBeGreaterThan(ts);
+        expect(dekadOf(b)).toBe(b);
+        expect(dekadOf(b - 1)).toBe(a);
+        expect(a % DAY_MS).toBe(0);
+        expect(monthOf(a)).toBe(monthOf(ts));
+        expect(nextDekad(nextDekad(monthOf(ts)) + 1)).toBe(nextDekad(nextDekad(monthOf(ts))));
+        expect(nextDekad(nextDekad(nextDekad(monthOf(ts))))).toBe(nextMonth(ts));
+      }),
+    );
   });
 });

@@ -737,15 +737,17 @@ export async function benchHub(row: Row): Promise<void> {
   const nowTs = Date.UTC(2026, 10, 20, 14);
   const fromTs = nowTs - days * DAY_MS;
   const iso = (ts: number) => new Date(ts).toISOString().replace('.000Z', 'Z');
-  const db = await freshDatabase('hl_hubbench');
-  const keep = process.env.HUB_BENCH_KEEP === '1';
+  // HUB_BENCH_REUSE=<url of a database kept by HUB_BENCH_KEEP=1>: only the reads, on it.
+  const reuse = process.env.HUB_BENCH_REUSE;
+  const db = reuse ? { url: reuse, drop: async () => {} } : await freshDatabase('hl_hubbench');
+  const keep = process.env.HUB_BENCH_KEEP === '1' || Boolean(reuse);
   const store = await openHub(db.url, { max: 2 });
   let hub: HubChild | null = null;
   try {
     const pushTokens: string[] = [];
-    for (const s of SITES) pushTokens.push(await createHubToken(store, { name: `bench-${s.name}`, scope: 'push', site: s.name, expiresTs: null, nowTs }));
-    const readToken = await createHubToken(store, { name: 'bench-read', scope: 'read', site: null, expiresTs: null, nowTs });
-    const adminToken = await createHubToken(store, { name: 'bench-admin', scope: 'admin', site: null, expiresTs: null, nowTs });
+    for (const s of SITES) pushTokens.push(await createHubToken(store, { name: `bench-${s.name}${reuse ? `-${Date.now()}` : ''}`, scope: 'push', site: s.name, expiresTs: null, nowTs }));
+    const readToken = await createHubToken(store, { name: `bench-read${reuse ? `-${Date.now()}` : ''}`, scope: 'read', site: null, expiresTs: null, nowTs });
+    const adminToken = await createHubToken(store, { name: `bench-admin${reuse ? `-${Date.now()}` : ''}`, scope: 'admin', site: null, expiresTs: null, nowTs });
     // HUB_BENCH_PROFILE=1: a CPU profile of the hub process during the push, summarised.
     const profileDir = process.env.HUB_BENCH_PROFILE === '1' ? mkdtempSync(join(tmpdir(), 'hl-hub-prof-')) : undefined;
     hub = await startHub(db.url, nowTs, profileDir);
@@ -753,6 +755,7 @@ export async function benchHub(row: Row): Promise<void> {
 
     // 1. The year through the push API, the five sites at once.
     const sites = SITES.map((spec, i) => new SiteGenerator(i, spec, fromTs, nowTs));
+    if (!reuse) {
     const parentCpu0 = process.cpuUsage();
     const child0 = await hubStats(hub, true);
     const ticks0 = cpuTicks();
@@ -902,6 +905,8 @@ export async function benchHub(row: Row): Promise<void> {
     );
     for (const x of tables.rows as Array<{ name: string; b: string; heap: string; n: number }>) {
       row(`hub:   ${x.name}`, `${(Number(x.b) / 2 ** 20).toFixed(0)} MiB`, `(table with TOAST ${(Number(x.heap) / 2 ** 20).toFixed(0)} MiB, indexes ${((Number(x.b) - Number(x.heap)) / 2 ** 20).toFixed(0)} MiB; ${Math.round(x.n).toLocaleString('en-GB')} rows)`);
+    }
+
     }
 
     // 4. The reads.

@@ -254,7 +254,18 @@ describe.skipIf(missing('PostgreSQL (HEATLEDGER_TEST_PG_URL; .ci/pg/start.sh)', 
       expect(rows).toEqual(['bitten/proj-a', 'lumi-dk/proj-a']);
       // Facility figures are not a researcher's; waits by site and partition are everyone's.
       expect(await page.locator('[data-testid=hub-facility] tbody tr').count()).toBe(0);
+      expect(await page.getByTestId('hub-facility-note').isVisible()).toBe(true);
       expect(await page.locator('[data-testid=hub-waits] tbody tr').count()).toBeGreaterThan(0);
+      // Her project's review across sites: its GPU-hours by site and partition sum to the usage table's.
+      await page.getByTestId('hub-review').click();
+      await page.locator('[data-testid=hub-review-waits] tbody tr').first().waitFor();
+      const gpuHours = async (testid: string, col: number) =>
+        (await page.locator(`[data-testid=${testid}] tbody tr`).evaluateAll((trs, c) => trs.map((tr) => Number(tr.querySelectorAll('td')[c]!.textContent!.replace(/,/g, ''))), col)).reduce((a, b) => a + b, 0);
+      const reviewed = await gpuHours('hub-review-sites', 2);
+      expect(reviewed).toBeGreaterThan(0);
+      expect(reviewed).toBeCloseTo(await gpuHours('hub-usage', 2), 0);
+      const waitSites = await page.locator('[data-testid=hub-review-waits] tbody tr td:first-child').allTextContents();
+      expect(waitSites.every((s) => s === 'bitten' || s === 'lumi-dk')).toBe(true);
       mkdirSync('test/artifacts', { recursive: true });
       await page.screenshot({ path: 'test/artifacts/hub-researcher.png', fullPage: true });
       expect(errors).toEqual([]);

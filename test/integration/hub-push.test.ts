@@ -227,23 +227,42 @@ describe.skipIf(missing('PostgreSQL (HEATLEDGER_TEST_PG_URL; .ci/pg/start.sh)', 
     expect(gpu.p90S).toBeCloseTo((27 + 0.9 * (193 - 27)) * 60, 6);
     const all = await read(`/api/v1/hub/waits?groupBy=site&from=${iso(T0 - 24 * H)}&to=${iso(NOW - 2 * H)}`);
     expect(all.rows.map((r: { jobs: number }) => r.jobs)).toEqual([3, 2]);
-    // The stored runs (whole days and months, edge hours from the jobs) give what PostgreSQL's
-    // own percentile_cont gives over the jobs, on windows with edges inside days and months.
+    // The stored runs (whole months and days, a project's days, edge hours from the jobs) give
+    // what PostgreSQL's own percentile_cont gives over the jobs, on windows with edges inside
+    // days and months, by every grouping, for all projects and narrowed to some.
+    const byPostgres = async (a: number, b: number, groupBy: string[], projects: string[] | null) => {
+      const r = await hub.pool.query(
+        `SELECT ${groupBy.map((k) => `${k}, `).join('')}COUNT(*) AS jobs, AVG(wait_ms) / 1000 AS mean, MAX(wait_ms) / 1000 AS max,
+           percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY wait_ms) AS p
+         FROM hub_jobs WHERE start_ts >= $1 AND start_ts < $2 AND ($3::text[] IS NULL OR project = ANY($3)) ${groupBy.length ? `GROUP BY ${groupBy.join(', ')}` : ''}`,
+        [a, b, projects],
+      );
+      return new Map(r.rows.map((x) => [groupBy.map((k) => x[k]).join('|'), x]));
+    };
+    let compared = 0;
     for (const [a, b] of [
       [T0 - 24 * H, NOW - 2 * H],
       [T0 + 5 * H, T0 + 40 * H],
       [Date.parse('2026-10-01T00:00:00Z'), Date.parse('2026-12-01T00:00:00Z')],
     ] as const) {
-      for (const groupBy of [['site', 'partition'], ['partition'], []] as Array<Array<'site' | 'partition'>>) {
-        const runs = await hubWaits(hub, { fromTs: a, toTs: b, groupBy, projects: null });
-        const sql = await hubWaits(hub, { fromTs: a, toTs: b, groupBy, projects: ['proj-a', 'proj-b', 'proj-c'] });
-        expect(runs.length).toBe(sql.length);
-        for (const [i, r] of runs.entries()) {
-          expect(r.jobs).toBe(sql[i]!.jobs);
-          for (const k of ['p50S', 'p90S', 'p99S', 'maxS', 'meanS'] as const) expect(r[k], `${k} ${groupBy.join(',')}`).toBeCloseTo(sql[i]![k]!, 9);
+      for (const groupBy of [['site', 'partition'], ['partition'], [], ['project'], ['site', 'project'], ['project', 'partition']] as Array<Array<'site' | 'partition' | 'project'>>) {
+        for (const projects of [null, ['proj-a', 'proj-c']]) {
+          const got = await hubWaits(hub, { fromTs: a, toTs: b, groupBy, projects });
+          const want = await byPostgres(a, b, groupBy, projects);
+          expect(got.length, `${groupBy.join(',')} ${projects}`).toBe(want.size);
+          for (const r of got) {
+            const w = want.get(groupBy.map((k) => (r as Record<string, unknown>)[k]).join('|'))!;
+            expect(r.jobs).toBe(Number(w.jobs));
+            if (r.jobs === 0) continue;
+            compared++;
+            expect(r.meanS).toBeCloseTo(Number(w.mean), 9);
+            expect(r.maxS).toBeCloseTo(Number(w.max), 9);
+            expect([r.p50S, r.p90S, r.p99S].map((x) => x! * 1000)).toEqual(w.p.map((x: number) => expect.closeTo(x, 6)));
+          }
         }
       }
     }
+    expect(compared).toBeGreaterThan(40);
     const facility = await read(`/api/v1/hub/facility?from=${iso(T0)}&to=${iso(T0 + 24 * H)}`);
     for (const s of facility.sites) {
       expect(s.hours).toBe(24);
@@ -281,6 +300,13 @@ describe.skipIf(missing('PostgreSQL (HEATLEDGER_TEST_PG_URL; .ci/pg/start.sh)', 
     expect(usage.rows.map((r: { site: string; project: string }) => `${r.site}/${r.project}`)).toEqual(['bitten/proj-a', 'lumi-dk/proj-a']);
     const review = await (await as(`/api/v1/hub/projects/proj-a/review?${win}`)).json();
     expect(review.bySite.map((r: { site: string }) => r.site)).toEqual(['bitten', 'lumi-dk']);
+    // Its figures by site are the usage answer's for the project at each site.
+    for (const [i, r] of review.bySite.entries()) {
+      expect(r.gpuHours).toBeCloseTo(usage.rows[i].gpuHours, 9);
+      expect(r.energyKWh).toBeCloseTo(usage.rows[i].energyKWh, 9);
+      expect(r.co2Kg).toBeCloseTo(usage.rows[i].co2Kg, 9);
+    }
+    expect(review.bySite[0].gpuHours).toBeGreaterThan(0);
     expect(JSON.stringify(review)).not.toMatch(/proj-b|proj-c/);
     expect((await as(`/api/v1/hub/projects/proj-c/review?${win}`)).status).toBe(403);
     expect((await as(`/api/v1/hub/facility?${win}`)).status).toBe(403);
