@@ -123,7 +123,7 @@ export const hubUsageDay = pgTable(
     partition: text('partition').notNull(),
     ...usageFigures(),
   },
-  (t) => [primaryKey({ columns: [t.site, t.dayTs, t.project, t.partition] }), index('hub_usage_day_day').on(t.dayTs)],
+  (t) => [primaryKey({ columns: [t.site, t.dayTs, t.project, t.partition] }), index('hub_usage_day_day').on(t.dayTs), index('hub_usage_day_project').on(t.project, t.dayTs)],
 );
 
 /**
@@ -140,7 +140,7 @@ export const hubUsageDekad = pgTable(
     partition: text('partition').notNull(),
     ...usageFigures(),
   },
-  (t) => [primaryKey({ columns: [t.site, t.dekadTs, t.project, t.partition] }), index('hub_usage_dekad_dekad').on(t.dekadTs)],
+  (t) => [primaryKey({ columns: [t.site, t.dekadTs, t.project, t.partition] }), index('hub_usage_dekad_dekad').on(t.dekadTs), index('hub_usage_dekad_project').on(t.project, t.dekadTs)],
 );
 
 /** hub_usage_day summed per UTC calendar month. */
@@ -153,7 +153,7 @@ export const hubUsageMonth = pgTable(
     partition: text('partition').notNull(),
     ...usageFigures(),
   },
-  (t) => [primaryKey({ columns: [t.site, t.monthTs, t.project, t.partition] }), index('hub_usage_month_month').on(t.monthTs)],
+  (t) => [primaryKey({ columns: [t.site, t.monthTs, t.project, t.partition] }), index('hub_usage_month_month').on(t.monthTs), index('hub_usage_month_project').on(t.project, t.monthTs)],
 );
 
 /**
@@ -190,8 +190,8 @@ export const hubJobs = pgTable(
 
 /**
  * Every site's waits (start − submit) of the jobs that started in a UTC day, per
- * partition, ascending, as big-endian int32 seconds (or float64 milliseconds when a wait is
- * not whole seconds; db/hub/store.ts RUN_OF_WAITS): the runs exact percentiles over long
+ * partition, ascending, as big-endian float64 milliseconds (a project's as int32 seconds
+ * when every wait is whole seconds; db/hub/store.ts RUN_OF_WAITS): the runs exact percentiles over long
  * windows are taken from without a scan of the jobs (db/rules/sorted-runs.ts). Rebuilt
  * from hub_jobs for each pushed day; `hub_wait_month` holds a month's days merged.
  */

@@ -117,14 +117,16 @@ export async function inTransaction<T>(hub: HubStore, fn: (client: pg.PoolClient
 }
 
 /** The ascending waits of a group of hub_jobs rows as one bytea of big-endian float64s. */
+/** A group's waits as one sorted run of big-endian float64 milliseconds (float8send). */
+const RUN_OF_WAITS = "string_agg(float8send(wait_ms::float8), ''::bytea ORDER BY wait_ms)";
 /**
- * A group's waits as one sorted run: big-endian int32 seconds when every wait is whole
- * seconds (Slurm's times are; half the bytes to store and read), else big-endian float64
- * milliseconds. runOf tells them apart by length: 4 or 8 bytes per job.
+ * The same as big-endian int32 seconds when every wait is whole seconds (Slurm's times are):
+ * half the bytes for the runs read most often cold, a project's over a year. Both aggregates
+ * run (PostgreSQL computes every aggregate of a CASE), so only the per-project runs use it.
+ * runOf tells the two apart by length: 4 or 8 bytes per job.
  */
-const RUN_OF_WAITS = `CASE WHEN bool_and(wait_ms % 1000 = 0 AND wait_ms BETWEEN -2147483648000 AND 2147483647000)
-  THEN string_agg(int4send((wait_ms / 1000)::int4), ''::bytea ORDER BY wait_ms)
-  ELSE string_agg(float8send(wait_ms::float8), ''::bytea ORDER BY wait_ms) END`;
+const COMPACT_RUN_OF_WAITS = `CASE WHEN bool_and(wait_ms % 1000 = 0 AND wait_ms BETWEEN -2147483648000 AND 2147483647000)
+  THEN string_agg(int4send((wait_ms / 1000)::int4), ''::bytea ORDER BY wait_ms) ELSE ${RUN_OF_WAITS} END`;
 
 const SUMS = ['gpu_s', 'measured_gpu_s', 'energy_kwh', 'inferred_kwh', 'overhead_kwh', 'reused_kwh', 'co2_kg'] as const;
 const SUM_OF = SUMS.map((c) => `SUM(${c}) AS ${c}`).join(', ');
@@ -248,7 +250,7 @@ async function replaceDay(client: pg.PoolClient, site: string, day: PushedDay): 
   await client.query('DELETE FROM hub_wait_project_day WHERE day_ts = $2 AND site = $1', [site, a]);
   await client.query(
     `INSERT INTO hub_wait_project_day (project, day_ts, site, partition, n, sum_ms, waits)
-     SELECT project, $2, site, partition, COUNT(*), SUM(wait_ms), ${RUN_OF_WAITS} FROM hub_jobs WHERE site = $1 AND start_day_ts = $2 GROUP BY project, site, partition`,
+     SELECT project, $2, site, partition, COUNT(*), SUM(wait_ms), ${COMPACT_RUN_OF_WAITS} FROM hub_jobs WHERE site = $1 AND start_day_ts = $2 GROUP BY project, site, partition`,
     [site, a],
   );
   await client.query('DELETE FROM hub_wait_month WHERE month_ts = $2 AND site = $1', [site, m]);
@@ -482,58 +484,105 @@ interface Run {
  */
 const keptRuns = new WeakMap<HubStore, Map<string, { version: string; run: Run }>>();
 const MAX_KEPT_RUNS = 20_000;
+/** The tables and project lists whose runs this process has read once (the first read skips asking for versions). */
+const seenScopes = new WeakMap<HubStore, Set<string>>();
 
 type RunTable = 'day' | 'month' | 'project_day';
 
+/** `col` in any of `ranges` ([a, b) each), as SQL with its parameters numbered from `$first`. */
+function inRanges(col: string, ranges: Array<[number, number]>, first: number): { sql: string; params: number[] } {
+  return {
+    sql: `(${ranges.map((_, i) => `(${col} >= $${first + 2 * i} AND ${col} < $${first + 2 * i + 1})`).join(' OR ')})`,
+    params: ranges.flat(),
+  };
+}
+
+/** The pieces' ranges, adjacent ones joined. */
+function joined(parts: Array<{ a: number; b: number }>): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const p of parts) {
+    const last = out.at(-1);
+    if (last && last[1] === p.a) last[1] = p.b;
+    else out.push([p.a, p.b]);
+  }
+  return out;
+}
+
 /**
- * The wait runs of `table` for starts in [a, b) (of `projects` only, from hub_wait_project_day,
- * when given): the kept ones still current, the rest read.
+ * The wait runs of `table` for starts in `ranges` (of `projects` only, from
+ * hub_wait_project_day, when given): the kept ones still current, the rest read.
  */
-async function storedRuns(hub: HubStore, table: RunTable, a: number, b: number, projects: string[] | null = null): Promise<Run[]> {
+async function storedRuns(hub: HubStore, table: RunTable, ranges: Array<[number, number]>, projects: string[] | null = null): Promise<Run[]> {
+  if (ranges.length === 0) return [];
   let kept = keptRuns.get(hub);
   if (!kept) keptRuns.set(hub, (kept = new Map()));
+  let seen = seenScopes.get(hub);
+  if (!seen) seenScopes.set(hub, (seen = new Set()));
   const col = table === 'month' ? 'month_ts' : 'day_ts';
   const byProject = table === 'project_day';
   const project = byProject ? 'project' : "''";
-  const heads = (
-    await hub.pool.query(
-      `SELECT ${col} AS ts, site, partition, ${project} AS project, xmin::text AS v FROM hub_wait_${table}
-       WHERE ${byProject && projects ? 'project = ANY($3) AND ' : ''}${col} >= $1 AND ${col} < $2`,
-      byProject && projects ? [a, b, projects] : [a, b],
-    )
-  ).rows as Array<{ ts: string; site: string; partition: string; project: string; v: string }>;
+  const narrowed = byProject && projects !== null;
+  const where = inRanges(col, ranges, narrowed ? 2 : 1);
+  const inWindow = `${narrowed ? 'project = ANY($1) AND ' : ''}${where.sql}`;
+  const windowParams = narrowed ? [projects, ...where.params] : where.params;
+  type Row = { ts: string; site: string; partition: string; project: string; n: number; sumMs: number; waits: Buffer; v: string };
+  const full = `SELECT ${col} AS ts, site, partition, ${project} AS project, n, sum_ms AS "sumMs", waits, xmin::text AS v FROM hub_wait_${table}`;
   const keyOf = (h: { ts: string | number; site: string; partition: string; project: string }) => `${table}|${h.ts}|${h.site}|${h.partition}|${h.project}`;
-  const stale = heads.filter((h) => kept.get(keyOf(h))?.version !== h.v);
-  if (stale.length > 0) {
-    const rows = (
-      await hub.pool.query(
-        `SELECT ${col} AS ts, site, partition, ${project} AS project, n, sum_ms AS "sumMs", waits, xmin::text AS v FROM hub_wait_${table}
-         WHERE (${col}, site, partition, ${project}) IN (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]))`,
-        [stale.map((h) => h.ts), stale.map((h) => h.site), stale.map((h) => h.partition), stale.map((h) => h.project)],
-      )
-    ).rows as Array<{ ts: string; site: string; partition: string; project: string; n: number; sumMs: number; waits: Buffer; v: string }>;
-    for (const r of rows) {
-      kept.delete(keyOf(r));
-      const run: Run = { site: r.site, partition: r.partition, n: r.n, sumMs: r.sumMs, waits: runOf(r.waits, r.n) };
-      if (byProject) run.project = r.project;
-      kept.set(keyOf(r), { version: r.v, run });
-    }
-    // Bounded: the runs read longest ago go first (a year of five sites is ~7,500 runs).
-    while (kept.size > MAX_KEPT_RUNS) kept.delete(kept.keys().next().value!);
+  // The runs of this answer by key: those kept and current, then those read.
+  const runs = new Map<string, Run>();
+  let heads: Array<{ ts: string; site: string; partition: string; project: string; v: string }>;
+  let rows: Row[];
+  const scope = `${table}|${narrowed ? projects.join(',') : '*'}`;
+  if (!seen.has(scope)) {
+    // Nothing of these projects read yet: the runs at once, without asking for their versions first.
+    rows = (await hub.pool.query(`${full} WHERE ${inWindow}`, windowParams)).rows as Row[];
+    heads = rows;
+    seen.add(scope);
+  } else {
+    heads = (await hub.pool.query(`SELECT ${col} AS ts, site, partition, ${project} AS project, xmin::text AS v FROM hub_wait_${table} WHERE ${inWindow}`, windowParams)).rows as typeof heads;
+    const stale = heads.filter((h) => {
+      const k = kept.get(keyOf(h));
+      if (k?.version !== h.v) return true;
+      runs.set(keyOf(h), k.run);
+      return false;
+    });
+    rows =
+      stale.length === 0
+        ? []
+        : ((
+            await hub.pool.query(`${full} WHERE (${col}, site, partition, ${project}) IN (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]))`, [
+              stale.map((h) => h.ts),
+              stale.map((h) => h.site),
+              stale.map((h) => h.partition),
+              stale.map((h) => h.project),
+            ])
+          ).rows as Row[]);
   }
+  for (const r of rows) {
+    const run: Run = { site: r.site, partition: r.partition, n: r.n, sumMs: r.sumMs, waits: runOf(r.waits, r.n) };
+    if (byProject) run.project = r.project;
+    runs.set(keyOf(r), run);
+    kept.delete(keyOf(r));
+    kept.set(keyOf(r), { version: r.v, run });
+  }
+  // Bounded: the runs read longest ago go first (a year of five sites is ~7,500 runs; a project's year a few thousand).
+  while (kept.size > MAX_KEPT_RUNS) kept.delete(kept.keys().next().value!);
+  // A run rebuilt between the two statements is read at its new version: take it as read.
   return heads.flatMap((h) => {
-    const k = kept.get(keyOf(h));
-    return k ? [k.run] : [];
+    const run = runs.get(keyOf(h));
+    return run ? [run] : [];
   });
 }
 
-/** The waits of jobs that started in the hours [a, b) (a window's edges), as runs per site and partition (and project, when by project). */
-async function edgeRuns(hub: HubStore, a: number, b: number, byProject: boolean, projects: string[] | null): Promise<Run[]> {
+/** The waits of jobs that started in the hours of `ranges` (a window's edges), as runs per site and partition (and project, when by project). */
+async function edgeRuns(hub: HubStore, ranges: Array<[number, number]>, byProject: boolean, projects: string[] | null): Promise<Run[]> {
+  if (ranges.length === 0) return [];
   const keys = byProject ? 'site, partition, project' : 'site, partition';
+  const where = inRanges('start_ts', ranges, projects ? 2 : 1);
   const r = await hub.pool.query(
     `SELECT ${keys}, COUNT(*) AS n, SUM(wait_ms) AS "sumMs", ${RUN_OF_WAITS} AS waits FROM hub_jobs
-     WHERE start_ts >= $1 AND start_ts < $2${projects ? ' AND project = ANY($3)' : ''} GROUP BY ${keys}`,
-    projects ? [a, b, projects] : [a, b],
+     WHERE ${projects ? 'project = ANY($1) AND ' : ''}${where.sql} GROUP BY ${keys}`,
+    projects ? [projects, ...where.params] : where.params,
   );
   return r.rows.map((x) => ({ site: x.site, partition: x.partition, ...(byProject ? { project: x.project as string } : {}), n: Number(x.n), sumMs: Number(x.sumMs), waits: runOf(x.waits, Number(x.n)) }));
 }
@@ -549,11 +598,13 @@ export type HubWaitKey = 'site' | 'partition' | 'project';
  */
 export async function hubWaits(hub: HubStore, q: { fromTs: number; toTs: number; groupBy: HubWaitKey[]; projects: string[] | null }) {
   const byProject = q.projects !== null || q.groupBy.includes('project');
-  const runs: Run[] = [];
-  for (const p of pieces(q.fromTs, q.toTs)) {
-    if (p.table === 'hour') runs.push(...(await edgeRuns(hub, p.a, p.b, byProject, q.projects)));
-    else runs.push(...(await storedRuns(hub, byProject ? 'project_day' : p.table === 'month' ? 'month' : 'day', p.a, p.b, q.projects)));
-  }
+  // One statement per kind of piece: the edge hours, and the months and days (a project's: its days).
+  const parts = pieces(q.fromTs, q.toTs);
+  const of = (...tables: PieceTable[]) => joined(parts.filter((p) => tables.includes(p.table)));
+  const runs = [
+    ...(await edgeRuns(hub, of('hour'), byProject, q.projects)),
+    ...(byProject ? await storedRuns(hub, 'project_day', of('day', 'dekad', 'month'), q.projects) : [...(await storedRuns(hub, 'month', of('month'))), ...(await storedRuns(hub, 'day', of('day', 'dekad')))]),
+  ];
   const groups = new Map<string, { key: Record<string, string>; runs: Float64Array[]; n: number; sumMs: number; maxMs: number }>();
   for (const r of runs) {
     const key: Record<string, string> = {};
