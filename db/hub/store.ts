@@ -160,6 +160,16 @@ export async function storeDays(hub: HubStore, site: string, days: Array<PushedD
   return { stored, unchanged };
 }
 
+/** Replaces a site's `to` bucket [a, b) with the sums of its rows of `from` in it, per project and partition. */
+async function rollUp(client: pg.PoolClient, site: string, to: { table: string; col: string; a: number; b: number }, from: { table: string; col: string }): Promise<void> {
+  await client.query(`DELETE FROM ${to.table} WHERE site = $1 AND ${to.col} = $2`, [site, to.a]);
+  await client.query(
+    `INSERT INTO ${to.table} (site, ${to.col}, project, partition, ${SUMS.join(', ')})
+     SELECT site, $2, project, partition, ${SUM_OF} FROM ${from.table} WHERE site = $1 AND ${from.col} >= $2 AND ${from.col} < $3 GROUP BY site, project, partition`,
+    [site, to.a, to.b],
+  );
+}
+
 async function replaceDay(client: pg.PoolClient, site: string, day: PushedDay): Promise<void> {
   const a = day.dayTs;
   const b = a + DAY_MS;
@@ -191,26 +201,11 @@ async function replaceDay(client: pg.PoolClient, site: string, day: PushedDay): 
      SELECT hour_ts, site, project, partition, ${SUM_OF} FROM hub_usage_hour WHERE site = $1 AND hour_ts >= $2 AND hour_ts < $3 GROUP BY hour_ts, site, project, partition`,
     [site, a, b],
   );
-  await client.query('DELETE FROM hub_usage_day WHERE site = $1 AND day_ts = $2', [site, a]);
-  await client.query(
-    `INSERT INTO hub_usage_day (site, day_ts, project, partition, ${SUMS.join(', ')})
-     SELECT site, $2, project, partition, ${SUM_OF} FROM hub_usage_project_hour WHERE hour_ts >= $2 AND hour_ts < $3 AND site = $1 GROUP BY site, project, partition`,
-    [site, a, b],
-  );
-  const k = dekadOf(a);
-  await client.query('DELETE FROM hub_usage_dekad WHERE site = $1 AND dekad_ts = $2', [site, k]);
-  await client.query(
-    `INSERT INTO hub_usage_dekad (site, dekad_ts, project, partition, ${SUMS.join(', ')})
-     SELECT site, $2, project, partition, ${SUM_OF} FROM hub_usage_day WHERE site = $1 AND day_ts >= $2 AND day_ts < $3 GROUP BY site, project, partition`,
-    [site, k, nextDekad(k)],
-  );
+  // The day, its dekad and its month, each summed from the level below.
   const m = monthOf(a);
-  await client.query('DELETE FROM hub_usage_month WHERE site = $1 AND month_ts = $2', [site, m]);
-  await client.query(
-    `INSERT INTO hub_usage_month (site, month_ts, project, partition, ${SUMS.join(', ')})
-     SELECT site, $2, project, partition, ${SUM_OF} FROM hub_usage_dekad WHERE site = $1 AND dekad_ts >= $2 AND dekad_ts < $3 GROUP BY site, project, partition`,
-    [site, m, nextMonth(m)],
-  );
+  await rollUp(client, site, { table: 'hub_usage_day', col: 'day_ts', a, b }, { table: 'hub_usage_project_hour', col: 'hour_ts' });
+  await rollUp(client, site, { table: 'hub_usage_dekad', col: 'dekad_ts', a: dekadOf(a), b: nextDekad(a) }, { table: 'hub_usage_day', col: 'day_ts' });
+  await rollUp(client, site, { table: 'hub_usage_month', col: 'month_ts', a: m, b: nextMonth(m) }, { table: 'hub_usage_dekad', col: 'dekad_ts' });
   // A job moved to another start day is deleted with its old day and stored with its new one, whichever comes first.
   await client.query('DELETE FROM hub_jobs WHERE site = $1 AND start_day_ts = $2', [site, a]);
   if (day.jobs.length > 0) {

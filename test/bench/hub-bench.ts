@@ -36,7 +36,9 @@
  *
  * The reads' plans (EXPLAIN ANALYZE) of those over 100 ms go to test/artifacts/hub-explain.txt.
  * HUB_BENCH_DAYS (default 365) shortens the year while working on it; HUB_BENCH_KEEP=1
- * keeps the database (its URL is printed) instead of dropping it; HUB_BENCH_PROFILE=1 adds a
+ * keeps the database (its URL is printed) instead of dropping it, and HUB_BENCH_REUSE=<that URL>
+ * measures only the reads on it (after a change to the reads; the hub applies new migrations
+ * to it at start); HUB_BENCH_PROFILE=1 adds a
  * CPU profile of the hub process during the push, summarised by what the time went to.
  */
 import { spawn } from 'node:child_process';
