@@ -25,7 +25,7 @@ const usage = `usage: heatledger <command>
   hub token create --site NAME --database-url URL    (a site's push token, one line)
   hub grant --project P --gpu-hours N --from DATE --to DATE --database-url URL   (a national grant, used at every site)
   hub push [--db PATH]   (push this site's complete hours; HEATLEDGER_HUB_URL, HEATLEDGER_HUB_TOKEN, HEATLEDGER_SITE)
-  token create|list|revoke … --database-url URL and user add … --database-url URL: the hub's tokens and people`;
+  token create|list|revoke … --database-url URL and user add|export|forget … --database-url URL: the hub's tokens and people`;
 
 type Command = (argv: string[]) => Promise<number>;
 

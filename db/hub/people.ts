@@ -139,3 +139,55 @@ export async function hubSessionUser(hub: HubStore, id: string, nowTs: number) {
 export async function endHubSession(hub: HubStore, id: string): Promise<void> {
   await hub.pool.query('DELETE FROM hub_sessions WHERE id_hash = $1', [sha256(id)]);
 }
+
+/**
+ * Everything the hub holds under a person's name: their hub account (no password hash) and
+ * sessions, and what sites pushed under that name (only sites that push real names,
+ * `HEATLEDGER_HUB_REAL_NAMES=1`, do: others push pseudonyms). Reads the pushed tables by
+ * scan (no index on user names: a rare request).
+ */
+export async function exportHubPerson(hub: HubStore, username: string) {
+  const account = await hub.pool.query('SELECT username, role, created_ts AS "createdTs" FROM hub_users WHERE username = $1', [username]);
+  const member = await hub.pool.query('SELECT project FROM hub_members WHERE username = $1 ORDER BY project', [username]);
+  const sessions = await hub.pool.query('SELECT COUNT(*) AS n FROM hub_sessions WHERE username = $1', [username]);
+  const jobs = await hub.pool.query(
+    `SELECT site, cluster, job_id AS "jobId", project, partition, gpus, submit_ts AS "submitTs", start_ts AS "startTs", end_ts AS "endTs", state, energy_kwh AS "energyKWh"
+     FROM hub_jobs WHERE user_name = $1 ORDER BY site, start_ts, job_id`,
+    [username],
+  );
+  const usage = await hub.pool.query(
+    `SELECT site, project, partition, SUM(gpu_s) / 3600 AS "gpuHours", SUM(energy_kwh) AS "energyKWh", MIN(hour_ts) AS "fromTs", MAX(hour_ts) + 3600000 AS "toTs"
+     FROM hub_usage_hour WHERE user_name = $1 GROUP BY site, project, partition ORDER BY site, project, partition`,
+    [username],
+  );
+  const a = account.rows[0] as { username: string; role: HubRole; createdTs: string } | undefined;
+  return {
+    username,
+    account: a ? { username: a.username, role: a.role, created: new Date(Number(a.createdTs)).toISOString(), projects: member.rows.map((r) => r.project as string) } : null,
+    sessions: Number(sessions.rows[0].n),
+    pushedJobs: jobs.rows.map((j) => ({ ...j, submitTs: Number(j.submitTs), startTs: Number(j.startTs), endTs: j.endTs === null ? null : Number(j.endTs) })),
+    pushedUsage: usage.rows.map((u) => ({ ...u, fromTs: Number(u.fromTs), toTs: Number(u.toTs) })),
+  };
+}
+
+/**
+ * Forgets a person at the hub in one transaction: deletes their hub account, memberships and
+ * sessions, and moves what sites pushed under their name to a pseudonym (the figures stay, as
+ * at a site). A site that pushes real names must forget the person too (`heatledger user
+ * forget` there), or a later push of a changed day brings the name back: the answer names
+ * those sites.
+ */
+export async function forgetHubPerson(hub: HubStore, username: string, o: { nowTs: number; actor: string }) {
+  const pseudonym = `forgotten-${randomBytes(4).toString('hex')}`;
+  return inTransaction(hub, async (client) => {
+    const sessions = await client.query('DELETE FROM hub_sessions WHERE username = $1', [username]);
+    const memberships = await client.query('DELETE FROM hub_members WHERE username = $1', [username]);
+    const account = await client.query('DELETE FROM hub_users WHERE username = $1', [username]);
+    const jobs = await client.query('UPDATE hub_jobs SET user_name = $2 WHERE user_name = $1 RETURNING site', [username, pseudonym]);
+    const usage = await client.query('UPDATE hub_usage_hour SET user_name = $2 WHERE user_name = $1', [username, pseudonym]);
+    const sites = [...new Set(jobs.rows.map((r) => r.site as string))].sort();
+    const result = { account: (account.rowCount ?? 0) > 0, sessions: sessions.rowCount ?? 0, memberships: memberships.rowCount ?? 0, jobs: jobs.rowCount ?? 0, usageRows: usage.rowCount ?? 0, pseudonym, sites };
+    await client.query('INSERT INTO hub_audit (ts, actor, action, target, details) VALUES ($1, $2, $3, $4, $5)', [o.nowTs, o.actor, 'user.forget', `user:${pseudonym}`, JSON.stringify({ ...result, pseudonym: undefined })]);
+    return result;
+  });
+}

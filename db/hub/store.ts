@@ -532,6 +532,7 @@ async function storedRuns(hub: HubStore, table: RunTable, ranges: Array<[number,
     // Nothing of these projects read yet: the runs at once, without asking for their versions first.
     rows = (await hub.pool.query(`${full} WHERE ${inWindow}`, windowParams)).rows as Row[];
     heads = rows;
+    if (seen.size >= 10_000) seen.clear();
     seen.add(scope);
   } else {
     heads = (await hub.pool.query(`SELECT ${col} AS ts, site, partition, ${project} AS project, xmin::text AS v FROM hub_wait_${table} WHERE ${inWindow}`, windowParams)).rows as typeof heads;

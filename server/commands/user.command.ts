@@ -2,6 +2,7 @@
  * `heatledger user add --name NAME --role ROLE [--project P]… [--email ADDRESS] [--lang en|da] [--db PATH]`; the password is one line on stdin.
  * `heatledger user export USER` prints everything stored about the person as JSON;
  * `heatledger user forget USER` deletes the account and pseudonymises their job records.
+ * With `--database-url postgres://…` instead of `--db`, the same at the federation hub.
  */
 import { createInterface } from 'node:readline';
 import { openDatabase } from '../../db/client.ts';
@@ -9,7 +10,7 @@ import { UsageError } from '../../collectors/shared/usage-error.ts';
 import { loadConfig } from '../config.ts';
 import { cliActor, recordAudit } from '../services/audit.service.ts';
 import { addUser, hashPassword, roles, type Role } from '../services/auth.service.ts';
-import { putHubUser } from '../../db/hub/people.ts';
+import { exportHubPerson, forgetHubPerson, putHubUser } from '../../db/hub/people.ts';
 import { hubDatabaseUrl, withHub } from './hub.command.ts';
 import { exportPerson, forgetPerson } from '../services/privacy.service.ts';
 import { parseFlags } from './args.ts';
@@ -34,7 +35,10 @@ export async function userCommand(argv: string[]): Promise<number> {
     db: { type: 'string' },
     'database-url': { type: 'string' },
   });
-  if (positionals[0] === 'export' || positionals[0] === 'forget') return personRequest(positionals[0], positionals.slice(1), values.db);
+  if (positionals[0] === 'export' || positionals[0] === 'forget') {
+    if (values['database-url'] !== undefined) return hubPersonRequest(positionals[0], positionals.slice(1), hubDatabaseUrl(values['database-url'], `user ${positionals[0]}`));
+    return personRequest(positionals[0], positionals.slice(1), values.db);
+  }
   if (positionals[0] !== 'add') throw new UsageError('usage: heatledger user add --name NAME --role ROLE [--project P]... [--email ADDRESS] [--lang en|da] [--db PATH] | user export USER | user forget USER');
   if (!values.name) throw new UsageError('user add: --name is required');
   if (!roles.includes(values.role as Role)) throw new UsageError(`user add: --role must be one of ${roles.join(', ')}`);
@@ -84,4 +88,22 @@ async function personRequest(action: 'export' | 'forget', args: string[], dbPath
     db.$client.close();
   }
   return 0;
+}
+
+/** `user export|forget USER --database-url URL`: the same at the federation hub. */
+async function hubPersonRequest(action: 'export' | 'forget', args: string[], url: string): Promise<number> {
+  if (args.length !== 1 || !args[0]) throw new UsageError(`usage: heatledger user ${action} USER --database-url postgres://…`);
+  const username = args[0];
+  return withHub(url, async (hub) => {
+    if (action === 'export') {
+      process.stdout.write(`${JSON.stringify(await exportHubPerson(hub, username), null, 2)}\n`);
+      return 0;
+    }
+    const r = await forgetHubPerson(hub, username, { nowTs: Date.now(), actor: cliActor() });
+    process.stderr.write(
+      `user ${username} forgotten at the hub: account ${r.account ? 'deleted' : 'absent'}, ${r.sessions} session(s) and ${r.memberships} membership(s) deleted, ${r.jobs} job record(s) and ${r.usageRows} usage row(s) now under ${r.pseudonym}\n`,
+    );
+    if (r.sites.length > 0) process.stderr.write(`sites that pushed the name: ${r.sites.join(', ')}; forget the person there too (heatledger user forget ${username} --db …), or a later push brings the name back\n`);
+    return 0;
+  });
 }
