@@ -160,6 +160,10 @@ export async function exportHubPerson(hub: HubStore, username: string) {
      FROM hub_usage_hour WHERE user_name = $1 GROUP BY site, project, partition ORDER BY site, project, partition`,
     [username],
   );
+  const audit = await hub.pool.query(
+    "SELECT ts, action, target, details FROM hub_audit WHERE actor = 'user:' || $1 OR target = 'user:' || $1 ORDER BY id",
+    [username],
+  );
   const a = account.rows[0] as { username: string; role: HubRole; createdTs: string } | undefined;
   return {
     username,
@@ -167,6 +171,7 @@ export async function exportHubPerson(hub: HubStore, username: string) {
     sessions: Number(sessions.rows[0].n),
     pushedJobs: jobs.rows.map((j) => ({ ...j, submitTs: Number(j.submitTs), startTs: Number(j.startTs), endTs: j.endTs === null ? null : Number(j.endTs) })),
     pushedUsage: usage.rows.map((u) => ({ ...u, fromTs: Number(u.fromTs), toTs: Number(u.toTs) })),
+    audit: audit.rows.map((r) => ({ ts: new Date(Number(r.ts)).toISOString(), action: r.action as string, target: r.target as string, details: JSON.parse((r.details as string | null) ?? '{}') as unknown })),
   };
 }
 
@@ -178,14 +183,16 @@ export async function exportHubPerson(hub: HubStore, username: string) {
  * those sites.
  */
 export async function forgetHubPerson(hub: HubStore, username: string, o: { nowTs: number; actor: string }) {
-  const pseudonym = `forgotten-${randomBytes(4).toString('hex')}`;
+  const pseudonym = `forgotten-${randomBytes(6).toString('hex')}`;
   return inTransaction(hub, async (client) => {
     const sessions = await client.query('DELETE FROM hub_sessions WHERE username = $1', [username]);
     const memberships = await client.query('DELETE FROM hub_members WHERE username = $1', [username]);
     const account = await client.query('DELETE FROM hub_users WHERE username = $1', [username]);
     const jobs = await client.query('UPDATE hub_jobs SET user_name = $2 WHERE user_name = $1 RETURNING site', [username, pseudonym]);
-    const usage = await client.query('UPDATE hub_usage_hour SET user_name = $2 WHERE user_name = $1', [username, pseudonym]);
-    const sites = [...new Set(jobs.rows.map((r) => r.site as string))].sort();
+    const usage = await client.query('UPDATE hub_usage_hour SET user_name = $2 WHERE user_name = $1 RETURNING site', [username, pseudonym]);
+    // What they did at the hub (a national grant set) keeps its record, under the pseudonym.
+    await client.query("UPDATE hub_audit SET actor = 'user:' || $2 WHERE actor = 'user:' || $1", [username, pseudonym]);
+    const sites = [...new Set([...jobs.rows, ...usage.rows].map((r) => r.site as string))].sort();
     const result = { account: (account.rowCount ?? 0) > 0, sessions: sessions.rowCount ?? 0, memberships: memberships.rowCount ?? 0, jobs: jobs.rowCount ?? 0, usageRows: usage.rowCount ?? 0, pseudonym, sites };
     await client.query('INSERT INTO hub_audit (ts, actor, action, target, details) VALUES ($1, $2, $3, $4, $5)', [o.nowTs, o.actor, 'user.forget', `user:${pseudonym}`, JSON.stringify({ ...result, pseudonym: undefined })]);
     return result;

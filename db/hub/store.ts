@@ -170,6 +170,32 @@ async function rollUp(client: pg.PoolClient, site: string, to: { table: string; 
   );
 }
 
+/** A site's wait runs of the jobs that started in UTC day `d`: per partition, and per project and partition. */
+async function rebuildDayRuns(client: pg.PoolClient, site: string, d: number): Promise<void> {
+  await client.query('DELETE FROM hub_wait_day WHERE day_ts = $2 AND site = $1', [site, d]);
+  await client.query(
+    `INSERT INTO hub_wait_day (day_ts, site, partition, n, sum_ms, waits)
+     SELECT $2, site, partition, COUNT(*), SUM(wait_ms), ${RUN_OF_WAITS} FROM hub_jobs WHERE site = $1 AND start_day_ts = $2 GROUP BY site, partition`,
+    [site, d],
+  );
+  await client.query('DELETE FROM hub_wait_project_day WHERE day_ts = $2 AND site = $1', [site, d]);
+  await client.query(
+    `INSERT INTO hub_wait_project_day (project, day_ts, site, partition, n, sum_ms, waits)
+     SELECT project, $2, site, partition, COUNT(*), SUM(wait_ms), ${COMPACT_RUN_OF_WAITS} FROM hub_jobs WHERE site = $1 AND start_day_ts = $2 GROUP BY project, site, partition`,
+    [site, d],
+  );
+}
+
+/** A site's wait runs per partition of the jobs that started in the month from `m`. */
+async function rebuildMonthRuns(client: pg.PoolClient, site: string, m: number): Promise<void> {
+  await client.query('DELETE FROM hub_wait_month WHERE month_ts = $2 AND site = $1', [site, m]);
+  await client.query(
+    `INSERT INTO hub_wait_month (month_ts, site, partition, n, sum_ms, waits)
+     SELECT $2, site, partition, COUNT(*), SUM(wait_ms), ${RUN_OF_WAITS} FROM hub_jobs WHERE site = $1 AND start_day_ts >= $2 AND start_day_ts < $3 GROUP BY site, partition`,
+    [site, m, nextMonth(m)],
+  );
+}
+
 async function replaceDay(client: pg.PoolClient, site: string, day: PushedDay): Promise<void> {
   const a = day.dayTs;
   const b = a + DAY_MS;
@@ -206,7 +232,17 @@ async function replaceDay(client: pg.PoolClient, site: string, day: PushedDay): 
   await rollUp(client, site, { table: 'hub_usage_day', col: 'day_ts', a, b }, { table: 'hub_usage_project_hour', col: 'hour_ts' });
   await rollUp(client, site, { table: 'hub_usage_dekad', col: 'dekad_ts', a: dekadOf(a), b: nextDekad(a) }, { table: 'hub_usage_day', col: 'day_ts' });
   await rollUp(client, site, { table: 'hub_usage_month', col: 'month_ts', a: m, b: nextMonth(m) }, { table: 'hub_usage_dekad', col: 'dekad_ts' });
-  // A job moved to another start day is deleted with its old day and stored with its new one, whichever comes first.
+  // A job moved to another start day is deleted with its old day and stored with its new one,
+  // whichever comes first; the old day's wait runs (and its month's) are rebuilt with this day's.
+  const moved =
+    day.jobs.length === 0
+      ? []
+      : (
+          await client.query(
+            `SELECT DISTINCT start_day_ts AS d FROM hub_jobs WHERE site = $1 AND start_day_ts <> $2 AND (cluster, job_id) IN (SELECT * FROM unnest($3::text[], $4::text[]))`,
+            [site, a, day.jobs.map((j) => j.cluster), day.jobs.map((j) => j.jobId)],
+          )
+        ).rows.map((r) => Number(r.d));
   await client.query('DELETE FROM hub_jobs WHERE site = $1 AND start_day_ts = $2', [site, a]);
   if (day.jobs.length > 0) {
     const j = day.jobs;
@@ -236,24 +272,8 @@ async function replaceDay(client: pg.PoolClient, site: string, day: PushedDay): 
     );
   }
   // The day's wait runs (per partition, and per project and partition), then its month's (RUN_OF_WAITS; runOf reads them).
-  await client.query('DELETE FROM hub_wait_day WHERE day_ts = $2 AND site = $1', [site, a]);
-  await client.query(
-    `INSERT INTO hub_wait_day (day_ts, site, partition, n, sum_ms, waits)
-     SELECT $2, site, partition, COUNT(*), SUM(wait_ms), ${RUN_OF_WAITS} FROM hub_jobs WHERE site = $1 AND start_day_ts = $2 GROUP BY site, partition`,
-    [site, a],
-  );
-  await client.query('DELETE FROM hub_wait_project_day WHERE day_ts = $2 AND site = $1', [site, a]);
-  await client.query(
-    `INSERT INTO hub_wait_project_day (project, day_ts, site, partition, n, sum_ms, waits)
-     SELECT project, $2, site, partition, COUNT(*), SUM(wait_ms), ${COMPACT_RUN_OF_WAITS} FROM hub_jobs WHERE site = $1 AND start_day_ts = $2 GROUP BY project, site, partition`,
-    [site, a],
-  );
-  await client.query('DELETE FROM hub_wait_month WHERE month_ts = $2 AND site = $1', [site, m]);
-  await client.query(
-    `INSERT INTO hub_wait_month (month_ts, site, partition, n, sum_ms, waits)
-     SELECT $2, site, partition, COUNT(*), SUM(wait_ms), ${RUN_OF_WAITS} FROM hub_jobs WHERE site = $1 AND start_day_ts >= $2 AND start_day_ts < $3 GROUP BY site, partition`,
-    [site, m, nextMonth(m)],
-  );
+  for (const d of [a, ...moved]) await rebuildDayRuns(client, site, d);
+  for (const month of new Set([m, ...moved.map(monthOf)])) await rebuildMonthRuns(client, site, month);
   await client.query('DELETE FROM hub_facility_hour WHERE site = $1 AND hour_ts >= $2 AND hour_ts < $3', [site, a, b]);
   if (day.facility.length > 0) {
     const f = day.facility;
@@ -353,7 +373,7 @@ export async function hubUsage(
   let kept = keptUsage.get(hub);
   if (!kept) keptUsage.set(hub, (kept = new Map()));
   // The pieces not kept (or changed) are read in one statement.
-  const ids = parts.map((p) => `${p.table}|${p.a}|${p.b}|${q.groupBy.join(',')}|${q.projects?.join(',') ?? '*'}|${q.sites?.join(',') ?? '*'}`);
+  const ids = parts.map((p) => JSON.stringify([p.table, p.a, p.b, q.groupBy, q.projects, q.sites ?? null]));
   const rowsOf = ids.map((id, i) => {
     const hit = kept.get(id);
     return hit?.version === versionOf.get(i) && hit ? hit.rows : null;
@@ -522,12 +542,12 @@ async function storedRuns(hub: HubStore, table: RunTable, ranges: Array<[number,
   const windowParams = narrowed ? [projects, ...where.params] : where.params;
   type Row = { ts: string; site: string; partition: string; project: string; n: number; sumMs: number; waits: Buffer; v: string };
   const full = `SELECT ${col} AS ts, site, partition, ${project} AS project, n, sum_ms AS "sumMs", waits, xmin::text AS v FROM hub_wait_${table}`;
-  const keyOf = (h: { ts: string | number; site: string; partition: string; project: string }) => `${table}|${h.ts}|${h.site}|${h.partition}|${h.project}`;
+  const keyOf = (h: { ts: string | number; site: string; partition: string; project: string }) => JSON.stringify([table, String(h.ts), h.site, h.partition, h.project]);
   // The runs of this answer by key: those kept and current, then those read.
   const runs = new Map<string, Run>();
   let heads: Array<{ ts: string; site: string; partition: string; project: string; v: string }>;
   let rows: Row[];
-  const scope = `${table}|${narrowed ? projects.join(',') : '*'}`;
+  const scope = JSON.stringify([table, narrowed ? projects : null]);
   if (!seen.has(scope)) {
     // Nothing of these projects read yet: the runs at once, without asking for their versions first.
     rows = (await hub.pool.query(`${full} WHERE ${inWindow}`, windowParams)).rows as Row[];

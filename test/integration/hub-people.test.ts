@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../server/services/auth.service.ts';
-import { createHubSession, putHubUser } from '../../db/hub/people.ts';
+import { createHubSession, putHubUser, setNationalGrant } from '../../db/hub/people.ts';
 import { hubUsage, openHub, storeDays, type HubStore, type PushedDay } from '../../db/hub/store.ts';
 import { DAY_MS, HOUR_MS } from '../../db/rules/time.ts';
 import { freshDatabase, hasPostgres, type TestDatabase } from '../support/postgres.ts';
@@ -66,6 +66,10 @@ describe.skipIf(missing('PostgreSQL (HEATLEDGER_TEST_PG_URL; .ci/pg/start.sh)', 
       facility: [],
     };
     await storeDays(hub, 'bitten', [{ ...day, hash: 'a'.repeat(64) }], Date.now());
+    // At lumi-dk only usage under her name (her job started before the days it pushed).
+    await storeDays(hub, 'lumi-dk', [{ dayTs: DAY, completeToTs: DAY + DAY_MS, usage: [usage(3, 'alice', 3600, 0.5)], jobs: [], facility: [] }].map((d) => ({ ...d, hash: 'b'.repeat(64) })), Date.now());
+    // She set a national grant at the hub (an admin, say): the audit names her.
+    await setNationalGrant(hub, { project: 'proj-a', fromTs: DAY, toTs: DAY + 30 * DAY_MS, gpuHours: 100, actor: 'user:alice', nowTs: Date.now() });
     await putHubUser(hub, { username: 'alice', role: 'researcher', passwordHash: hashPassword('correct horse'), projects: ['proj-a'], nowTs: Date.now() });
     await createHubSession(hub, 'alice', Date.now() + HOUR_MS);
   });
@@ -81,10 +85,12 @@ describe.skipIf(missing('PostgreSQL (HEATLEDGER_TEST_PG_URL; .ci/pg/start.sh)', 
     expect(out.account).toMatchObject({ username: 'alice', role: 'researcher', projects: ['proj-a'] });
     expect(out.sessions).toBe(1);
     expect(out.pushedJobs.map((j: { jobId: string }) => j.jobId)).toEqual(['101']);
-    // 7200 + 3600 GPU-seconds = 3 GPU-hours, 0.9 + 0.4 kWh; bob's row is not hers.
-    expect(out.pushedUsage).toHaveLength(1);
+    // At bitten 7200 + 3600 GPU-seconds = 3 GPU-hours, 0.9 + 0.4 kWh (bob's row is not hers); at lumi-dk 1 GPU-hour, 0.5 kWh.
+    expect(out.pushedUsage.map((u: { site: string }) => u.site)).toEqual(['bitten', 'lumi-dk']);
     expect(out.pushedUsage[0].gpuHours).toBeCloseTo(3, 12);
     expect(out.pushedUsage[0].energyKWh).toBeCloseTo(1.3, 12);
+    expect(out.pushedUsage[1].gpuHours).toBeCloseTo(1, 12);
+    expect(out.audit.map((a: { action: string }) => a.action)).toEqual(['grant.national']);
     expect(JSON.stringify(out)).not.toMatch(/bob|password/i);
     expect(existsSync(join(cwd, 'data'))).toBe(false);
   });
@@ -93,19 +99,22 @@ describe.skipIf(missing('PostgreSQL (HEATLEDGER_TEST_PG_URL; .ci/pg/start.sh)', 
     const before = await hubUsage(hub, { fromTs: DAY, toTs: DAY + DAY_MS, groupBy: ['project'], projects: null });
     const r = cli(['user', 'forget', 'alice', '--database-url', db.url], cwd);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/account deleted, 1 session\(s\) and 1 membership\(s\) deleted, 1 job record\(s\) and 2 usage row\(s\) now under forgotten-[0-9a-f]{8}/);
-    expect(r.stderr).toContain('sites that pushed the name: bitten');
+    expect(r.stderr).toMatch(/account deleted, 1 session\(s\) and 1 membership\(s\) deleted, 1 job record\(s\) and 3 usage row\(s\) now under forgotten-[0-9a-f]{12}/);
+    expect(r.stderr).toContain('sites that pushed the name: bitten, lumi-dk');
+    const actors = (await hub.pool.query("SELECT actor FROM hub_audit WHERE action = 'grant.national'")).rows.map((x) => x.actor as string);
+    expect(actors).toHaveLength(1);
+    expect(actors[0]).toMatch(/^user:forgotten-[0-9a-f]{12}$/);
     const names = async (table: string) => (await hub.pool.query(`SELECT DISTINCT user_name FROM ${table} ORDER BY 1`)).rows.map((x) => x.user_name as string);
     for (const table of ['hub_jobs', 'hub_usage_hour']) {
       const left = await names(table);
       expect(left).not.toContain('alice');
       expect(left).toContain('bob');
-      expect(left.some((n) => /^forgotten-[0-9a-f]{8}$/.test(n))).toBe(true);
+      expect(left.some((n) => /^forgotten-[0-9a-f]{12}$/.test(n))).toBe(true);
     }
     expect((await hub.pool.query("SELECT COUNT(*)::int AS n FROM hub_users WHERE username = 'alice'")).rows[0].n).toBe(0);
     expect(await hubUsage(hub, { fromTs: DAY, toTs: DAY + DAY_MS, groupBy: ['project'], projects: null })).toEqual(before);
     const again = JSON.parse(cli(['user', 'export', 'alice', '--database-url', db.url], cwd).stdout);
-    expect(again).toMatchObject({ account: null, sessions: 0, pushedJobs: [], pushedUsage: [] });
+    expect(again).toMatchObject({ account: null, sessions: 0, pushedJobs: [], pushedUsage: [], audit: [] });
     expect(existsSync(join(cwd, 'data'))).toBe(false);
   });
 });

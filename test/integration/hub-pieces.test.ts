@@ -160,9 +160,9 @@ describe.skipIf(missing('PostgreSQL (HEATLEDGER_TEST_PG_URL; .ci/pg/start.sh)', 
     await expectUsageExact();
   }, 60_000);
 
-  it("gives the waits' percentiles PostgreSQL's percentile_cont gives over the jobs", async () => {
+  async function expectWaitsExact(ws: Array<[number, number]>) {
     let compared = 0;
-    for (const [a, b] of windows().slice(0, 12)) {
+    for (const [a, b] of ws) {
       for (const groupBy of [['site', 'partition'], ['project'], []] as Array<Array<'site' | 'partition' | 'project'>>) {
         for (const projects of [null, ['proj-b']]) {
           const got = await hubWaits(hub, { fromTs: a, toTs: b, groupBy, projects });
@@ -183,7 +183,32 @@ describe.skipIf(missing('PostgreSQL (HEATLEDGER_TEST_PG_URL; .ci/pg/start.sh)', 
         }
       }
     }
-    expect(compared).toBeGreaterThan(100);
+    return compared;
+  }
+
+  it("gives the waits' percentiles PostgreSQL's percentile_cont gives over the jobs", async () => {
+    expect(await expectWaitsExact(windows().slice(0, 12))).toBeGreaterThan(100);
+  }, 60_000);
+
+  it("counts a job once when a later push moves its start to another day (the old day's runs rebuilt)", async () => {
+    // A job of lumi-dk's Feb 20 pushed again inside Feb 19 (its start corrected at the site): it leaves Feb 20.
+    const old = day('lumi-dk', Date.UTC(2026, 1, 20));
+    const movedJob = { ...old.jobs[0]!, startTs: old.jobs[0]!.startTs - DAY_MS, submitTs: old.jobs[0]!.submitTs - DAY_MS - 3_600_000 };
+    const feb19 = day('lumi-dk', Date.UTC(2026, 1, 19));
+    const changed = { ...feb19, jobs: [...feb19.jobs, movedJob] };
+    expect(await storeDays(hub, 'lumi-dk', [{ ...changed, hash: hash(changed, 2) }], Date.now())).toEqual({ stored: 1, unchanged: 0 });
+    const held = await hub.pool.query('SELECT start_day_ts FROM hub_jobs WHERE site = $1 AND job_id = $2', ['lumi-dk', movedJob.jobId]);
+    expect(held.rows.map((r) => Number(r.start_day_ts))).toEqual([Date.UTC(2026, 1, 19)]);
+    const jobs = await hubWaits(hub, { fromTs: Date.UTC(2026, 1, 1), toTs: Date.UTC(2026, 2, 1), groupBy: [], projects: null });
+    const count = await hub.pool.query('SELECT COUNT(*)::int AS n FROM hub_jobs WHERE start_ts >= $1 AND start_ts < $2', [Date.UTC(2026, 1, 1), Date.UTC(2026, 2, 1)]);
+    expect(jobs[0]!.jobs).toBe(count.rows[0].n);
+    expect(
+      await expectWaitsExact([
+        [Date.UTC(2026, 1, 19), Date.UTC(2026, 1, 21)],
+        [Date.UTC(2026, 1, 1), Date.UTC(2026, 2, 1)],
+        [Date.UTC(2026, 0, 27), Date.UTC(2026, 3, 1)],
+      ]),
+    ).toBeGreaterThan(10);
   }, 60_000);
 
   it('rebuilds the dekad and the month of a day pushed again with other figures', async () => {
