@@ -116,7 +116,6 @@ export async function inTransaction<T>(hub: HubStore, fn: (client: pg.PoolClient
   }
 }
 
-/** The ascending waits of a group of hub_jobs rows as one bytea of big-endian float64s. */
 /** A group's waits as one sorted run of big-endian float64 milliseconds (float8send). */
 const RUN_OF_WAITS = "string_agg(float8send(wait_ms::float8), ''::bytea ORDER BY wait_ms)";
 /**
@@ -170,29 +169,19 @@ async function rollUp(client: pg.PoolClient, site: string, to: { table: string; 
   );
 }
 
-/** A site's wait runs of the jobs that started in UTC day `d`: per partition, and per project and partition. */
-async function rebuildDayRuns(client: pg.PoolClient, site: string, d: number): Promise<void> {
-  await client.query('DELETE FROM hub_wait_day WHERE day_ts = $2 AND site = $1', [site, d]);
+/**
+ * Replaces a site's wait runs in `to` for the jobs that started in the days [a, b) (one day,
+ * or a month), grouped by partition (and project, for hub_wait_project_day).
+ */
+async function rebuildRuns(client: pg.PoolClient, site: string, to: { table: 'hub_wait_day' | 'hub_wait_month' | 'hub_wait_project_day'; col: string; a: number; b: number }): Promise<void> {
+  const byProject = to.table === 'hub_wait_project_day';
+  const keys = byProject ? 'project, site, partition' : 'site, partition';
+  await client.query(`DELETE FROM ${to.table} WHERE ${to.col} = $2 AND site = $1`, [site, to.a]);
   await client.query(
-    `INSERT INTO hub_wait_day (day_ts, site, partition, n, sum_ms, waits)
-     SELECT $2, site, partition, COUNT(*), SUM(wait_ms), ${RUN_OF_WAITS} FROM hub_jobs WHERE site = $1 AND start_day_ts = $2 GROUP BY site, partition`,
-    [site, d],
-  );
-  await client.query('DELETE FROM hub_wait_project_day WHERE day_ts = $2 AND site = $1', [site, d]);
-  await client.query(
-    `INSERT INTO hub_wait_project_day (project, day_ts, site, partition, n, sum_ms, waits)
-     SELECT project, $2, site, partition, COUNT(*), SUM(wait_ms), ${COMPACT_RUN_OF_WAITS} FROM hub_jobs WHERE site = $1 AND start_day_ts = $2 GROUP BY project, site, partition`,
-    [site, d],
-  );
-}
-
-/** A site's wait runs per partition of the jobs that started in the month from `m`. */
-async function rebuildMonthRuns(client: pg.PoolClient, site: string, m: number): Promise<void> {
-  await client.query('DELETE FROM hub_wait_month WHERE month_ts = $2 AND site = $1', [site, m]);
-  await client.query(
-    `INSERT INTO hub_wait_month (month_ts, site, partition, n, sum_ms, waits)
-     SELECT $2, site, partition, COUNT(*), SUM(wait_ms), ${RUN_OF_WAITS} FROM hub_jobs WHERE site = $1 AND start_day_ts >= $2 AND start_day_ts < $3 GROUP BY site, partition`,
-    [site, m, nextMonth(m)],
+    `INSERT INTO ${to.table} (${to.col}, ${keys}, n, sum_ms, waits)
+     SELECT $2, ${keys}, COUNT(*), SUM(wait_ms), ${byProject ? COMPACT_RUN_OF_WAITS : RUN_OF_WAITS} FROM hub_jobs
+     WHERE site = $1 AND start_day_ts >= $2 AND start_day_ts < $3 GROUP BY ${keys}`,
+    [site, to.a, to.b],
   );
 }
 
@@ -272,8 +261,11 @@ async function replaceDay(client: pg.PoolClient, site: string, day: PushedDay): 
     );
   }
   // The day's wait runs (per partition, and per project and partition), then its month's (RUN_OF_WAITS; runOf reads them).
-  for (const d of [a, ...moved]) await rebuildDayRuns(client, site, d);
-  for (const month of new Set([m, ...moved.map(monthOf)])) await rebuildMonthRuns(client, site, month);
+  for (const d of [a, ...moved]) {
+    await rebuildRuns(client, site, { table: 'hub_wait_day', col: 'day_ts', a: d, b: d + DAY_MS });
+    await rebuildRuns(client, site, { table: 'hub_wait_project_day', col: 'day_ts', a: d, b: d + DAY_MS });
+  }
+  for (const month of new Set([m, ...moved.map(monthOf)])) await rebuildRuns(client, site, { table: 'hub_wait_month', col: 'month_ts', a: month, b: nextMonth(month) });
   await client.query('DELETE FROM hub_facility_hour WHERE site = $1 AND hour_ts >= $2 AND hour_ts < $3', [site, a, b]);
   if (day.facility.length > 0) {
     const f = day.facility;
@@ -376,7 +368,7 @@ export async function hubUsage(
   const ids = parts.map((p) => JSON.stringify([p.table, p.a, p.b, q.groupBy, q.projects, q.sites ?? null]));
   const rowsOf = ids.map((id, i) => {
     const hit = kept.get(id);
-    return hit?.version === versionOf.get(i) && hit ? hit.rows : null;
+    return hit && hit.version === versionOf.get(i) ? hit.rows : null;
   });
   const stale = rowsOf.flatMap((rows, i) => (rows ? [] : [i]));
   if (stale.length > 0) {
@@ -397,9 +389,8 @@ export async function hubUsage(
       else for (let j = 0; j < r.v.length; j++) m.v[j]! += r.v[j]!;
     }
   }
-  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   return [...sums.values()]
-    .sort((x, y) => q.groupBy.reduce((c, k) => c || cmp(x.key[k]!, y.key[k]!), 0))
+    .sort(byKeys(q.groupBy))
     .map(({ key, v }) => ({
       ...key,
       gpuHours: v[0]! / 3600,
@@ -410,6 +401,32 @@ export async function hubUsage(
       reusedKWh: v[5]!,
       co2Kg: v[6]!,
     }));
+}
+
+/** Orders groups by their keys, in `groupBy`'s order (code-point order, as the answers are sorted). */
+function byKeys(groupBy: readonly string[]) {
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return (x: { key: Record<string, string> }, y: { key: Record<string, string> }) => groupBy.reduce((c, k) => c || cmp(x.key[k]!, y.key[k]!), 0);
+}
+
+const FIGURES = ['gpuHours', 'measuredGpuHours', 'energyKWh', 'energyInferredKWh', 'overheadKWh', 'reusedKWh', 'co2Kg'] as const;
+
+/** `rows` of hubUsage summed again by fewer keys (a review's by-site rows from its by-site-and-partition ones, without reading twice). */
+export function regroupUsage(rows: readonly HubUsageRow[], groupBy: HubUsageKey[]): HubUsageRow[] {
+  const groups = new Map<string, { key: Record<string, string>; row: HubUsageRow }>();
+  for (const r of rows) {
+    const key: Record<string, string> = {};
+    for (const k of groupBy) key[k] = r[k]!;
+    const id = JSON.stringify(key);
+    const g = groups.get(id);
+    if (!g) {
+      const row: HubUsageRow = { ...key, gpuHours: 0, measuredGpuHours: 0, energyKWh: 0, energyInferredKWh: 0, overheadKWh: 0, reusedKWh: 0, co2Kg: 0 };
+      for (const f of FIGURES) row[f] = r[f];
+      groups.set(id, { key, row });
+    }
+    else for (const f of FIGURES) g.row[f] += r[f];
+  }
+  return [...groups.values()].sort(byKeys(groupBy)).map((g) => g.row);
 }
 
 /** Pieces kept per hub process at most (a window's pieces are a handful; dashboards ask a few windows). */

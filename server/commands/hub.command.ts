@@ -93,7 +93,7 @@ async function hubServe(portFlag: string | undefined, url: string): Promise<numb
   const hub = await openHub(url);
   const app = createHubApp({ hub, config: loadConfig(process.env) });
   // The common windows' pieces and wait runs kept before the first request.
-  console.log(`hub warm-up: the last 30 and 365 days read once in ${Math.round(await warmHub(hub, Date.now()))} ms`);
+  console.log(`hub warm-up: the last 30 and 365 days, a project's year and the grants read once in ${Math.round(await warmHub(hub, Date.now()))} ms`);
   const server = serve({ fetch: app.fetch, port, hostname: process.env.HEATLEDGER_HOST ?? '0.0.0.0' });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

@@ -11,7 +11,7 @@ import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import { getCookie, deleteCookie } from 'hono/cookie';
 import { authenticateHubToken, createHubSession, endHubSession, hubSessionUser, hubUser, setNationalGrant, type HubRole, type HubScope } from '../../db/hub/people.ts';
-import { hubFacility, hubGrants, hubUsage, hubWaits, siteState, storeDays, storeSiteGrants, type HubStore, type HubUsageKey, type HubUsageRow } from '../../db/hub/store.ts';
+import { hubFacility, hubGrants, hubUsage, hubWaits, regroupUsage, siteState, storeDays, storeSiteGrants, type HubStore, type HubUsageKey } from '../../db/hub/store.ts';
 import { DAY_MS, HOUR_MS } from '../../db/rules/time.ts';
 import { SESSION_COOKIE } from '../auth/middleware.ts';
 import { setSessionCookie } from '../auth/session-cookie.ts';
@@ -265,13 +265,7 @@ export function createHubApp({ hub, config = loadConfig({}), now = Date.now, max
         hubWaits(hub, { ...w, groupBy: ['site'], projects: [project] }),
         hubGrants(hub, [project], now()),
       ]);
-      // By site: the partitions' rows summed (rows come ordered by site, then partition).
-      const bySite: HubUsageRow[] = [];
-      for (const { partition: _, ...r } of byPartition) {
-        const last = bySite.at(-1);
-        if (!last || last.site !== r.site) bySite.push({ ...r });
-        else for (const k of ['gpuHours', 'measuredGpuHours', 'energyKWh', 'energyInferredKWh', 'overheadKWh', 'reusedKWh', 'co2Kg'] as const) last[k] += r[k];
-      }
+      const bySite = regroupUsage(byPartition, ['site']);
       if (bySite.length === 0 && grants.length === 0) throw new DomainError('NOT_FOUND', `no site has pushed anything of project ${project}`);
       return c.json({ project, from: iso(w.fromTs), to: iso(w.toTs), bySite, byPartition, waits, grants }, 200);
     })

@@ -1,8 +1,8 @@
 /**
  * The hub's own page: the national view across sites (usage by site and project, PUE/ERF/ERE
  * side by side, waits by site and partition, a project's review across sites, grants with
- * national ones) for a person signed
- * in at the hub (`heatledger user add … --database-url`), who sees what their role allows: a
+ * national ones) for a person signed in at the hub (`heatledger user add … --database-url`),
+ * who sees what their role allows: a
  * researcher or PI their projects at every site, the committee and facility everything.
  * Plain HTML and one script served from the hub itself (the CSP allows scripts from 'self'
  * only); every value is set as text.

@@ -746,10 +746,12 @@ export async function benchHub(row: Row): Promise<void> {
   const store = await openHub(db.url, { max: 2 });
   let hub: HubChild | null = null;
   try {
+    // On a reused database the tokens need names not taken yet.
+    const suffix = reuse ? `-${Date.now()}` : '';
     const pushTokens: string[] = [];
-    for (const s of SITES) pushTokens.push(await createHubToken(store, { name: `bench-${s.name}${reuse ? `-${Date.now()}` : ''}`, scope: 'push', site: s.name, expiresTs: null, nowTs }));
-    const readToken = await createHubToken(store, { name: `bench-read${reuse ? `-${Date.now()}` : ''}`, scope: 'read', site: null, expiresTs: null, nowTs });
-    const adminToken = await createHubToken(store, { name: `bench-admin${reuse ? `-${Date.now()}` : ''}`, scope: 'admin', site: null, expiresTs: null, nowTs });
+    for (const s of SITES) pushTokens.push(await createHubToken(store, { name: `bench-${s.name}${suffix}`, scope: 'push', site: s.name, expiresTs: null, nowTs }));
+    const readToken = await createHubToken(store, { name: `bench-read${suffix}`, scope: 'read', site: null, expiresTs: null, nowTs });
+    const adminToken = await createHubToken(store, { name: `bench-admin${suffix}`, scope: 'admin', site: null, expiresTs: null, nowTs });
     // HUB_BENCH_PROFILE=1: a CPU profile of the hub process during the push, summarised.
     const profileDir = process.env.HUB_BENCH_PROFILE === '1' ? mkdtempSync(join(tmpdir(), 'hl-hub-prof-')) : undefined;
     hub = await startHub(db.url, nowTs, profileDir);

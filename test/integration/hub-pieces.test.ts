@@ -8,7 +8,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hubUsage, hubWaits, openHub, pieces, storeDays, type HubStore, type PushedDay } from '../../db/hub/store.ts';
+import { hubUsage, hubWaits, openHub, pieces, storeDays, type HubStore, type HubWaitKey, type PushedDay } from '../../db/hub/store.ts';
+import { expectWaitsAsPostgres } from '../support/hub-waits.ts';
 import { DAY_MS, HOUR_MS, dekadOf, monthOf } from '../../db/rules/time.ts';
 import { seeded } from '../../collectors/demo/random.ts';
 import { freshDatabase, hasPostgres, type TestDatabase } from '../support/postgres.ts';
@@ -163,24 +164,8 @@ describe.skipIf(missing('PostgreSQL (HEATLEDGER_TEST_PG_URL; .ci/pg/start.sh)', 
   async function expectWaitsExact(ws: Array<[number, number]>) {
     let compared = 0;
     for (const [a, b] of ws) {
-      for (const groupBy of [['site', 'partition'], ['project'], []] as Array<Array<'site' | 'partition' | 'project'>>) {
-        for (const projects of [null, ['proj-b']]) {
-          const got = await hubWaits(hub, { fromTs: a, toTs: b, groupBy, projects });
-          const r = await hub.pool.query(
-            `SELECT ${groupBy.map((k) => `${k}, `).join('')}COUNT(*) AS n, percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY wait_ms) AS p
-             FROM hub_jobs WHERE start_ts >= $1 AND start_ts < $2 AND ($3::text[] IS NULL OR project = ANY($3)) ${groupBy.length ? `GROUP BY ${groupBy.join(', ')}` : ''}`,
-            [a, b, projects],
-          );
-          const want = new Map(r.rows.map((x) => [groupBy.map((k) => x[k]).join('|'), x]));
-          expect(got.length).toBe(want.size);
-          for (const g of got) {
-            const w = want.get(groupBy.map((k) => (g as Record<string, unknown>)[k]).join('|'))!;
-            expect(g.jobs).toBe(Number(w.n));
-            if (g.jobs === 0) continue;
-            expect([g.p50S, g.p90S, g.p99S].map((x) => x! * 1000)).toEqual(w.p.map((x: number) => expect.closeTo(x, 6)));
-            compared++;
-          }
-        }
+      for (const groupBy of [['site', 'partition'], ['project'], []] as HubWaitKey[][]) {
+        for (const projects of [null, ['proj-b']]) compared += await expectWaitsAsPostgres(hub, a, b, groupBy, projects);
       }
     }
     return compared;

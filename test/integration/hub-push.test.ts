@@ -11,7 +11,8 @@ import { createHubToken, putHubUser, setNationalGrant } from '../../db/hub/peopl
 import { hashPassword } from '../../server/services/auth.service.ts';
 import { forgetPerson } from '../../server/services/privacy.service.ts';
 import { pseudonymiser } from '../../server/services/review.service.ts';
-import { hubWaits, openHub, type HubStore } from '../../db/hub/store.ts';
+import { openHub, type HubStore, type HubWaitKey } from '../../db/hub/store.ts';
+import { expectWaitsAsPostgres } from '../support/hub-waits.ts';
 import { createHubApp } from '../../server/hub/app.ts';
 import { pushToHub, type PushOptions } from '../../server/services/hub-push.service.ts';
 import { H, T0, iso, job, makeApp, series } from '../support/factories.ts';
@@ -230,36 +231,14 @@ describe.skipIf(missing('PostgreSQL (HEATLEDGER_TEST_PG_URL; .ci/pg/start.sh)', 
     // The stored runs (whole months and days, a project's days, edge hours from the jobs) give
     // what PostgreSQL's own percentile_cont gives over the jobs, on windows with edges inside
     // days and months, by every grouping, for all projects and narrowed to some.
-    const byPostgres = async (a: number, b: number, groupBy: string[], projects: string[] | null) => {
-      const r = await hub.pool.query(
-        `SELECT ${groupBy.map((k) => `${k}, `).join('')}COUNT(*) AS jobs, AVG(wait_ms) / 1000 AS mean, MAX(wait_ms) / 1000 AS max,
-           percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY wait_ms) AS p
-         FROM hub_jobs WHERE start_ts >= $1 AND start_ts < $2 AND ($3::text[] IS NULL OR project = ANY($3)) ${groupBy.length ? `GROUP BY ${groupBy.join(', ')}` : ''}`,
-        [a, b, projects],
-      );
-      return new Map(r.rows.map((x) => [groupBy.map((k) => x[k]).join('|'), x]));
-    };
     let compared = 0;
     for (const [a, b] of [
       [T0 - 24 * H, NOW - 2 * H],
       [T0 + 5 * H, T0 + 40 * H],
       [Date.parse('2026-10-01T00:00:00Z'), Date.parse('2026-12-01T00:00:00Z')],
     ] as const) {
-      for (const groupBy of [['site', 'partition'], ['partition'], [], ['project'], ['site', 'project'], ['project', 'partition']] as Array<Array<'site' | 'partition' | 'project'>>) {
-        for (const projects of [null, ['proj-a', 'proj-c']]) {
-          const got = await hubWaits(hub, { fromTs: a, toTs: b, groupBy, projects });
-          const want = await byPostgres(a, b, groupBy, projects);
-          expect(got.length, `${groupBy.join(',')} ${projects}`).toBe(want.size);
-          for (const r of got) {
-            const w = want.get(groupBy.map((k) => (r as Record<string, unknown>)[k]).join('|'))!;
-            expect(r.jobs).toBe(Number(w.jobs));
-            if (r.jobs === 0) continue;
-            compared++;
-            expect(r.meanS).toBeCloseTo(Number(w.mean), 9);
-            expect(r.maxS).toBeCloseTo(Number(w.max), 9);
-            expect([r.p50S, r.p90S, r.p99S].map((x) => x! * 1000)).toEqual(w.p.map((x: number) => expect.closeTo(x, 6)));
-          }
-        }
+      for (const groupBy of [['site', 'partition'], ['partition'], [], ['project'], ['site', 'project'], ['project', 'partition']] as HubWaitKey[][]) {
+        for (const projects of [null, ['proj-a', 'proj-c']]) compared += await expectWaitsAsPostgres(hub, a, b, groupBy, projects);
       }
     }
     expect(compared).toBeGreaterThan(40);
