@@ -137,7 +137,9 @@ export const facilityReadingSchema = z.object({
   ts: isoUtc,
   meter: name,
   quantity: facilityQuantitySchema,
-  value: z.number().finite(),
+  // Within ±1e12 (a terawatt, a billion MWh): beyond it no meter reads, and the energy
+  // integral of such values overflows to Infinity (refused at store time as a 500).
+  value: z.number().finite().min(-1e12).max(1e12),
 });
 
 export const facilityBatchSchema = z.object({

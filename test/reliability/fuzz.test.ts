@@ -164,6 +164,16 @@ describe('fuzzing the ingest endpoints', () => {
     await fc.assert(mutationProperty(t, 'facility', (n) => facilityBatch(T0 + n * 600_000), facilityItems), { numRuns: runs(NUM_RUNS.facilityMutated) });
   }, 240_000);
 
+  it('refuses a meter value near the largest double (fuzz seed -524028772 found it answered 500), naming the field, storing nothing', async () => {
+    const doc = facilityBatch(T0 + 9_999 * 600_000) as { readings: Array<{ value: number }> };
+    doc.readings[0]!.value = -1.7976931348623127e308;
+    const before = counts(t);
+    const res = await postIngest(t, 'facility', doc);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/^readings\.0\.value: /);
+    expect(counts(t)).toEqual(before);
+  });
+
   it(`any JSON document to any ingest endpoint (${runs(NUM_RUNS.anyJson)} cases)`, async () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom('gpu', 'jobs', 'facility'), fc.jsonValue(), async (kind, doc) => {
