@@ -28,13 +28,17 @@ export async function warmUp(app: Hono<AppEnv>, store: Store, nowTs: number): Pr
   const partition = latest?.partition ?? undefined;
   // The dashboard's windows (web/src/lib/range.svelte.ts) and the last year, ending now:
   // the same windows asked later start inside the same first day and share its kept pieces.
+  // Waits are asked twice: a range of loose days is merged and kept on its second ask
+  // (db/rollups/waits.ts), which would otherwise be the first person's (14 → 3 ms cold for
+  // waits by partition over the national year). A project's review over 30 days compiles
+  // the review's paths with a month's worth of rows.
   const presets = [DAY_MS, 7 * DAY_MS, 30 * DAY_MS, 90 * DAY_MS, 365 * DAY_MS].map((span) => window(nowTs - span, nowTs));
   const paths = [
     ...['project', 'user', 'partition', 'day'].flatMap((g) => [months, hour, ...presets].map((w) => `/api/v1/usage?groupBy=${g}&${w}`)),
-    ...['partition', 'project', 'gpus', 'hourOfWeek'].flatMap((g) => [hour, ...presets].map((w) => `/api/v1/waits?groupBy=${g}&${w}`)),
+    ...['partition', 'project', 'gpus', 'hourOfWeek'].flatMap((g) => [hour, ...presets, ...presets].map((w) => `/api/v1/waits?groupBy=${g}&${w}`)),
     ...[hour, ...presets].flatMap((w) => [`/api/v1/energy/kpis?bucket=day&${w}`, `/api/v1/energy/projects?${w}`, `/api/v1/energy/cooling?bucket=day&${w}`]),
     ...[hour, ...presets].flatMap((w) => [`/api/v1/energy/jobs?${w}`, `/api/v1/jobs?limit=100&${w}`]),
-    ...(project === undefined ? [] : [`/api/v1/projects/${encodeURIComponent(project)}/review?${hour}`]),
+    ...(project === undefined ? [] : [hour, presets[2]!].map((w) => `/api/v1/projects/${encodeURIComponent(project)}/review?${w}`)),
     '/api/v1/queue',
     ...(partition === undefined ? [] : [`/api/v1/waits/estimate?partition=${encodeURIComponent(partition)}&gpus=1`]),
     '/api/v1/allocations',

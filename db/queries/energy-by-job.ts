@@ -158,31 +158,30 @@ export function jobsSummedLive(
     // record's. Only jobs not yet in energy_job look their record up.
     type Snapshot = { firstHourTs: number; lastHourTs: number; energyKWh: number; idleGpuS: number };
     const live = new Map<string, JobWindowSums & { snapshot: Snapshot | null }>();
+    // Read as arrays, not objects: over the two thousand job-hours of an hour, building an
+    // object per row was a third of the statement's time (the national bench: 5.8 → 3.3 ms).
     const rows = sqlite
       .prepare(
-        `SELECT h.cluster, h.job_id AS jobId, COALESCE(e.account, (SELECT account FROM jobs j WHERE j.cluster = h.cluster AND j.job_id = h.job_id)) AS account,
-           h.hour_ts AS hourTs, h.energy_wh / 1000.0 AS energyKWh, h.idle_gpu_s AS idleGpuS,
-           e.first_hour_ts AS firstHourTs, e.last_hour_ts AS lastHourTs, e.energy_kwh AS storedKWh, e.idle_gpu_s AS storedIdleGpuS
+        `SELECT h.cluster, h.job_id, COALESCE(e.account, (SELECT account FROM jobs j WHERE j.cluster = h.cluster AND j.job_id = h.job_id)),
+           h.hour_ts, h.energy_wh / 1000.0, h.idle_gpu_s, e.first_hour_ts, e.last_hour_ts, e.energy_kwh, e.idle_gpu_s
          FROM job_hour h LEFT JOIN energy_job e ON e.cluster = h.cluster AND e.job_id = h.job_id
          WHERE h.hour_ts >= ? AND h.hour_ts < ?`,
-      );
-    type LiveRow = JobWindowSums & { hourTs: number; account: string | null; firstHourTs: number | null; lastHourTs: number; storedKWh: number; storedIdleGpuS: number };
-    // Fields copied one by one: an object rest pattern over these rows cost 15 ms per answer.
-    for (const r of ranges.flatMap(([a, b]) => rows.all(a, b) as LiveRow[])) {
-      if (r.account === null) continue; // no record: its energy stays unattributed
-      const f = factorOf(r.hourTs);
-      r.energyKWh *= f;
-      r.idleGpuS *= f;
-      const k = keyOf(r.cluster, r.jobId);
+      )
+      .raw();
+    type LiveRow = [cluster: string, jobId: string, account: string | null, hourTs: number, energyKWh: number, idleGpuS: number, firstHourTs: number | null, lastHourTs: number, storedKWh: number, storedIdleGpuS: number];
+    for (const [cluster, jobId, account, hourTs, energyKWh, idleGpuS, firstHourTs, lastHourTs, storedKWh, storedIdleGpuS] of ranges.flatMap(([a, b]) => rows.all(a, b) as LiveRow[])) {
+      if (account === null) continue; // no record: its energy stays unattributed
+      const f = factorOf(hourTs);
+      const k = keyOf(cluster, jobId);
       const seen = live.get(k);
       if (seen) {
         // The same job in another hour not yet complete (a window reaching past the current hour).
-        seen.energyKWh += r.energyKWh;
-        seen.idleGpuS += r.idleGpuS;
+        seen.energyKWh += energyKWh * f;
+        seen.idleGpuS += idleGpuS * f;
         continue;
       }
-      const snapshot = r.firstHourTs === null ? null : { firstHourTs: r.firstHourTs, lastHourTs: r.lastHourTs, energyKWh: r.storedKWh, idleGpuS: r.storedIdleGpuS };
-      live.set(k, { cluster: r.cluster, jobId: r.jobId, account: r.account, energyKWh: r.energyKWh, idleGpuS: r.idleGpuS, snapshot });
+      const snapshot = firstHourTs === null ? null : { firstHourTs, lastHourTs, energyKWh: storedKWh, idleGpuS: storedIdleGpuS };
+      live.set(k, { cluster, jobId, account, energyKWh: energyKWh * f, idleGpuS: idleGpuS * f, snapshot });
     }
     const accountOf = sqlite.prepare('SELECT account FROM jobs WHERE cluster = ? AND job_id = ?');
     const snapshot = sqlite.prepare(

@@ -195,18 +195,19 @@ function decodeRuns(row: WaitRunsRow): SpanRuns {
 
 /**
  * What one database connection keeps in memory, per grouping where it says: three years of
- * month runs, a hundred days of day runs, the merged runs of six spans of loose days (the
- * days before a window's first whole month and after its last: a window ending now asks
- * for the same ones all day), and the started jobs, by start time, of eight days at
+ * month runs, a hundred days of day runs, the merged runs of sixteen spans of loose days
+ * (the days before a window's first whole month and after its last: a window ending now
+ * asks for the same ones all day; the dashboard's five windows and the hour have ten or
+ * more, and with six, those asked first were gone before they were asked again), and the started jobs, by start time, of eight days at
  * windows' partial ends. A year and a month of the national bench (two million jobs a
  * year) in all four groupings hold about 130 MB.
  */
 class RollupMemory {
   readonly months = new Kept<SpanRuns>(4 * 36);
   readonly days = new Kept<SpanRuns>(4 * 100);
-  readonly ranges = new Kept<SpanRuns>(4 * 6);
+  readonly ranges = new Kept<SpanRuns>(4 * 16);
   /** Ranges asked for once (merged when asked again). */
-  readonly rangesAsked = new Kept<boolean>(4 * 6);
+  readonly rangesAsked = new Kept<boolean>(4 * 16);
   readonly dayJobs = new Kept<WaitJob[]>(8);
 }
 

@@ -15,7 +15,7 @@
  * - freshness: time from an acknowledged batch to its effect in /api/v1/usage;
  * - queries: p50/p95 latency of the read endpoints over the demo's month.
  */
-import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -271,13 +271,15 @@ async function latencyChild(job: LatencyJob): Promise<Timing[]> {
  * Cold and warm p50/p95 of each read against the server `start()` starts; `callsAt(endTs)`
  * names the reads, their windows ending at `endTs`: the time of asking rounded up to 10 s,
  * as the dashboard asks (its viewers' windows end now).
- * Cold: the first request for it after a restart (8 restarts; the order rotates,
+ * Cold: the first request for it after a restart (20 restarts, so that the p95 is a
+ * percentile and not the slowest of a handful: with 8, it was one answer, and one pause of
+ * this shared VM decided it; the order rotates,
  * so a read is sometimes the very first and sometimes follows reads that share its pages).
  * Warm: the 19 requests after a first one, on a server that has answered it once.
  */
 async function coldAndWarm(callsAt: (endTs: number) => Array<[string, string]>, token: string, start: () => Promise<Awaited<ReturnType<typeof startServerProcess>>>) {
   // Cold rounds: each restarts the server and asks every read once, starting at another read each time.
-  const COLD_ROUNDS = 8;
+  const COLD_ROUNDS = 20;
   const askedNow = () => callsAt(Math.ceil(Date.now() / 10_000) * 10_000);
   const cold = new Map<string, number[]>(askedNow().map(([name]) => [name, []]));
   const failed = new Map<string, string>();
@@ -324,24 +326,41 @@ async function benchNational() {
   // Built in a process of its own (test/bench/build-national.ts), which exits: the timings
   // below then run on a machine whose memory holds no builder's heap (a deployed server's
   // does not share it either).
+  // NATIONAL_BENCH_KEEP=DIR keeps a copy of the built year (grants included) in DIR;
+  // NATIONAL_BENCH_REUSE=DIR starts from that copy instead of building (while working on a
+  // read: its windows still end when asked, so the year's last hours may be empty).
+  const reuse = process.env.NATIONAL_BENCH_REUSE;
   let t = performance.now();
-  const built = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'build-national.ts'), dbPath], { stdio: ['ignore', 'inherit', 'inherit'] });
-  if (built.status !== 0) throw new Error(`national build exited with ${built.status}`);
+  if (reuse) {
+    copyFileSync(join(reuse, 'national.db'), dbPath);
+    copyFileSync(join(reuse, 'national.db.json'), `${dbPath}.json`);
+  } else {
+    const built = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'build-national.ts'), dbPath], { stdio: ['ignore', 'inherit', 'inherit'] });
+    if (built.status !== 0) throw new Error(`national build exited with ${built.status}`);
+  }
   const { nowTs, stats, readToken, ingestToken } = JSON.parse(readFileSync(`${dbPath}.json`, 'utf8')) as { nowTs: number; stats: NationalStats; readToken: string; ingestToken: string };
   const config = loadConfig({}, { dbPath, port: 0, host: '127.0.0.1', alertCheckS: 86_400 });
   const db = openDatabase(dbPath);
-  row('national: build wall time', (performance.now() - t) / 1000, 's');
+  row(reuse ? `national: copied from ${reuse} (built ${new Date(nowTs).toISOString()})` : 'national: build wall time', (performance.now() - t) / 1000, 's');
   row('national: jobs', stats.jobs);
   row('national: job_hour rows (year)', stats.jobHourRows);
   row('national: facility readings (year, 1/min)', stats.facilityReadings);
   row('national: job ingest (in-process, no zod)', stats.timings.jobIngestPerS!, 'jobs/s');
   row('national: GPU ingest in-process at national size', stats.rawSamples / stats.timings.rawSamplesS!, 'samples/s');
   // One grant per project for the year, as a committee would hold them.
-  for (let p = 0; p < NATIONAL.projects; p++) {
-    createAllocation(db.$client, { project: projectName(p), parentId: null, grantedGpuHours: 100_000, periodStart: new Date(nowTs - 300 * DAY).toISOString(), periodEnd: new Date(nowTs + 65 * DAY).toISOString() }, 'bench', nowTs);
+  if (!reuse) {
+    for (let p = 0; p < NATIONAL.projects; p++) {
+      createAllocation(db.$client, { project: projectName(p), parentId: null, grantedGpuHours: 100_000, periodStart: new Date(nowTs - 300 * DAY).toISOString(), periodEnd: new Date(nowTs + 65 * DAY).toISOString() }, 'bench', nowTs);
+    }
   }
   db.$client.pragma('wal_checkpoint(TRUNCATE)');
   db.$client.close();
+  const keep = process.env.NATIONAL_BENCH_KEEP;
+  if (keep && !reuse) {
+    mkdirSync(keep, { recursive: true });
+    copyFileSync(dbPath, join(keep, 'national.db'));
+    copyFileSync(`${dbPath}.json`, join(keep, 'national.db.json'));
+  }
 
   // The server in its own process, as deployed: the bench's memory (the year it built) and
   // its client requests do not share the server's heap or event loop. Every read is worked
@@ -386,6 +405,12 @@ async function benchNational() {
     return calls;
   };
   const server = await coldAndWarm(callsAt, readToken, startNational);
+  if (process.env.NATIONAL_BENCH_READS_ONLY) {
+    // NATIONAL_BENCH_READS_ONLY=1: the cold and warm reads only (freshness and maintenance left out).
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+    return;
+  }
 
   // Freshness under full ingest load: four senders post node batches as fast as the server takes
   // them while a probe job's samples are posted and /api/v1/usage is polled until they count.
