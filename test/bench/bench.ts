@@ -33,9 +33,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import http from 'node:http';
 import type { Job as LatencyJob, Timing } from './latency-child.ts';
 
-/** Starts test/bench/server-child.ts on `dbPath` (with `env` added) and waits for its URL. */
+/**
+ * Starts test/bench/server-child.ts on `dbPath` (with `env` added) and waits for its URL.
+ * BENCH_SERVER_FLAGS: node flags for the server processes (`--cpu-prof --cpu-prof-dir=DIR` profiles them).
+ */
 async function startServerProcess(dbPath: string, env: Record<string, string> = {}): Promise<{ url: string; readCacheMs: number; close(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'server-child.ts'), dbPath], {
+  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_FLAGS?.split(' ') ?? []), '--import', 'tsx', join(import.meta.dirname, 'server-child.ts'), dbPath], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   });
