@@ -53,7 +53,7 @@ export async function startServer(config: Config, log: (line: string) => void = 
   });
   // Stored pieces of long windows loaded and the read paths compiled before the first request.
   const warmed = await warmUp(app, store, Date.now());
-  log(`warm-up: ${warmed.waitSpans} stored wait spans loaded, ${warmed.reads} reads answered once, in ${Math.round(warmed.ms)} ms${warmed.failed.length ? ` (failed: ${warmed.failed.join(', ')})` : ''}`);
+  log(`warm-up: ${warmed.waitSpans} stored wait spans loaded, ${warmed.reads} reads answered, in ${Math.round(warmed.ms)} ms${warmed.failed.length ? ` (failed: ${warmed.failed.join(', ')})` : ''}`);
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
