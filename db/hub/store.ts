@@ -419,12 +419,8 @@ export function regroupUsage(rows: readonly HubUsageRow[], groupBy: HubUsageKey[
     for (const k of groupBy) key[k] = r[k]!;
     const id = JSON.stringify(key);
     const g = groups.get(id);
-    if (!g) {
-      const row: HubUsageRow = { ...key, gpuHours: 0, measuredGpuHours: 0, energyKWh: 0, energyInferredKWh: 0, overheadKWh: 0, reusedKWh: 0, co2Kg: 0 };
-      for (const f of FIGURES) row[f] = r[f];
-      groups.set(id, { key, row });
-    }
-    else for (const f of FIGURES) g.row[f] += r[f];
+    if (g) for (const f of FIGURES) g.row[f] += r[f];
+    else groups.set(id, { key, row: { ...key, ...(Object.fromEntries(FIGURES.map((f) => [f, r[f]])) as Pick<HubUsageRow, (typeof FIGURES)[number]>) } });
   }
   return [...groups.values()].sort(byKeys(groupBy)).map((g) => g.row);
 }

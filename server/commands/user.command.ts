@@ -39,7 +39,7 @@ export async function userCommand(argv: string[]): Promise<number> {
     if (values['database-url'] !== undefined) return hubPersonRequest(positionals[0], positionals.slice(1), hubDatabaseUrl(values['database-url'], `user ${positionals[0]}`));
     return personRequest(positionals[0], positionals.slice(1), values.db);
   }
-  if (positionals[0] !== 'add') throw new UsageError('usage: heatledger user add --name NAME --role ROLE [--project P]... [--email ADDRESS] [--lang en|da] [--db PATH] | user export USER | user forget USER');
+  if (positionals[0] !== 'add') throw new UsageError('usage: heatledger user add --name NAME --role ROLE [--project P]... [--email ADDRESS] [--lang en|da] [--db PATH] | user export USER | user forget USER (each with --db PATH, or --database-url URL at the hub)');
   if (!values.name) throw new UsageError('user add: --name is required');
   if (!roles.includes(values.role as Role)) throw new UsageError(`user add: --role must be one of ${roles.join(', ')}`);
   if (values.email !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(values.email)) throw new UsageError(`user add: --email '${values.email}' is not an email address`);

@@ -2,8 +2,8 @@
  * The hub's own page: the national view across sites (usage by site and project, PUE/ERF/ERE
  * side by side, waits by site and partition, a project's review across sites, grants with
  * national ones) for a person signed in at the hub (`heatledger user add … --database-url`),
- * who sees what their role allows: a
- * researcher or PI their projects at every site, the committee and facility everything.
+ * who sees what their role allows: a researcher or PI their projects at every site, the
+ * committee and facility everything.
  * Plain HTML and one script served from the hub itself (the CSP allows scripts from 'self'
  * only); every value is set as text.
  */
@@ -74,8 +74,12 @@ async function get(path) {
   if (!res.ok) throw new Error(body.error?.message ?? res.statusText);
   return body;
 }
+/** The chosen window as a query string (whole UTC days). */
+function windowQuery() {
+  return 'from=' + $('from').value + 'T00:00:00Z&to=' + $('to').value + 'T00:00:00Z';
+}
 async function show() {
-  const w = 'from=' + $('from').value + 'T00:00:00Z&to=' + $('to').value + 'T00:00:00Z';
+  const w = windowQuery();
   $('status').textContent = 'Loading…';
   try {
     const [usage, facility, waits, grants] = await Promise.all([get('/api/v1/hub/usage?groupBy=site,project&' + w), get('/api/v1/hub/facility?' + w), get('/api/v1/hub/waits?groupBy=site,partition&' + w), get('/api/v1/hub/grants')]);
@@ -97,9 +101,8 @@ async function show() {
   }
 }
 async function review() {
-  const w = 'from=' + $('from').value + 'T00:00:00Z&to=' + $('to').value + 'T00:00:00Z';
   try {
-    const r = await get('/api/v1/hub/projects/' + encodeURIComponent($('review-project').value) + '/review?' + w);
+    const r = await get('/api/v1/hub/projects/' + encodeURIComponent($('review-project').value) + '/review?' + windowQuery());
     fill('hub-review-sites', r.byPartition.map((x) => [x.site, x.partition, fmt(x.gpuHours, 1), fmt(x.energyKWh, 1), fmt(x.reusedKWh, 1), fmt(x.co2Kg, 1)]));
     fill('hub-review-waits', r.waits.map((x) => [x.site, String(x.jobs), fmt(x.p50S / 3600, 2), fmt(x.p90S / 3600, 2), fmt(x.p99S / 3600, 2), fmt(x.maxS / 3600, 2)]));
   } catch (e) {
